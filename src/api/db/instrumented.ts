@@ -1,0 +1,85 @@
+import { performance } from "node:perf_hooks";
+import type { DbMetrics } from "../../metrics/db.js";
+import { describeStatement, oneLine, type StatementInfo } from "./sql.js";
+import type { Database, Driver, QueryResult, Row } from "./types.js";
+
+export interface QueryLogger {
+  warn(obj: object, msg: string): void;
+}
+
+export interface InstrumentOptions {
+  metrics?: DbMetrics;
+  logger?: QueryLogger;
+  slowQueryThresholdMs: number;
+}
+
+/**
+ * The one database adapter: every statement passes through `run`, which times it, records
+ * db_query_duration_seconds / db_query_errors_total by operation and table, and logs slow
+ * queries (statement text only: parameters may hold secrets).
+ */
+export class InstrumentedDatabase implements Database {
+  readonly dialect: Database["dialect"];
+  private readonly info = new Map<string, StatementInfo>();
+
+  constructor(
+    private readonly driver: Driver,
+    private readonly opts: InstrumentOptions,
+  ) {
+    this.dialect = driver.dialect;
+  }
+
+  private describe(sql: string): StatementInfo {
+    let info = this.info.get(sql);
+    if (!info) {
+      info = describeStatement(sql);
+      if (this.info.size < 1000) this.info.set(sql, info);
+    }
+    return info;
+  }
+
+  private async run<T>(
+    exec: Driver["exec"],
+    sql: string,
+    params: readonly unknown[],
+  ): Promise<QueryResult<T>> {
+    const start = performance.now();
+    let failed = false;
+    try {
+      return (await exec(sql, params)) as QueryResult<T>;
+    } catch (err) {
+      failed = true;
+      throw err;
+    } finally {
+      const ms = performance.now() - start;
+      const { operation, table } = this.describe(sql);
+      this.opts.metrics?.record(operation, table, ms / 1000, failed);
+      if (ms >= this.opts.slowQueryThresholdMs && this.opts.slowQueryThresholdMs > 0) {
+        this.opts.logger?.warn(
+          { event: "slow_query", operation, table, durationMs: Math.round(ms * 1000) / 1000, sql: oneLine(sql), failed },
+          "slow query",
+        );
+      }
+    }
+  }
+
+  query<T = Row>(sql: string, params: readonly unknown[] = []): Promise<QueryResult<T>> {
+    return this.run<T>((s, p) => this.driver.exec(s, p), sql, params);
+  }
+
+  transaction<T>(fn: (tx: Database) => Promise<T>): Promise<T> {
+    return this.driver.transaction((exec) => {
+      const tx: Database = {
+        dialect: this.dialect,
+        query: <R = Row>(sql: string, params: readonly unknown[] = []) => this.run<R>(exec, sql, params),
+        transaction: () => Promise.reject(new Error("nested transactions are not supported")),
+        close: () => Promise.resolve(),
+      };
+      return fn(tx);
+    });
+  }
+
+  close(): Promise<void> {
+    return this.driver.close();
+  }
+}

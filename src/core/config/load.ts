@@ -1,0 +1,203 @@
+import { readFileSync } from "node:fs";
+import { isMap, isScalar, LineCounter, type Node, parseDocument } from "yaml";
+import type { z } from "zod";
+import { type Config, configSchema, ENV_SETTINGS, SECRET_PATHS } from "./schema.js";
+
+/** A configuration error: `message` is one line naming the variable or file:line. */
+export class ConfigError extends Error {
+  readonly code = "CONFIG_INVALID";
+  constructor(message: string) {
+    super(message);
+    this.name = "ConfigError";
+  }
+}
+
+function deepFreeze<T>(v: T): T {
+  if (v && typeof v === "object") {
+    for (const k of Object.keys(v)) deepFreeze((v as Raw)[k]);
+    Object.freeze(v);
+  }
+  return v;
+}
+
+const URL_CREDENTIALS = /^([a-z][a-z0-9+.-]*:\/\/)([^/@\s]*)@/i;
+
+type Env = Record<string, string | undefined>;
+type Raw = Record<string, unknown>;
+
+interface YamlSource {
+  file: string;
+  locate(path: readonly PropertyKey[], key?: string): string;
+}
+
+function setPath(obj: Raw, path: readonly string[], value: unknown): void {
+  let cur = obj;
+  for (const key of path.slice(0, -1)) {
+    const next = cur[key];
+    if (next === null || typeof next !== "object" || Array.isArray(next)) cur[key] = {};
+    cur = cur[key] as Raw;
+  }
+  cur[path[path.length - 1] as string] = value;
+}
+
+function describeValue(v: unknown): string {
+  if (typeof v === "string") {
+    const safe = v.replace(URL_CREDENTIALS, "$1[REDACTED]@");
+    return JSON.stringify(safe.length > 60 ? `${safe.slice(0, 57)}...` : safe);
+  }
+  if (v === undefined) return "nothing";
+  return JSON.stringify(v) ?? String(v);
+}
+
+function readYaml(file: string): { data: Raw; source: YamlSource } {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (err) {
+    throw new ConfigError(
+      `MONITORING_CONFIG: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}; expected a readable YAML file`,
+    );
+  }
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const first = doc.errors[0];
+  if (first) {
+    const pos = lineCounter.linePos(first.pos[0]);
+    const what = first.message.split("\n")[0];
+    throw new ConfigError(`${file}:${pos.line}:${pos.col}: invalid YAML: ${what}`);
+  }
+  const data = doc.toJS() ?? {};
+  if (data === null || typeof data !== "object" || Array.isArray(data)) {
+    throw new ConfigError(`${file}:1:1: expected a mapping of settings at the top level`);
+  }
+  const at = (node: Node | null | undefined): string => {
+    const offset = node?.range?.[0] ?? 0;
+    const pos = lineCounter.linePos(offset);
+    return `${file}:${pos.line}:${pos.col}`;
+  };
+  const locate = (path: readonly PropertyKey[], key?: string): string => {
+    let node: unknown = doc.contents;
+    let last: Node | null | undefined = doc.contents as Node | null;
+    for (const seg of path) {
+      if (isMap(node)) {
+        const pair = node.items.find((p) => isScalar(p.key) && String(p.key.value) === String(seg));
+        if (!pair) break;
+        node = pair.value;
+        last = (pair.value as Node) ?? (pair.key as Node);
+      } else if (node && typeof node === "object" && "items" in node && typeof seg === "number") {
+        const item = (node as { items: unknown[] }).items[seg];
+        if (!item) break;
+        node = item;
+        last = item as Node;
+      } else break;
+    }
+    if (key !== undefined && isMap(node)) {
+      const pair = node.items.find((p) => isScalar(p.key) && String(p.key.value) === key);
+      if (pair) return at(pair.key as Node);
+    }
+    return at(last);
+  };
+  return { data: data as Raw, source: { file, locate } };
+}
+
+function parseEnv(env: Env, raw: Raw, fromEnv: Map<string, string>): void {
+  for (const s of ENV_SETTINGS) {
+    const value = env[s.env];
+    if (value === undefined || value === "") continue;
+    let parsed: unknown = value;
+    if (s.kind === "integer") {
+      if (!/^\s*-?\d+\s*$/.test(value)) {
+        throw new ConfigError(`${s.env}=${describeValue(value)} is not valid: expected a whole number`);
+      }
+      parsed = Number.parseInt(value, 10);
+    }
+    setPath(raw, s.path, parsed);
+    fromEnv.set(s.path.join("."), s.env);
+  }
+}
+
+function getPath(obj: unknown, path: readonly PropertyKey[]): unknown {
+  let cur = obj;
+  for (const seg of path) {
+    if (cur === null || typeof cur !== "object") return undefined;
+    cur = (cur as Record<PropertyKey, unknown>)[seg];
+  }
+  return cur;
+}
+
+function explain(issue: z.core.$ZodIssue): string {
+  switch (issue.code) {
+    case "invalid_type":
+      return `expected ${issue.expected}`;
+    case "too_small":
+      return `expected ${issue.origin === "string" ? "a length" : issue.origin === "array" ? "a count" : "a value"} of at least ${issue.minimum}${issue.message && !issue.message.startsWith("Too small") ? ` (${issue.message})` : ""}`;
+    case "too_big":
+      return `expected ${issue.origin === "string" ? "a length" : "a value"} of at most ${issue.maximum}`;
+    case "invalid_value":
+      return `expected one of ${issue.values.map((v) => JSON.stringify(v)).join(", ")}`;
+    case "unrecognized_keys":
+      return "unknown setting";
+    default:
+      return issue.message;
+  }
+}
+
+/** Load the configuration from the environment and the optional YAML file, validated once. */
+export function loadConfig(env: Env = process.env): Config {
+  const raw: Raw = {};
+  let source: YamlSource | undefined;
+  const file = env.MONITORING_CONFIG;
+  if (file) {
+    const yaml = readYaml(file);
+    Object.assign(raw, yaml.data);
+    source = yaml.source;
+  }
+  const fromEnv = new Map<string, string>();
+  parseEnv(env, raw, fromEnv);
+
+  const result = configSchema.safeParse(raw);
+  if (result.success) {
+    const config = result.data;
+    if (config.environment !== "development" && !config.monitoring.token) {
+      throw new ConfigError(
+        `MONITORING_TOKEN is required when ENVIRONMENT=${config.environment}: set it to a random string of at least 16 characters (e.g. openssl rand -hex 32)`,
+      );
+    }
+    return deepFreeze(config);
+  }
+
+  const issue = result.error.issues[0] as z.core.$ZodIssue;
+  const path = issue.path.map((p) => String(p));
+  if (issue.code === "unrecognized_keys") {
+    const key = issue.keys[0] as string;
+    const dotted = [...path, key].join(".");
+    const where = source ? source.locate(issue.path, key) : "configuration";
+    throw new ConfigError(`${where}: unknown setting "${dotted}"; see docs/configuration.md for the settings`);
+  }
+  const dotted = path.join(".");
+  const value = getPath(raw, issue.path);
+  const envName = fromEnv.get(dotted) ?? fromEnv.get(path.slice(0, -1).join("."));
+  const secret = (SECRET_PATHS as readonly string[]).includes(dotted);
+  const shown = secret ? "(secret, not shown)" : describeValue(value);
+  if (envName) throw new ConfigError(`${envName}=${shown} is not valid: ${explain(issue)}`);
+  const where = source ? source.locate(issue.path) : "configuration";
+  throw new ConfigError(`${where}: ${dotted} = ${shown} is not valid: ${explain(issue)}`);
+}
+
+/** A deep copy of the configuration with every secret and URL credential replaced. */
+export function redactConfig(config: Config): unknown {
+  const copy = JSON.parse(JSON.stringify(config)) as Raw;
+  for (const p of SECRET_PATHS) {
+    const path = p.split(".");
+    if (getPath(copy, path) !== undefined) setPath(copy, path, "[REDACTED]");
+  }
+  const walk = (v: unknown): unknown => {
+    if (typeof v === "string") return v.replace(URL_CREDENTIALS, "$1[REDACTED]@");
+    if (Array.isArray(v)) return v.map(walk);
+    if (v && typeof v === "object") {
+      for (const k of Object.keys(v)) (v as Raw)[k] = walk((v as Raw)[k]);
+    }
+    return v;
+  };
+  return walk(copy);
+}

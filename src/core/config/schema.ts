@@ -1,0 +1,172 @@
+import { z } from "zod";
+
+/**
+ * The one configuration schema. Every setting lives here once, with its default and a line of
+ * description; docs/configuration.md is generated from it (`npm run tug -- config docs`) and a
+ * test keeps the two in sync. Unknown keys are rejected everywhere (strict objects).
+ */
+
+const DEFAULT_HTTP_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+const DEFAULT_DB_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+
+const buckets = (def: number[]) =>
+  z
+    .array(z.number().positive().finite())
+    .min(1)
+    .refine((a) => a.every((v, i) => i === 0 || v > (a[i - 1] as number)), "must be strictly increasing")
+    .default(def);
+
+const durationMs = (def: number, description: string) =>
+  z.number().int().min(1).max(86_400_000).default(def).describe(description);
+
+export const configSchema = z.strictObject({
+  environment: z
+    .enum(["development", "staging", "production"])
+    .default("development")
+    .describe("Where this instance runs; outside development the monitoring token is required"),
+  server: z
+    .strictObject({
+      host: z.string().min(1).default("127.0.0.1").describe("Address the HTTP server binds to"),
+      port: z.number().int().min(0).max(65535).default(8000).describe("TCP port of the HTTP server"),
+      bodyLimitBytes: z
+        .number()
+        .int()
+        .min(1024)
+        .default(1_048_576)
+        .describe("Largest request body accepted, in bytes"),
+      trustProxy: z.boolean().default(false).describe("Trust X-Forwarded-* headers from a reverse proxy"),
+    })
+    .prefault({}),
+  log: z
+    .strictObject({
+      level: z
+        .enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"])
+        .default("info")
+        .describe("Lowest level written"),
+      filePath: z
+        .string()
+        .min(1)
+        .default("./logs/application.log")
+        .describe("JSON log file (empty string is not allowed; the directory is created)"),
+      stdout: z.boolean().default(true).describe("Also write JSON lines to standard output"),
+    })
+    .prefault({}),
+  database: z
+    .strictObject({
+      url: z
+        .string()
+        .regex(
+          /^(sqlite:.+|postgres(ql)?:\/\/.+)$/,
+          "expected sqlite:<file path> (or sqlite::memory:) or postgres://user:password@host:port/database",
+        )
+        .default("sqlite:./data/tug.db")
+        .describe("sqlite:<path> for an embedded SQLite file, or a postgres:// URL"),
+      poolSize: z.number().int().min(1).max(200).default(10).describe("PostgreSQL connection pool size"),
+      connectTimeoutMs: durationMs(5000, "PostgreSQL connection timeout"),
+      statementTimeoutMs: durationMs(10_000, "PostgreSQL statement timeout"),
+      slowQueryThresholdMs: z
+        .number()
+        .min(0)
+        .default(100)
+        .describe("Queries slower than this are logged as slow queries"),
+    })
+    .prefault({}),
+  redis: z
+    .strictObject({
+      url: z
+        .string()
+        .regex(/^rediss?:\/\/.+/, "expected redis://[user:password@]host:port[/db]")
+        .optional()
+        .describe("Redis for sessions; unset keeps sessions in the database"),
+      keyPrefix: z.string().default("tug:").describe("Prefix of every Redis key"),
+      commandTimeoutMs: durationMs(2000, "Redis command timeout"),
+    })
+    .prefault({}),
+  monitoring: z
+    .strictObject({
+      token: z
+        .string()
+        .min(16, "must be at least 16 characters")
+        .optional()
+        .describe("Bearer token for /monitoring/* (probes excepted); required outside development"),
+    })
+    .prefault({}),
+  notifications: z
+    .strictObject({
+      slackWebhookUrl: z.url().optional().describe("Slack incoming-webhook URL (a secret)"),
+      smtp: z
+        .strictObject({
+          host: z.string().min(1).optional().describe("SMTP server host"),
+          port: z.number().int().min(1).max(65535).default(587).describe("SMTP server port"),
+          username: z.string().optional().describe("SMTP user name"),
+          password: z.string().optional().describe("SMTP password (a secret)"),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
+  metrics: z
+    .strictObject({
+      defaultMetrics: z.boolean().default(true).describe("Export prom-client's process_* and nodejs_* metrics"),
+      maxSeriesPerMetric: z
+        .number()
+        .int()
+        .min(10)
+        .default(2000)
+        .describe("Cardinality guard: label sets beyond this fold into one overflow series"),
+      systemSampleIntervalMs: durationMs(5000, "How often CPU, memory, disk and load are sampled"),
+      diskPaths: z
+        .array(z.string().min(1))
+        .default([])
+        .describe("Extra paths whose volumes are reported besides the data and log volumes"),
+      httpDurationBuckets: buckets(DEFAULT_HTTP_BUCKETS).describe(
+        "Buckets of http_request_duration_seconds, in seconds",
+      ),
+      dbDurationBuckets: buckets(DEFAULT_DB_BUCKETS).describe("Buckets of db_query_duration_seconds, in seconds"),
+      summaryWindowSeconds: z
+        .number()
+        .int()
+        .min(10)
+        .max(3600)
+        .default(300)
+        .describe("Window of the rates and percentiles in /monitoring/metrics/json"),
+    })
+    .prefault({}),
+  api: z
+    .strictObject({
+      sessionTtlSeconds: z
+        .number()
+        .int()
+        .min(60)
+        .default(86_400)
+        .describe("Lifetime of a login session token"),
+      passwordMinLength: z.number().int().min(8).max(128).default(8).describe("Shortest password accepted"),
+    })
+    .prefault({}),
+});
+
+export type Config = z.output<typeof configSchema>;
+export type ConfigInput = z.input<typeof configSchema>;
+
+/** Settings that come from an environment variable, with the path they set. */
+export const ENV_SETTINGS = [
+  { env: "ENVIRONMENT", path: ["environment"], kind: "string" },
+  { env: "HOST", path: ["server", "host"], kind: "string" },
+  { env: "PORT", path: ["server", "port"], kind: "integer" },
+  { env: "LOG_LEVEL", path: ["log", "level"], kind: "string" },
+  { env: "LOG_FILE_PATH", path: ["log", "filePath"], kind: "string" },
+  { env: "DATABASE_URL", path: ["database", "url"], kind: "string" },
+  { env: "REDIS_URL", path: ["redis", "url"], kind: "string" },
+  { env: "MONITORING_TOKEN", path: ["monitoring", "token"], kind: "string" },
+  { env: "SLACK_WEBHOOK_URL", path: ["notifications", "slackWebhookUrl"], kind: "string" },
+  { env: "SMTP_HOST", path: ["notifications", "smtp", "host"], kind: "string" },
+  { env: "SMTP_PORT", path: ["notifications", "smtp", "port"], kind: "integer" },
+  { env: "SMTP_USERNAME", path: ["notifications", "smtp", "username"], kind: "string" },
+  { env: "SMTP_PASSWORD", path: ["notifications", "smtp", "password"], kind: "string" },
+] as const satisfies ReadonlyArray<{ env: string; path: readonly string[]; kind: "string" | "integer" }>;
+
+/** Paths whose values are secrets: redacted wherever configuration is shown. */
+export const SECRET_PATHS = [
+  "monitoring.token",
+  "notifications.slackWebhookUrl",
+  "notifications.smtp.password",
+] as const;
