@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { dirname, resolve } from "node:path";
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from "fastify";
 import { Redis } from "ioredis";
 import { apiPlugin, DatabaseSessionStore, openDatabase, RedisSessionStore, type SessionStore } from "./api/index.js";
 import { type Database, migrate } from "./api/db/index.js";
@@ -98,7 +98,8 @@ export async function buildApp(opts: AppOptions): Promise<App> {
 
   const fastify: FastifyInstance = Fastify({
     loggerInstance: logger as unknown as FastifyBaseLogger,
-    disableRequestLogging: true,
+    // Fastify's own two lines per request are off: the access log is ours.
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: config.server.bodyLimitBytes,
     trustProxy: config.server.trustProxy,
     requestIdHeader: false,
@@ -114,6 +115,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
   installErrorHandling(fastify);
 
   let summary: MetricsSummary | undefined;
+  let ready = false;
   if (metrics) {
     metrics.http.install(fastify);
     summary = new MetricsSummary({
@@ -123,7 +125,12 @@ export async function buildApp(opts: AppOptions): Promise<App> {
       windowSeconds: config.metrics.summaryWindowSeconds,
       now: opts.now,
     });
-    await fastify.register(monitoringRoutes, { metrics, summary, token: config.monitoring.token });
+    await fastify.register(monitoringRoutes, {
+      metrics,
+      summary,
+      token: config.monitoring.token,
+      isReady: () => ready,
+    });
   }
   for (const plugin of opts.plugins ?? []) await plugin(fastify);
   await fastify.register(apiPlugin, {
@@ -139,6 +146,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
   const close = async () => {
     if (closed) return;
     closed = true;
+    ready = false;
     metrics?.system.stop();
     summary?.stop();
     await fastify.close();
@@ -160,7 +168,9 @@ export async function buildApp(opts: AppOptions): Promise<App> {
         summary?.start();
         bindDefaultMetrics(metrics);
       }
-      return fastify.listen({ host: config.server.host, port: config.server.port });
+      const address = await fastify.listen({ host: config.server.host, port: config.server.port });
+      ready = true;
+      return address;
     },
     close,
   };

@@ -125,10 +125,18 @@ function getPath(obj: unknown, path: readonly PropertyKey[]): unknown {
   return cur;
 }
 
+const TYPE_WORDS: Record<string, string> = {
+  number: "a number",
+  string: "a string",
+  boolean: "true or false",
+  array: "a list",
+  object: "a mapping of settings",
+};
+
 function explain(issue: z.core.$ZodIssue): string {
   switch (issue.code) {
     case "invalid_type":
-      return `expected ${issue.expected}`;
+      return `expected ${TYPE_WORDS[issue.expected] ?? issue.expected}`;
     case "too_small":
       return `expected ${issue.origin === "string" ? "a length" : issue.origin === "array" ? "a count" : "a value"} of at least ${issue.minimum}${issue.message && !issue.message.startsWith("Too small") ? ` (${issue.message})` : ""}`;
     case "too_big":

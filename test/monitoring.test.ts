@@ -1,0 +1,98 @@
+import { randomBytes } from "node:crypto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startTestApp, type TestApp } from "./support/app.js";
+
+const seriesOf = (text: string, name: string) =>
+  text.split("\n").filter((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `));
+
+describe("monitoring endpoints (development, no token)", () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp();
+  });
+  afterAll(() => t?.close());
+
+  it("1,000 distinct random unmatched paths add at most one series to http_requests_total", async () => {
+    await t.call("GET", "/monitoring/metrics"); // the scrape's own series exists from now on
+    const before = seriesOf((await t.call("GET", "/monitoring/metrics")).body, "http_requests_total");
+    for (let i = 0; i < 1000; i += 50) {
+      await Promise.all(
+        Array.from({ length: 50 }, () => t.call("GET", `/${randomBytes(6).toString("hex")}/${randomBytes(4).toString("hex")}?q=${i}`)),
+      );
+    }
+    const after = seriesOf((await t.call("GET", "/monitoring/metrics")).body, "http_requests_total");
+    const added = after.filter((l) => !before.some((b) => b.split(" ")[0] === l.split(" ")[0]));
+    expect(added.length).toBeLessThanOrEqual(1);
+    expect(after.some((l) => l.startsWith('http_requests_total{method="GET",route="__unmatched__",status_code="404"} 1000'))).toBe(true);
+    expect(after.join("\n")).not.toMatch(/route="\/[0-9a-f]{12}/);
+  });
+
+  it("serves a readable JSON summary with rates, errors, percentiles, DB, system and users", async () => {
+    const reg = await t.call("POST", "/api/v1/auth/register", { body: { email: "sum@example.com", password: "12345678" } });
+    expect(reg.status).toBe(201);
+    const login = await t.call("POST", "/api/v1/auth/login", { body: { email: "sum@example.com", password: "12345678" } });
+    for (let i = 0; i < 20; i++) await t.call("GET", "/api/v1/users/me", { token: login.body.token });
+    await t.call("GET", "/api/v1/users/me");
+    const j = await t.call("GET", "/monitoring/metrics/json");
+    expect(j.status).toBe(200);
+    const s = j.body;
+    expect(s.http.requestsTotal).toBeGreaterThan(1000);
+    expect(s.http.requestRatePerSecond).toBeGreaterThan(0);
+    expect(s.http.latencySeconds.p50).toBeGreaterThan(0);
+    expect(s.http.latencySeconds.p99).toBeGreaterThanOrEqual(s.http.latencySeconds.p95);
+    expect(s.http.clientErrorRatio).toBeGreaterThan(0.9);
+    expect(s.http.errorRatio).toBe(0);
+    const me = s.http.routes.find((r: { route: string; method: string }) => r.route === "/api/v1/users/me" && r.method === "GET");
+    expect(me.requestsTotal).toBe(21);
+    expect(s.database.queries.some((q: { operation: string; table: string }) => q.operation === "select" && q.table === "sessions")).toBe(true);
+    expect(s.database.queriesTotal).toBeGreaterThan(20);
+    expect(s.system.memoryUsageRatio).toBeGreaterThan(0);
+    expect(s.system.memoryUsageRatio).toBeLessThan(1);
+    expect(s.system.disks.length).toBeGreaterThan(0);
+    expect(s.system.process.residentMemoryBytes).toBeGreaterThan(0);
+    expect(s.users.active["5m"]).toBe(1);
+    expect(s.users.registrationsTotal).toEqual({ email: 1 });
+    expect(s.users.loginsTotal).toEqual({ success: 1 });
+    expect(Array.isArray(s.families)).toBe(true);
+    expect(s.families.some((f: { name: string }) => f.name === "http_requests_total")).toBe(true);
+  });
+
+  it("serves OpenMetrics when asked", async () => {
+    const r = await t.call("GET", "/monitoring/metrics", {
+      headers: { accept: "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5,*/*;q=0.1" },
+    });
+    expect(r.headers.get("content-type")).toMatch(/^application\/openmetrics-text; version=1\.0\.0/);
+    expect(r.body.endsWith("# EOF\n")).toBe(true);
+    const plain = await t.call("GET", "/monitoring/metrics");
+    expect(plain.headers.get("content-type")).toBe("text/plain; version=0.0.4; charset=utf-8");
+  });
+});
+
+describe("monitoring endpoints outside development", () => {
+  const token = randomBytes(24).toString("hex");
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp({ ENVIRONMENT: "production", MONITORING_TOKEN: token });
+  });
+  afterAll(() => t?.close());
+
+  it("require the bearer token, except the probes", async () => {
+    for (const path of ["/monitoring/metrics", "/monitoring/metrics/json"]) {
+      const none = await t.call("GET", path);
+      expect(none.status).toBe(401);
+      expect(none.body.error.code).toBe("UNAUTHENTICATED");
+      expect(none.headers.get("www-authenticate")).toContain("Bearer");
+      const wrong = await t.call("GET", path, { token: "w".repeat(48) });
+      expect(wrong.status).toBe(403);
+      expect(wrong.body.error.code).toBe("MONITORING_TOKEN_INVALID");
+      expect((await t.call("GET", path, { token })).status).toBe(200);
+    }
+    expect((await t.call("GET", "/monitoring/health/live")).status).toBe(200);
+    expect((await t.call("GET", "/monitoring/health/ready")).status).toBe(200);
+  });
+
+  it("keep the API itself on its own authentication", async () => {
+    const r = await t.call("POST", "/api/v1/auth/register", { body: { email: "p@example.com", password: "12345678" } });
+    expect(r.status).toBe(201);
+  });
+});

@@ -1,0 +1,113 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { freePort } from "./support/services.js";
+
+const ROOT = new URL("..", import.meta.url).pathname;
+const children: ChildProcess[] = [];
+afterAll(() => {
+  for (const c of children) c.kill("SIGKILL");
+});
+
+/** Run `npm start` with `env` until it exits; returns its code and stderr. */
+function runToExit(env: Record<string, string>): Promise<{ code: number | null; stderr: string }> {
+  return new Promise((resolve) => {
+    const dir = mkdtempSync(join(tmpdir(), "tug-start-"));
+    const child = spawn("node", [join(ROOT, "bin/tug.js"), "serve"], {
+      cwd: dir,
+      env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? dir, LOG_FILE_PATH: join(dir, "app.log"), ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    children.push(child);
+    let stderr = "";
+    child.stderr.on("data", (d) => {
+      stderr += d;
+    });
+    const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
+    child.on("exit", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stderr });
+    });
+  });
+}
+
+describe("start-up with invalid configuration stops with one line naming it", () => {
+  it.each([
+    [{ PORT: "eighty" }, /^tug: invalid configuration: PORT="eighty" is not valid: expected a whole number$/],
+    [{ PORT: "99999" }, /^tug: invalid configuration: PORT=99999 is not valid: expected a value of at most 65535$/],
+    [{ DATABASE_URL: "mongodb://db/tug" }, /^tug: invalid configuration: DATABASE_URL="mongodb:\/\/db\/tug" is not valid: expected sqlite:<file path>/],
+    [{ ENVIRONMENT: "production" }, /^tug: invalid configuration: MONITORING_TOKEN is required when ENVIRONMENT=production/],
+  ])("%j", async (env, expected) => {
+    const r = await runToExit(env as Record<string, string>);
+    expect(r.code).toBe(78);
+    const lines = r.stderr.trim().split("\n");
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(expected);
+  });
+
+  it("a bad MONITORING_CONFIG entry names file:line", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "tug-cfg-"));
+    const file = join(dir, "tug.yml");
+    writeFileSync(file, "server:\n  port: 8080\ndatabase:\n  poolSize: zero\n");
+    const r = await runToExit({ MONITORING_CONFIG: file });
+    expect(r.code).toBe(78);
+    expect(r.stderr.trim()).toBe(
+      `tug: invalid configuration: ${file}:4:13: database.poolSize = "zero" is not valid: expected a number`,
+    );
+  });
+});
+
+describe("npm start", () => {
+  it("answers /monitoring/metrics within 10 s, and the API flow shows up in the metrics", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "tug-npm-start-"));
+    const port = await freePort();
+    const started = Date.now();
+    const child = spawn("npm", ["start"], {
+      cwd: ROOT,
+      env: {
+        ...process.env,
+        PORT: String(port),
+        HOST: "127.0.0.1",
+        DATABASE_URL: `sqlite:${join(dir, "tug.db")}`,
+        LOG_FILE_PATH: join(dir, "application.log"),
+        LOG_LEVEL: "warn",
+      },
+      stdio: "ignore",
+      detached: true,
+    });
+    children.push(child);
+    const base = `http://127.0.0.1:${port}`;
+    let up = false;
+    while (!up && Date.now() - started < 10_000) {
+      up = await fetch(`${base}/monitoring/metrics`).then(
+        (r) => r.ok,
+        () => false,
+      );
+      if (!up) await new Promise((r) => setTimeout(r, 100));
+    }
+    const seconds = (Date.now() - started) / 1000;
+    expect(up, `not answering after ${seconds}s`).toBe(true);
+    console.log(`npm start answered /monitoring/metrics after ${seconds.toFixed(2)} s`);
+
+    const json = { "content-type": "application/json" };
+    const creds = JSON.stringify({ email: "flow@example.com", password: "flow-password" });
+    expect((await fetch(`${base}/api/v1/auth/register`, { method: "POST", headers: json, body: creds })).status).toBe(201);
+    const login = await fetch(`${base}/api/v1/auth/login`, { method: "POST", headers: json, body: creds });
+    const { token } = (await login.json()) as { token: string };
+    const created = await fetch(`${base}/api/v1/activities`, {
+      method: "POST",
+      headers: { ...json, authorization: `Bearer ${token}` },
+      body: JSON.stringify({ type: "run", title: "First run" }),
+    });
+    expect(created.status).toBe(201);
+    const text = await (await fetch(`${base}/monitoring/metrics`)).text();
+    expect(text).toMatch(/^http_requests_total\{method="POST",route="\/api\/v1\/activities",status_code="201"\} 1$/m);
+    expect(text).toMatch(/^db_query_duration_seconds_count\{operation="insert",table="activities"\} 1$/m);
+    expect(text).toMatch(/^user_registrations_total\{method="email"\} 1$/m);
+    expect(text).toMatch(/^user_logins_total\{outcome="success"\} 1$/m);
+    expect(text).toMatch(/^feature_usage_total\{feature="activity_creation"\} 1$/m);
+    if (child.pid) process.kill(-child.pid, "SIGTERM");
+  }, 30_000);
+});

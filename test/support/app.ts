@@ -1,0 +1,51 @@
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { loadConfig } from "../../src/core/config/index.js";
+import { type App, buildApp } from "../../src/server.js";
+
+export interface TestApp {
+  app: App;
+  url: string;
+  dir: string;
+  /** fetch against the app, JSON in and out. */
+  call(
+    method: string,
+    path: string,
+    opts?: { body?: unknown; token?: string; headers?: Record<string, string>; raw?: string },
+  ): Promise<{ status: number; body: any; headers: Headers }>;
+  close(): Promise<void>;
+}
+
+/** A real app on 127.0.0.1 and port 0, with its own temp dir for SQLite and logs. */
+export async function startTestApp(
+  env: Record<string, string> = {},
+  opts: { now?: () => number; monitoring?: boolean } = {},
+): Promise<TestApp> {
+  const dir = mkdtempSync(join(tmpdir(), "tug-test-"));
+  const config = loadConfig({
+    PORT: "0",
+    HOST: "127.0.0.1",
+    DATABASE_URL: `sqlite:${join(dir, "tug.db")}`,
+    LOG_FILE_PATH: join(dir, "app.log"),
+    LOG_LEVEL: "warn",
+    ...env,
+  });
+  const app = await buildApp({ config, now: opts.now, monitoring: opts.monitoring });
+  const url = await app.listen();
+  const call: TestApp["call"] = async (method, path, o = {}) => {
+    const headers: Record<string, string> = { ...(o.headers ?? {}) };
+    if (o.token) headers.authorization = `Bearer ${o.token}`;
+    let body: string | undefined = o.raw;
+    if (o.body !== undefined) {
+      headers["content-type"] = "application/json";
+      body = JSON.stringify(o.body);
+    }
+    const res = await fetch(`${url}${path}`, { method, headers, body });
+    const text = await res.text();
+    let parsed: unknown = text;
+    if ((res.headers.get("content-type") ?? "").includes("json") && text) parsed = JSON.parse(text);
+    return { status: res.status, body: parsed, headers: res.headers };
+  };
+  return { app, url, dir, call, close: () => app.close() };
+}
