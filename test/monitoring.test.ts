@@ -17,20 +17,30 @@ describe("monitoring endpoints (development, no token)", () => {
     const before = seriesOf((await t.call("GET", "/monitoring/metrics")).body, "http_requests_total");
     for (let i = 0; i < 1000; i += 50) {
       await Promise.all(
-        Array.from({ length: 50 }, () => t.call("GET", `/${randomBytes(6).toString("hex")}/${randomBytes(4).toString("hex")}?q=${i}`)),
+        Array.from({ length: 50 }, () =>
+          t.call("GET", `/${randomBytes(6).toString("hex")}/${randomBytes(4).toString("hex")}?q=${i}`),
+        ),
       );
     }
     const after = seriesOf((await t.call("GET", "/monitoring/metrics")).body, "http_requests_total");
     const added = after.filter((l) => !before.some((b) => b.split(" ")[0] === l.split(" ")[0]));
     expect(added.length).toBeLessThanOrEqual(1);
-    expect(after.some((l) => l.startsWith('http_requests_total{method="GET",route="__unmatched__",status_code="404"} 1000'))).toBe(true);
+    expect(
+      after.some((l) =>
+        l.startsWith('http_requests_total{method="GET",route="__unmatched__",status_code="404"} 1000'),
+      ),
+    ).toBe(true);
     expect(after.join("\n")).not.toMatch(/route="\/[0-9a-f]{12}/);
   });
 
   it("serves a readable JSON summary with rates, errors, percentiles, DB, system and users", async () => {
-    const reg = await t.call("POST", "/api/v1/auth/register", { body: { email: "sum@example.com", password: "12345678" } });
+    const reg = await t.call("POST", "/api/v1/auth/register", {
+      body: { email: "sum@example.com", password: "12345678" },
+    });
     expect(reg.status).toBe(201);
-    const login = await t.call("POST", "/api/v1/auth/login", { body: { email: "sum@example.com", password: "12345678" } });
+    const login = await t.call("POST", "/api/v1/auth/login", {
+      body: { email: "sum@example.com", password: "12345678" },
+    });
     for (let i = 0; i < 20; i++) await t.call("GET", "/api/v1/users/me", { token: login.body.token });
     await t.call("GET", "/api/v1/users/me");
     const j = await t.call("GET", "/monitoring/metrics/json");
@@ -42,9 +52,15 @@ describe("monitoring endpoints (development, no token)", () => {
     expect(s.http.latencySeconds.p99).toBeGreaterThanOrEqual(s.http.latencySeconds.p95);
     expect(s.http.clientErrorRatio).toBeGreaterThan(0.9);
     expect(s.http.errorRatio).toBe(0);
-    const me = s.http.routes.find((r: { route: string; method: string }) => r.route === "/api/v1/users/me" && r.method === "GET");
+    const me = s.http.routes.find(
+      (r: { route: string; method: string }) => r.route === "/api/v1/users/me" && r.method === "GET",
+    );
     expect(me.requestsTotal).toBe(21);
-    expect(s.database.queries.some((q: { operation: string; table: string }) => q.operation === "select" && q.table === "sessions")).toBe(true);
+    expect(
+      s.database.queries.some(
+        (q: { operation: string; table: string }) => q.operation === "select" && q.table === "sessions",
+      ),
+    ).toBe(true);
     expect(s.database.queriesTotal).toBeGreaterThan(20);
     expect(s.system.memoryUsageRatio).toBeGreaterThan(0);
     expect(s.system.memoryUsageRatio).toBeLessThan(1);
@@ -59,7 +75,9 @@ describe("monitoring endpoints (development, no token)", () => {
 
   it("serves OpenMetrics when asked", async () => {
     const r = await t.call("GET", "/monitoring/metrics", {
-      headers: { accept: "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5,*/*;q=0.1" },
+      headers: {
+        accept: "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5,*/*;q=0.1",
+      },
     });
     expect(r.headers.get("content-type")).toMatch(/^application\/openmetrics-text; version=1\.0\.0/);
     expect(r.body.endsWith("# EOF\n")).toBe(true);
@@ -92,7 +110,9 @@ describe("monitoring endpoints outside development", () => {
   });
 
   it("keep the API itself on its own authentication", async () => {
-    const r = await t.call("POST", "/api/v1/auth/register", { body: { email: "p@example.com", password: "12345678" } });
+    const r = await t.call("POST", "/api/v1/auth/register", {
+      body: { email: "p@example.com", password: "12345678" },
+    });
     expect(r.status).toBe(201);
   });
 });

@@ -17,7 +17,12 @@ function runToExit(env: Record<string, string>): Promise<{ code: number | null; 
     const dir = mkdtempSync(join(tmpdir(), "tug-start-"));
     const child = spawn("node", [join(ROOT, "bin/tug.js"), "serve"], {
       cwd: dir,
-      env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? dir, LOG_FILE_PATH: join(dir, "app.log"), ...env },
+      env: {
+        PATH: process.env.PATH ?? "",
+        HOME: process.env.HOME ?? dir,
+        LOG_FILE_PATH: join(dir, "app.log"),
+        ...env,
+      },
       stdio: ["ignore", "pipe", "pipe"],
     });
     children.push(child);
@@ -36,9 +41,18 @@ function runToExit(env: Record<string, string>): Promise<{ code: number | null; 
 describe("start-up with invalid configuration stops with one line naming it", () => {
   it.each([
     [{ PORT: "eighty" }, /^tug: invalid configuration: PORT="eighty" is not valid: expected a whole number$/],
-    [{ PORT: "99999" }, /^tug: invalid configuration: PORT=99999 is not valid: expected a value of at most 65535$/],
-    [{ DATABASE_URL: "mongodb://db/tug" }, /^tug: invalid configuration: DATABASE_URL="mongodb:\/\/db\/tug" is not valid: expected sqlite:<file path>/],
-    [{ ENVIRONMENT: "production" }, /^tug: invalid configuration: MONITORING_TOKEN is required when ENVIRONMENT=production/],
+    [
+      { PORT: "99999" },
+      /^tug: invalid configuration: PORT=99999 is not valid: expected a value of at most 65535$/,
+    ],
+    [
+      { DATABASE_URL: "mongodb://db/tug" },
+      /^tug: invalid configuration: DATABASE_URL="mongodb:\/\/db\/tug" is not valid: expected sqlite:<file path>/,
+    ],
+    [
+      { ENVIRONMENT: "production" },
+      /^tug: invalid configuration: MONITORING_TOKEN is required when ENVIRONMENT=production/,
+    ],
   ])("%j", async (env, expected) => {
     const r = await runToExit(env as Record<string, string>);
     expect(r.code).toBe(78);
@@ -93,7 +107,9 @@ describe("npm start", () => {
 
     const json = { "content-type": "application/json" };
     const creds = JSON.stringify({ email: "flow@example.com", password: "flow-password" });
-    expect((await fetch(`${base}/api/v1/auth/register`, { method: "POST", headers: json, body: creds })).status).toBe(201);
+    expect(
+      (await fetch(`${base}/api/v1/auth/register`, { method: "POST", headers: json, body: creds })).status,
+    ).toBe(201);
     const login = await fetch(`${base}/api/v1/auth/login`, { method: "POST", headers: json, body: creds });
     const { token } = (await login.json()) as { token: string };
     const created = await fetch(`${base}/api/v1/activities`, {
@@ -103,7 +119,9 @@ describe("npm start", () => {
     });
     expect(created.status).toBe(201);
     const text = await (await fetch(`${base}/monitoring/metrics`)).text();
-    expect(text).toMatch(/^http_requests_total\{method="POST",route="\/api\/v1\/activities",status_code="201"\} 1$/m);
+    expect(text).toMatch(
+      /^http_requests_total\{method="POST",route="\/api\/v1\/activities",status_code="201"\} 1$/m,
+    );
     expect(text).toMatch(/^db_query_duration_seconds_count\{operation="insert",table="activities"\} 1$/m);
     expect(text).toMatch(/^user_registrations_total\{method="email"\} 1$/m);
     expect(text).toMatch(/^user_logins_total\{outcome="success"\} 1$/m);

@@ -88,14 +88,20 @@ const activityFields = {
     .trim()
     .min(1, "must not be empty")
     .max(200, "must be at most 200 characters"),
-  description: z.string({ error: "must be a string" }).max(2000, "must be at most 2000 characters").nullable(),
+  description: z
+    .string({ error: "must be a string" })
+    .max(2000, "must be at most 2000 characters")
+    .nullable(),
   durationMinutes: z
     .number({ error: "must be a number" })
     .int("must be a whole number")
     .min(0, "must be 0 or more")
     .max(100_000, "must be at most 100000")
     .nullable(),
-  occurredAt: z.iso.datetime({ offset: true, error: "must be an ISO 8601 date-time, e.g. 2026-01-31T09:00:00Z" }),
+  occurredAt: z.iso.datetime({
+    offset: true,
+    error: "must be an ISO 8601 date-time, e.g. 2026-01-31T09:00:00Z",
+  }),
 };
 
 const createActivity = z.strictObject({
@@ -123,7 +129,11 @@ const listQuery = z.object({
     .min(1, "must be at least 1")
     .max(100, "must be at most 100")
     .default(20),
-  offset: z.coerce.number({ error: "must be a number" }).int("must be a whole number").min(0, "must be 0 or more").default(0),
+  offset: z.coerce
+    .number({ error: "must be a number" })
+    .int("must be a whole number")
+    .min(0, "must be 0 or more")
+    .default(0),
 });
 
 const idParam = z.object({ id: z.uuid({ error: "must be an activity id (a UUID)" }) });
@@ -145,7 +155,10 @@ export async function apiPlugin(app: FastifyInstance, opts: ApiOptions): Promise
     const header = req.headers.authorization;
     const m = header ? /^Bearer\s+([A-Za-z0-9_-]{20,200})\s*$/.exec(header) : null;
     if (!m?.[1]) {
-      throw new TugError("UNAUTHENTICATED", "Send Authorization: Bearer <token> from POST /api/v1/auth/login");
+      throw new TugError(
+        "UNAUTHENTICATED",
+        "Send Authorization: Bearer <token> from POST /api/v1/auth/login",
+      );
     }
     let session: Awaited<ReturnType<SessionStore["get"]>>;
     try {
@@ -236,7 +249,9 @@ export async function apiPlugin(app: FastifyInstance, opts: ApiOptions): Promise
 
   app.get("/api/v1/users/me", async (req) => {
     const { userId } = await authenticate(req);
-    const { rows } = await q<UserRow>("SELECT id, email, name, created_at FROM users WHERE id = $1", [userId]);
+    const { rows } = await q<UserRow>("SELECT id, email, name, created_at FROM users WHERE id = $1", [
+      userId,
+    ]);
     const user = rows[0];
     if (!user) throw new TugError("UNAUTHENTICATED", "The account of this session no longer exists");
     return { user: userView(user) };
@@ -301,7 +316,12 @@ export async function apiPlugin(app: FastifyInstance, opts: ApiOptions): Promise
     tracker?.trackFeatureUsage(userId, "activity_list");
     return {
       items: rows.map(activityView),
-      pagination: { limit, offset, total, nextOffset: offset + rows.length < total ? offset + rows.length : null },
+      pagination: {
+        limit,
+        offset,
+        total,
+        nextOffset: offset + rows.length < total ? offset + rows.length : null,
+      },
     };
   });
 

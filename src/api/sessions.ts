@@ -38,12 +38,10 @@ export class DatabaseSessionStore implements SessionStore {
     const token = newToken();
     const t = this.now();
     const expiresAt = t + ttlSeconds * 1000;
-    await this.db.query("INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)", [
-      tokenHash(token),
-      userId,
-      t,
-      expiresAt,
-    ]);
+    await this.db.query(
+      "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+      [tokenHash(token), userId, t, expiresAt],
+    );
     // Expired rows are swept at most once a minute, piggybacking on logins.
     if (t - this.lastSweep > 60_000) {
       this.lastSweep = t;
@@ -84,16 +82,23 @@ export class RedisSessionStore implements SessionStore {
     try {
       return await fn();
     } catch (err) {
-      throw new TugError("DATABASE_UNAVAILABLE", "The session store (Redis) is unavailable; retry later", undefined, {
-        cause: err,
-      });
+      throw new TugError(
+        "DATABASE_UNAVAILABLE",
+        "The session store (Redis) is unavailable; retry later",
+        undefined,
+        {
+          cause: err,
+        },
+      );
     }
   }
 
   async create(userId: string, ttlSeconds: number) {
     const token = newToken();
     const expiresAt = this.now() + ttlSeconds * 1000;
-    await this.call(() => this.redis.set(this.key(token), JSON.stringify({ userId, expiresAt }), "PX", ttlSeconds * 1000));
+    await this.call(() =>
+      this.redis.set(this.key(token), JSON.stringify({ userId, expiresAt }), "PX", ttlSeconds * 1000),
+    );
     return { token, expiresAt };
   }
 

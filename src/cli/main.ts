@@ -1,6 +1,6 @@
 import { readFileSync, writeFileSync } from "node:fs";
-import { ConfigError, loadConfig, redactConfig } from "../core/config/index.js";
 import { DOCS_BEGIN, DOCS_END, settingsTable } from "../core/config/docs.js";
+import { ConfigError, loadConfig, redactConfig } from "../core/config/index.js";
 
 const HELP = `tug — the TUG API and its monitoring
 

@@ -18,7 +18,10 @@ export function monitoringAuth(token: string | undefined, open: ReadonlySet<stri
     const m = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
     if (!m?.[1]) {
       reply.header("www-authenticate", 'Bearer realm="monitoring"');
-      throw new TugError("UNAUTHENTICATED", "Send Authorization: Bearer <MONITORING_TOKEN> to use /monitoring");
+      throw new TugError(
+        "UNAUTHENTICATED",
+        "Send Authorization: Bearer <MONITORING_TOKEN> to use /monitoring",
+      );
     }
     if (!timingSafeEqual(digest(m[1]), expected)) throw new TugError("MONITORING_TOKEN_INVALID");
   };

@@ -133,7 +133,13 @@ export class MetricsCollector {
     return entry;
   }
 
-  private check(name: string, hadKind: string, hadLabels: string[], kind: MetricKind, labels: string[]): void {
+  private check(
+    name: string,
+    hadKind: string,
+    hadLabels: string[],
+    kind: MetricKind,
+    labels: string[],
+  ): void {
     if (hadKind !== kind) {
       throw new TugError(
         "METRIC_TYPE_CONFLICT",

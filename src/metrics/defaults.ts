@@ -44,7 +44,10 @@ export const metricsCollector = {
 };
 
 export const userActivityMonitor = {
-  trackUserRegistration: (userId: string, method?: string) => current().users.trackUserRegistration(userId, method),
-  trackUserLogin: (userId: string | null, outcome?: string) => current().users.trackUserLogin(userId, outcome),
-  trackFeatureUsage: (userId: string | null, feature: string) => current().users.trackFeatureUsage(userId, feature),
+  trackUserRegistration: (userId: string, method?: string) =>
+    current().users.trackUserRegistration(userId, method),
+  trackUserLogin: (userId: string | null, outcome?: string) =>
+    current().users.trackUserLogin(userId, outcome),
+  trackFeatureUsage: (userId: string | null, feature: string) =>
+    current().users.trackFeatureUsage(userId, feature),
 };

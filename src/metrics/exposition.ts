@@ -60,7 +60,9 @@ export async function renderOpenMetrics(registry: Registry): Promise<string> {
     const type = String(fam.type);
     let family = fam.name;
     if (type === "counter" && family.endsWith("_total")) family = family.slice(0, -"_total".length);
-    out.push(`# TYPE ${family} ${type === "histogram" || type === "counter" || type === "gauge" || type === "summary" ? type : "unknown"}`);
+    out.push(
+      `# TYPE ${family} ${type === "histogram" || type === "counter" || type === "gauge" || type === "summary" ? type : "unknown"}`,
+    );
     out.push(`# HELP ${family} ${escapeHelp(fam.help)}`);
     for (const v of fam.values ?? []) {
       const sampleName =

@@ -167,7 +167,8 @@ export class MetricsSummary {
         .then((s) => {
           this.snapshots.push(s);
           const horizon = s.t - this.deps.windowSeconds * 1000;
-          while (this.snapshots.length > 1 && (this.snapshots[1] as Snapshot).t <= horizon) this.snapshots.shift();
+          while (this.snapshots.length > 1 && (this.snapshots[1] as Snapshot).t <= horizon)
+            this.snapshots.shift();
         })
         .catch(() => undefined);
     }, every);

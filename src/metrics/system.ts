@@ -25,7 +25,8 @@ function memory(): { total: number; available: number } {
     const text = readFileSync("/proc/meminfo", "utf8");
     const total = /^MemTotal:\s+(\d+) kB/m.exec(text);
     const avail = /^MemAvailable:\s+(\d+) kB/m.exec(text);
-    if (total?.[1] && avail?.[1]) return { total: Number(total[1]) * 1024, available: Number(avail[1]) * 1024 };
+    if (total?.[1] && avail?.[1])
+      return { total: Number(total[1]) * 1024, available: Number(avail[1]) * 1024 };
   } catch {
     // not Linux: fall through
   }
@@ -107,11 +108,16 @@ export class SystemMetrics {
     const g = <L extends string>(name: string, help: string, labelNames: L[] = []) =>
       new Gauge<L>({ name, help, labelNames, registers: [registry] });
     this.cpu = g("system_cpu_usage_ratio", "Share of all CPU cores busy over the last sample interval (0-1)");
-    this.mem = g("system_memory_usage_ratio", "Share of memory in use, counting reclaimable cache as free (0-1)");
+    this.mem = g(
+      "system_memory_usage_ratio",
+      "Share of memory in use, counting reclaimable cache as free (0-1)",
+    );
     this.memTotal = g("system_memory_total_bytes", "Memory installed, in bytes");
     this.memAvail = g("system_memory_available_bytes", "Memory available to new work, in bytes");
     this.disk = g("system_disk_usage_ratio", "Share of the volume in use (0-1)", ["mountpoint"]);
-    this.diskFree = g("system_disk_free_bytes", "Bytes free on the volume for unprivileged users", ["mountpoint"]);
+    this.diskFree = g("system_disk_free_bytes", "Bytes free on the volume for unprivileged users", [
+      "mountpoint",
+    ]);
     this.diskSize = g("system_disk_size_bytes", "Size of the volume, in bytes", ["mountpoint"]);
     this.load = g("system_load_average", "System load average over the window", ["window"]);
     // One statfs per distinct volume, whatever the number of paths on it.

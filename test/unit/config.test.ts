@@ -58,8 +58,14 @@ describe("configuration", () => {
     [{ PORT: "abc" }, /^PORT="abc" is not valid: expected a whole number$/],
     [{ PORT: "70000" }, /^PORT=70000 is not valid: .*at most 65535/],
     [{ PORT: "-1" }, /^PORT=-1 is not valid: .*at least 0/],
-    [{ DATABASE_URL: "mysql://x/y" }, /^DATABASE_URL="mysql:\/\/x\/y" is not valid: expected sqlite:<file path>/],
-    [{ ENVIRONMENT: "prod" }, /^ENVIRONMENT="prod" is not valid: expected one of "development", "staging", "production"$/],
+    [
+      { DATABASE_URL: "mysql://x/y" },
+      /^DATABASE_URL="mysql:\/\/x\/y" is not valid: expected sqlite:<file path>/,
+    ],
+    [
+      { ENVIRONMENT: "prod" },
+      /^ENVIRONMENT="prod" is not valid: expected one of "development", "staging", "production"$/,
+    ],
     [{ SMTP_PORT: "25x" }, /^SMTP_PORT="25x" is not valid/],
     [{ REDIS_URL: "localhost:6379" }, /^REDIS_URL="localhost:6379" is not valid: expected redis:\/\//],
   ])("rejects %j in one line naming the variable", (env, message) => {
@@ -78,8 +84,12 @@ describe("configuration", () => {
   });
 
   it("requires the monitoring token outside development", () => {
-    expect(failure({ ENVIRONMENT: "production" })).toMatch(/^MONITORING_TOKEN is required when ENVIRONMENT=production/);
-    expect(loadConfig({ ENVIRONMENT: "production", MONITORING_TOKEN: "x".repeat(32) }).environment).toBe("production");
+    expect(failure({ ENVIRONMENT: "production" })).toMatch(
+      /^MONITORING_TOKEN is required when ENVIRONMENT=production/,
+    );
+    expect(loadConfig({ ENVIRONMENT: "production", MONITORING_TOKEN: "x".repeat(32) }).environment).toBe(
+      "production",
+    );
   });
 
   it("reads the YAML file, the environment winning", () => {
@@ -110,7 +120,9 @@ describe("configuration", () => {
       /^MONITORING_CONFIG: cannot read .*missing\.yml: ENOENT/,
     );
     const g = yamlFile("metrics:\n  httpDurationBuckets: [1, 0.5]\n");
-    expect(failure({ MONITORING_CONFIG: g })).toMatch(/:2:24: metrics.httpDurationBuckets = \[1,0.5\] is not valid: must be strictly increasing$/);
+    expect(failure({ MONITORING_CONFIG: g })).toMatch(
+      /:2:24: metrics.httpDurationBuckets = \[1,0.5\] is not valid: must be strictly increasing$/,
+    );
   });
 
   it("redacts secrets and URL credentials", () => {

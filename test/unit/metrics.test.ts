@@ -27,7 +27,11 @@ function metrics(max = 50, now?: () => number) {
   return { m, warnings };
 }
 
-async function sample(reg: Registry, name: string, labels: Record<string, string> = {}): Promise<number | undefined> {
+async function sample(
+  reg: Registry,
+  name: string,
+  labels: Record<string, string> = {},
+): Promise<number | undefined> {
   const fam = await reg.getSingleMetric(name)?.get();
   return fam?.values.find((v) => Object.entries(labels).every(([k, x]) => String(v.labels[k]) === x))?.value;
 }
@@ -88,11 +92,17 @@ describe("custom metrics (metricsCollector)", () => {
     expect(err(() => m.custom.incrementCounter("ok_total", { "bad-label": 1 }))).toMatch(
       /^METRIC_NAME_INVALID: label name "bad-label"/,
     );
-    expect(err(() => m.custom.observeHistogram("h", 1, { le: "1" }))).toMatch(/^METRIC_NAME_INVALID: label name "le"/);
-    expect(err(() => m.custom.incrementCounter("y_total", {}, -1))).toMatch(/^METRIC_VALUE_INVALID: counter y_total can only increase/);
+    expect(err(() => m.custom.observeHistogram("h", 1, { le: "1" }))).toMatch(
+      /^METRIC_NAME_INVALID: label name "le"/,
+    );
+    expect(err(() => m.custom.incrementCounter("y_total", {}, -1))).toMatch(
+      /^METRIC_VALUE_INVALID: counter y_total can only increase/,
+    );
     expect(err(() => m.custom.observeHistogram("h2", Number.NaN))).toMatch(/^METRIC_VALUE_INVALID/);
     // A contract metric registered by the app is guarded the same way.
-    expect(err(() => m.custom.setGauge("http_requests_total", 1))).toMatch(/^METRIC_TYPE_CONFLICT: metric http_requests_total is a counter/);
+    expect(err(() => m.custom.setGauge("http_requests_total", 1))).toMatch(
+      /^METRIC_TYPE_CONFLICT: metric http_requests_total is a counter/,
+    );
   });
 });
 
@@ -103,7 +113,9 @@ describe("cardinality guard", () => {
     const fam = await m.registry.getSingleMetric("per_tenant_total")?.get();
     expect(fam?.values).toHaveLength(11);
     expect(await sample(m.registry, "per_tenant_total", { tenant: OVERFLOW_LABEL_VALUE })).toBe(90);
-    expect(await sample(m.registry, "metrics_cardinality_overflow_total", { metric: "per_tenant_total" })).toBe(90);
+    expect(
+      await sample(m.registry, "metrics_cardinality_overflow_total", { metric: "per_tenant_total" }),
+    ).toBe(90);
     expect(warnings).toHaveLength(1);
     // Existing label sets keep their own series.
     m.custom.incrementCounter("per_tenant_total", { tenant: "t3" });
@@ -115,7 +127,12 @@ describe("cardinality guard", () => {
     for (let i = 0; i < 30; i++) m.http.record("GET", `/r${i}`, 200, 0.01);
     const fam = await m.registry.getSingleMetric("http_requests_total")?.get();
     expect(fam?.values).toHaveLength(11);
-    expect(await sample(m.registry, "http_requests_total", { route: OVERFLOW_LABEL_VALUE, method: OVERFLOW_LABEL_VALUE })).toBe(20);
+    expect(
+      await sample(m.registry, "http_requests_total", {
+        route: OVERFLOW_LABEL_VALUE,
+        method: OVERFLOW_LABEL_VALUE,
+      }),
+    ).toBe(20);
   });
 });
 
@@ -158,7 +175,9 @@ describe("exposition", () => {
     expect(text).toContain("# TYPE http_requests counter");
     expect(text).toContain('http_requests_total{method="GET",route="/a",status_code="200"} 1');
     expect(text).not.toContain("_total_total");
-    expect(text).toContain('http_request_duration_seconds_bucket{le="+Inf",method="GET",route="/a",status_code="200"} 1');
+    expect(text).toContain(
+      'http_request_duration_seconds_bucket{le="+Inf",method="GET",route="/a",status_code="200"} 1',
+    );
     expect(text).toContain('g{k="quo\\"te"} 1.5');
     expect(text.endsWith("# EOF\n")).toBe(true);
   });
@@ -174,16 +193,34 @@ describe("helpers", () => {
   });
 
   it("describeStatement names operation and table from the SQL", () => {
-    expect(describeStatement("SELECT * FROM users WHERE id = $1")).toEqual({ operation: "select", table: "users" });
-    expect(describeStatement("INSERT INTO sessions (a) VALUES ($1)")).toEqual({ operation: "insert", table: "sessions" });
-    expect(describeStatement("UPDATE activities SET a = 1")).toEqual({ operation: "update", table: "activities" });
-    expect(describeStatement("DELETE FROM sessions WHERE x")).toEqual({ operation: "delete", table: "sessions" });
-    expect(describeStatement("CREATE INDEX ix ON activities (a)")).toEqual({ operation: "create", table: "activities" });
+    expect(describeStatement("SELECT * FROM users WHERE id = $1")).toEqual({
+      operation: "select",
+      table: "users",
+    });
+    expect(describeStatement("INSERT INTO sessions (a) VALUES ($1)")).toEqual({
+      operation: "insert",
+      table: "sessions",
+    });
+    expect(describeStatement("UPDATE activities SET a = 1")).toEqual({
+      operation: "update",
+      table: "activities",
+    });
+    expect(describeStatement("DELETE FROM sessions WHERE x")).toEqual({
+      operation: "delete",
+      table: "sessions",
+    });
+    expect(describeStatement("CREATE INDEX ix ON activities (a)")).toEqual({
+      operation: "create",
+      table: "activities",
+    });
     expect(describeStatement("SELECT 1")).toEqual({ operation: "select", table: "none" });
     expect(describeStatement("VACUUM")).toEqual({ operation: "other", table: "none" });
   });
 
   it("toPositional rewrites $n placeholders in binding order", () => {
-    expect(toPositional("a = $2 AND b = $1 OR c = $2")).toEqual({ sql: "a = ? AND b = ? OR c = ?", order: [1, 0, 1] });
+    expect(toPositional("a = $2 AND b = $1 OR c = $2")).toEqual({
+      sql: "a = ? AND b = ? OR c = ?",
+      order: [1, 0, 1],
+    });
   });
 });

@@ -27,7 +27,8 @@ export function openDatabase(opts: OpenDatabaseOptions): Database {
         poolSize: opts.poolSize,
         connectTimeoutMs: opts.connectTimeoutMs,
         statementTimeoutMs: opts.statementTimeoutMs,
-        onError: (err) => opts.logger?.error({ err: { message: err.message } }, "idle PostgreSQL connection failed"),
+        onError: (err) =>
+          opts.logger?.error({ err: { message: err.message } }, "idle PostgreSQL connection failed"),
       });
   return new InstrumentedDatabase(driver, {
     metrics: opts.metrics,

@@ -56,7 +56,14 @@ export class InstrumentedDatabase implements Database {
       this.opts.metrics?.record(operation, table, ms / 1000, failed);
       if (ms >= this.opts.slowQueryThresholdMs && this.opts.slowQueryThresholdMs > 0) {
         this.opts.logger?.warn(
-          { event: "slow_query", operation, table, durationMs: Math.round(ms * 1000) / 1000, sql: oneLine(sql), failed },
+          {
+            event: "slow_query",
+            operation,
+            table,
+            durationMs: Math.round(ms * 1000) / 1000,
+            sql: oneLine(sql),
+            failed,
+          },
           "slow query",
         );
       }

@@ -23,7 +23,10 @@ function classify(err: unknown): DbError {
   const code = (err as { code?: string }).code ?? "";
   const message = (err as Error).message ?? String(err);
   if (code === "23505") return new DbError("unique_violation", message, { cause: err });
-  if (UNAVAILABLE_CODES.has(code) || /Connection terminated|timeout exceeded when trying to connect/i.test(message)) {
+  if (
+    UNAVAILABLE_CODES.has(code) ||
+    /Connection terminated|timeout exceeded when trying to connect/i.test(message)
+  ) {
     return new DbError("unavailable", message, { cause: err });
   }
   return new DbError("other", message, { cause: err });
@@ -32,7 +35,9 @@ function classify(err: unknown): DbError {
 // BIGINT columns hold millisecond timestamps: read them as numbers, as SQLite does.
 const types = {
   getTypeParser: ((oid: number, format?: "text" | "binary") =>
-    oid === 20 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+    oid === 20
+      ? (v: string) => Number(v)
+      : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
 };
 
 export interface PostgresOptions {

@@ -15,10 +15,15 @@ function classify(err: unknown): DbError {
   if (code.startsWith("SQLITE_CONSTRAINT_UNIQUE") || code === "SQLITE_CONSTRAINT_PRIMARYKEY") {
     return new DbError("unique_violation", message, { cause: err });
   }
-  if (["SQLITE_BUSY", "SQLITE_CANTOPEN", "SQLITE_IOERR", "SQLITE_FULL", "SQLITE_READONLY"].some((c) => code.startsWith(c))) {
+  if (
+    ["SQLITE_BUSY", "SQLITE_CANTOPEN", "SQLITE_IOERR", "SQLITE_FULL", "SQLITE_READONLY"].some((c) =>
+      code.startsWith(c),
+    )
+  ) {
     return new DbError("unavailable", message, { cause: err });
   }
-  if (message.includes("database connection is not open")) return new DbError("unavailable", message, { cause: err });
+  if (message.includes("database connection is not open"))
+    return new DbError("unavailable", message, { cause: err });
   return new DbError("other", message, { cause: err });
 }
 

@@ -180,7 +180,9 @@ export function loadConfig(env: Env = process.env): Config {
     const key = issue.keys[0] as string;
     const dotted = [...path, key].join(".");
     const where = source ? source.locate(issue.path, key) : "configuration";
-    throw new ConfigError(`${where}: unknown setting "${dotted}"; see docs/configuration.md for the settings`);
+    throw new ConfigError(
+      `${where}: unknown setting "${dotted}"; see docs/configuration.md for the settings`,
+    );
   }
   const dotted = path.join(".");
   const value = getPath(raw, issue.path);

@@ -106,7 +106,10 @@ export const configSchema = z.strictObject({
     .prefault({}),
   metrics: z
     .strictObject({
-      defaultMetrics: z.boolean().default(true).describe("Export prom-client's process_* and nodejs_* metrics"),
+      defaultMetrics: z
+        .boolean()
+        .default(true)
+        .describe("Export prom-client's process_* and nodejs_* metrics"),
       maxSeriesPerMetric: z
         .number()
         .int()
@@ -121,7 +124,9 @@ export const configSchema = z.strictObject({
       httpDurationBuckets: buckets(DEFAULT_HTTP_BUCKETS).describe(
         "Buckets of http_request_duration_seconds, in seconds",
       ),
-      dbDurationBuckets: buckets(DEFAULT_DB_BUCKETS).describe("Buckets of db_query_duration_seconds, in seconds"),
+      dbDurationBuckets: buckets(DEFAULT_DB_BUCKETS).describe(
+        "Buckets of db_query_duration_seconds, in seconds",
+      ),
       summaryWindowSeconds: z
         .number()
         .int()
