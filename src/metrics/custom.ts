@@ -24,7 +24,8 @@ function kindOf(metric: unknown): MetricKind | "other" {
   if (metric instanceof Counter) return "counter";
   if (metric instanceof Gauge) return "gauge";
   if (metric instanceof Histogram) return "histogram";
-  return "other";
+  const type = (metric as { type?: string }).type;
+  return type === "counter" || type === "gauge" || type === "histogram" ? type : "other";
 }
 
 /**

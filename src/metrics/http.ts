@@ -1,25 +1,24 @@
 import { performance } from "node:perf_hooks";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import { Counter, Gauge, Histogram, type Registry } from "prom-client";
-import { GuardedChildren, type GuardLogger } from "./guard.js";
+import { type Counter, Gauge, type Registry } from "prom-client";
+import type { GuardLogger } from "./guard.js";
+import { type HistogramSeries, registerCounter, registerHistogram, SeriesStore } from "./series.js";
 
 /** The `route` label of every request that matched no route: one series, whatever the path. */
 export const UNMATCHED_ROUTE = "__unmatched__";
 
 const LABELS = ["method", "route", "status_code"] as const;
 
-interface Child {
-  inc(): void;
-  observe(seconds: number): void;
-}
-
-/** HTTP request metrics of DESIGN.md's contract, recorded by Fastify hooks. */
+/**
+ * HTTP request metrics of DESIGN.md's contract, recorded by Fastify hooks.
+ * http_requests_total and http_request_duration_seconds are two views of one series store:
+ * the counter is the histogram's count, so a request costs one observation.
+ */
 export class HttpMetrics {
-  readonly requests: Counter<(typeof LABELS)[number]>;
-  readonly duration: Histogram<(typeof LABELS)[number]>;
+  readonly store: SeriesStore;
   readonly inFlight: Gauge;
-  private readonly children: GuardedChildren<Child>;
-  private readonly statusText = new Map<number, string>();
+  /** method → route → status → series: no string is built per request. */
+  private readonly index = new Map<string, Map<string, Map<number, HistogramSeries>>>();
 
   constructor(
     registry: Registry,
@@ -28,54 +27,55 @@ export class HttpMetrics {
     overflow: Counter<"metric">,
     logger?: GuardLogger,
   ) {
-    this.requests = new Counter({
-      name: "http_requests_total",
-      help: "HTTP requests served, by method, route template and status code",
-      labelNames: LABELS,
-      registers: [registry],
-    });
-    this.duration = new Histogram({
-      name: "http_request_duration_seconds",
-      help: "Time from receiving an HTTP request to finishing its response, in seconds",
-      labelNames: LABELS,
-      buckets,
-      registers: [registry],
-    });
+    this.store = new SeriesStore("http_requests_total", LABELS, buckets, maxSeries, overflow, logger);
+    registerCounter(
+      registry,
+      "http_requests_total",
+      "HTTP requests served, by method, route template and status code",
+      this.store,
+      (s) => s.count,
+    );
+    registerHistogram(
+      registry,
+      "http_request_duration_seconds",
+      "Time from receiving an HTTP request to finishing its response, in seconds",
+      this.store,
+    );
     this.inFlight = new Gauge({
       name: "http_requests_in_flight",
       help: "HTTP requests being served right now",
       registers: [registry],
     });
-    const requests = this.requests;
-    const duration = this.duration;
-    this.children = new GuardedChildren<Child>(
-      "http_requests_total",
-      LABELS,
-      maxSeries,
-      (labels) => {
-        const counter = requests.labels(labels);
-        const histogram = duration.labels(labels);
-        return { inc: () => counter.inc(), observe: (s) => histogram.observe(s) };
-      },
-      overflow,
-      logger,
-    );
   }
 
   /** Record one finished request. */
   record(method: string, route: string, statusCode: number, seconds: number): void {
-    let status = this.statusText.get(statusCode);
-    if (status === undefined) {
-      status = String(statusCode);
-      if (this.statusText.size < 1000) this.statusText.set(statusCode, status);
+    const cached = this.index.get(method)?.get(route)?.get(statusCode);
+    if (cached !== undefined) {
+      cached.observe(seconds);
+      return;
     }
-    const child = this.children.get(`${method}\u0001${route}\u0001${status}`, () => ({
+    const before = this.store.size;
+    const series = this.store.get(`${method}\u0001${route}\u0001${statusCode}`, () => ({
       method,
       route,
-      status_code: status,
+      status_code: String(statusCode),
     }));
-    child.inc();
-    child.observe(seconds);
+    // Only a label set with its own series is indexed: overflowed ones must not grow the index.
+    if (this.store.size > before) {
+      let byRoute = this.index.get(method);
+      if (!byRoute) {
+        byRoute = new Map();
+        this.index.set(method, byRoute);
+      }
+      let byStatus = byRoute.get(route);
+      if (!byStatus) {
+        byStatus = new Map();
+        byRoute.set(route, byStatus);
+      }
+      byStatus.set(statusCode, series);
+    }
+    series.observe(seconds);
   }
 
   /** Install the hooks on a Fastify instance (call before routes are registered). */

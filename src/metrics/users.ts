@@ -59,6 +59,9 @@ export class UserActivityMonitor {
   touch(userId: string | null | undefined): void {
     if (!userId) return;
     const t = this.now();
+    const prev = this.lastSeen.get(userId);
+    // Within a second nothing a window of minutes can tell changes: skip the re-insert.
+    if (prev !== undefined && t - prev < 1000 && t >= prev) return;
     // Re-insert so the Map stays ordered by last activity: pruning stops at the first fresh entry.
     this.lastSeen.delete(userId);
     this.lastSeen.set(userId, t);

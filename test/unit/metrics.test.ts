@@ -176,7 +176,7 @@ describe("exposition", () => {
     expect(text).toContain('http_requests_total{method="GET",route="/a",status_code="200"} 1');
     expect(text).not.toContain("_total_total");
     expect(text).toContain(
-      'http_request_duration_seconds_bucket{le="+Inf",method="GET",route="/a",status_code="200"} 1',
+      'http_request_duration_seconds_bucket{method="GET",route="/a",status_code="200",le="+Inf"} 1',
     );
     expect(text).toContain('g{k="quo\\"te"} 1.5');
     expect(text.endsWith("# EOF\n")).toBe(true);

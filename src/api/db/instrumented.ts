@@ -1,5 +1,6 @@
 import { performance } from "node:perf_hooks";
 import type { DbMetrics } from "../../metrics/db.js";
+import type { HistogramSeries } from "../../metrics/series.js";
 import { describeStatement, oneLine, type StatementInfo } from "./sql.js";
 import type { Database, Driver, QueryResult, Row } from "./types.js";
 
@@ -20,7 +21,7 @@ export interface InstrumentOptions {
  */
 export class InstrumentedDatabase implements Database {
   readonly dialect: Database["dialect"];
-  private readonly info = new Map<string, StatementInfo>();
+  private readonly info = new Map<string, StatementInfo & { series: HistogramSeries | undefined }>();
 
   constructor(
     private readonly driver: Driver,
@@ -29,10 +30,12 @@ export class InstrumentedDatabase implements Database {
     this.dialect = driver.dialect;
   }
 
-  private describe(sql: string): StatementInfo {
+  /** Operation, table and metric series of a statement, worked out once per SQL text. */
+  private describe(sql: string): StatementInfo & { series: HistogramSeries | undefined } {
     let info = this.info.get(sql);
     if (!info) {
-      info = describeStatement(sql);
+      const d = describeStatement(sql);
+      info = { ...d, series: this.opts.metrics?.series(d.operation, d.table) };
       if (this.info.size < 1000) this.info.set(sql, info);
     }
     return info;
@@ -52,8 +55,11 @@ export class InstrumentedDatabase implements Database {
       throw err;
     } finally {
       const ms = performance.now() - start;
-      const { operation, table } = this.describe(sql);
-      this.opts.metrics?.record(operation, table, ms / 1000, failed);
+      const { operation, table, series } = this.describe(sql);
+      if (series) {
+        series.observe(ms / 1000);
+        if (failed) series.errors++;
+      }
       if (ms >= this.opts.slowQueryThresholdMs && this.opts.slowQueryThresholdMs > 0) {
         this.opts.logger?.warn(
           {
