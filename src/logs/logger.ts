@@ -31,7 +31,9 @@ export interface AppLogger {
 /** JSON lines to stdout and to the log file (directory created). */
 export function createLogger(opts: LoggerOptions): AppLogger {
   const streams: pino.StreamEntry[] = [];
-  const file = opts.filePath ? pino.destination({ dest: opts.filePath, mkdir: true, sync: false }) : undefined;
+  const file = opts.filePath
+    ? pino.destination({ dest: opts.filePath, mkdir: true, sync: false })
+    : undefined;
   if (opts.stdout) streams.push({ stream: pino.destination({ dest: 1, sync: false }), level: "trace" });
   if (file) streams.push({ stream: file, level: "trace" });
   const logger = pino(

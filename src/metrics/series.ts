@@ -120,7 +120,11 @@ export function registerHistogram(registry: Registry, name: string, help: string
         let cumulative = 0;
         for (let i = 0; i < les.length; i++) {
           cumulative += s.counts[i] as number;
-          values.push({ value: cumulative, labels: { ...s.labels, le: les[i] as string | number }, metricName: `${name}_bucket` });
+          values.push({
+            value: cumulative,
+            labels: { ...s.labels, le: les[i] as string | number },
+            metricName: `${name}_bucket`,
+          });
         }
         values.push({ value: s.sum, labels: { ...s.labels }, metricName: `${name}_sum` });
         values.push({ value: s.count, labels: { ...s.labels }, metricName: `${name}_count` });
