@@ -1,4 +1,4 @@
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadConfig } from "../../src/core/config/index.js";
@@ -23,7 +23,11 @@ export async function startTestApp(
   opts: { now?: () => number; monitoring?: boolean } = {},
 ): Promise<TestApp> {
   const dir = mkdtempSync(join(tmpdir(), "tug-test-"));
+  // Logs go to the file only: tests read them there, and the test output stays readable.
+  const yaml = join(dir, "tug.yml");
+  writeFileSync(yaml, "log:\n  stdout: false\n");
   const config = loadConfig({
+    MONITORING_CONFIG: yaml,
     PORT: "0",
     HOST: "127.0.0.1",
     DATABASE_URL: `sqlite:${join(dir, "tug.db")}`,
