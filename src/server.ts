@@ -1,8 +1,9 @@
 import { randomUUID } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from "fastify";
 import { Redis } from "ioredis";
-import { type Database, migrate } from "./api/db/index.js";
+import { type Database, DbError, migrate } from "./api/db/index.js";
 import {
   apiPlugin,
   DatabaseSessionStore,
@@ -10,10 +11,22 @@ import {
   RedisSessionStore,
   type SessionStore,
 } from "./api/index.js";
-import type { Config } from "./core/config/index.js";
+import { type Config, redactConfig } from "./core/config/index.js";
+import {
+  databaseCheck,
+  eventLoopCheck,
+  HealthRunner,
+  LivenessMonitor,
+  redisCheck,
+  resourceChecks,
+  type ServiceInfo,
+  targetCheck,
+} from "./health/index.js";
 import { installErrorHandling } from "./http/errors.js";
-import { monitoringRoutes } from "./http/monitoring.js";
-import { createLogger, type Logger } from "./logs/logger.js";
+import { debugInfo, type Lifecycle, monitoringRoutes } from "./http/monitoring.js";
+import { accessLogger } from "./logs/access.js";
+import { type AppLogger, createLogger, type FileSink, type Logger, plainFileSink } from "./logs/logger.js";
+import { secretValues } from "./logs/redact.js";
 import { bindDefaultMetrics } from "./metrics/defaults.js";
 import { createMetrics, type Metrics, MetricsSummary } from "./metrics/index.js";
 
@@ -21,7 +34,10 @@ export interface AppOptions {
   config: Config;
   /** false builds the same API with no monitoring at all (the benchmark's baseline). */
   monitoring?: boolean;
+  /** Use this logger instead of building one from the configuration. */
   logger?: Logger;
+  /** The log file sink (default: the rotating file of `log.*`). */
+  fileSink?: (config: Config) => FileSink;
   now?: () => number;
   /** Extra plugins registered before the API (the benchmark's fastify-metrics variant). */
   plugins?: Array<(app: FastifyInstance) => Promise<void> | void>;
@@ -32,23 +48,65 @@ export interface App {
   config: Config;
   logger: Logger;
   metrics: Metrics | undefined;
+  health: HealthRunner | undefined;
   db: Database;
   sessions: SessionStore;
-  /** Listen on the configured host and port; returns the address. */
+  lifecycle(): Lifecycle;
+  /** Listen, then finish start-up (migrations, first checks) and turn ready; returns the address. */
   listen(): Promise<string>;
+  /**
+   * Graceful stop: readiness fails at once; after `drainDelayMs` the server stops accepting,
+   * in-flight requests finish, connections to the database and Redis close, logs flush.
+   */
+  shutdown(opts?: { drainDelayMs?: number }): Promise<void>;
+  /** Immediate stop (tests): no drain delay. */
   close(): Promise<void>;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
+function packageVersion(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as {
+      version?: string;
+    };
+    return pkg.version ?? "0.0.0";
+  } catch {
+    return "0.0.0";
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
 /** The composition root: builds everything from the configuration. */
 export async function buildApp(opts: AppOptions): Promise<App> {
   const { config } = opts;
+  const now = opts.now ?? Date.now;
+  const startedAt = now();
   const monitoring = opts.monitoring ?? true;
-  const appLogger = opts.logger
-    ? { logger: opts.logger, flush: () => undefined }
-    : createLogger({ level: config.log.level, filePath: config.log.filePath, stdout: config.log.stdout });
+  const secrets = secretValues([
+    config.monitoring.token,
+    config.notifications.smtp.password,
+    config.notifications.slackWebhookUrl,
+    config.database.url,
+    config.redis.url,
+  ]);
+  let appLogger: AppLogger;
+  if (opts.logger) {
+    const given = opts.logger;
+    appLogger = { logger: given, flush: async () => undefined, close: async () => undefined };
+  } else {
+    const sink = opts.fileSink ? opts.fileSink(config) : plainFileSink(config.log.filePath);
+    appLogger = createLogger({ level: config.log.level, stdout: config.log.stdout, file: sink, secrets });
+  }
   const logger = appLogger.logger;
+  const version = packageVersion();
+  const service: ServiceInfo = {
+    serviceId: config.service.name,
+    version: version.split(".")[0] ?? "0",
+    releaseId: config.service.releaseId ?? version,
+    description: "TUG API",
+  };
 
   const dataPath = config.database.url.startsWith("sqlite:") ? config.database.url.slice(7) : ".";
   const metrics = monitoring
@@ -77,31 +135,73 @@ export async function buildApp(opts: AppOptions): Promise<App> {
     metrics: metrics?.db,
     logger,
   });
-  const applied = await migrate(db);
-  if (applied.length > 0) logger.info({ versions: applied }, "database migrations applied");
 
   let redis: Redis | undefined;
   let sessions: SessionStore;
   if (config.redis.url) {
     redis = new Redis(config.redis.url, {
-      keyPrefix: undefined,
       commandTimeout: config.redis.commandTimeoutMs,
       maxRetriesPerRequest: 1,
       enableOfflineQueue: false,
       lazyConnect: true,
+      // Keep trying, but never faster than every 2 s: a dead Redis must not flood the logs.
+      retryStrategy: (times) => Math.min(200 * times, 2000),
     });
-    redis.on("error", (err) => logger.warn({ err: { message: err.message } }, "redis connection error"));
-    try {
-      await redis.connect();
-    } catch (err) {
-      // Sessions answer 503 until Redis is back; ioredis keeps reconnecting.
-      logger.error({ err: { message: (err as Error).message } }, "redis is unreachable at start-up");
-    }
+    let redisDown = false;
+    redis.on("error", (err) => {
+      if (!redisDown) logger.warn({ err: { message: err.message } }, "redis connection error");
+      redisDown = true;
+    });
+    redis.on("ready", () => {
+      if (redisDown) logger.info("redis connection restored");
+      redisDown = false;
+    });
     sessions = new RedisSessionStore(redis, config.redis.keyPrefix, opts.now);
   } else {
     sessions = new DatabaseSessionStore(db, opts.now);
   }
 
+  let health: HealthRunner | undefined;
+  let eventLoop: ReturnType<typeof eventLoopCheck> | undefined;
+  const liveness = new LivenessMonitor(config.health.livenessMaxBlockMs);
+  if (metrics) {
+    const timeoutMs = config.health.timeoutMs;
+    health = new HealthRunner({
+      registry: metrics.registry,
+      cacheTtlMs: config.health.cacheTtlMs,
+      defaultTimeoutMs: timeoutMs,
+      now: opts.now,
+      onError: (name, err) => logger.warn({ check: name, err }, "health check threw"),
+    });
+    health.add(
+      databaseCheck(() => db.query("SELECT 1"), db.dialect, {
+        timeoutMs,
+        warnMs: config.health.databaseWarnMs,
+      }),
+    );
+    if (redis) {
+      const r = redis;
+      health.add(redisCheck(() => r.ping(), { timeoutMs, critical: true }));
+    }
+    for (const spec of resourceChecks(metrics.system, {
+      timeoutMs,
+      memory: config.health.memory,
+      cpu: config.health.cpu,
+      disk: config.health.disk,
+    })) {
+      health.add(spec);
+    }
+    eventLoop = eventLoopCheck({ timeoutMs, ...config.health.eventLoop });
+    health.add(eventLoop);
+    const targets = [...config.health.targets];
+    const smtp = config.notifications.smtp;
+    if (smtp.host && !targets.some((t) => t.name === "smtp")) {
+      targets.push({ name: "smtp", url: `tcp://${smtp.host}:${smtp.port}`, critical: false });
+    }
+    for (const t of targets) health.add(targetCheck(t, timeoutMs));
+  }
+
+  let state: Lifecycle = "starting";
   const fastify: FastifyInstance = Fastify({
     loggerInstance: logger as unknown as FastifyBaseLogger,
     // Fastify's own two lines per request are off: the access log is ours.
@@ -109,13 +209,19 @@ export async function buildApp(opts: AppOptions): Promise<App> {
     bodyLimit: config.server.bodyLimitBytes,
     trustProxy: config.server.trustProxy,
     requestIdHeader: false,
+    // Requests that arrive on an open connection while we drain are served, not refused:
+    // responses then carry `connection: close` so clients reconnect elsewhere.
+    return503OnClosing: false,
+    forceCloseConnections: "idle",
     genReqId: (req) => {
       const incoming = req.headers["x-request-id"];
       return typeof incoming === "string" && REQUEST_ID.test(incoming) ? incoming : randomUUID();
     },
   });
+  let closing = false;
   fastify.addHook("onRequest", (req, reply, done) => {
     reply.header("x-request-id", req.id);
+    if (closing) reply.header("connection", "close");
     done();
   });
   installErrorHandling(fastify);
@@ -123,9 +229,8 @@ export async function buildApp(opts: AppOptions): Promise<App> {
   fastify.removeContentTypeParser("text/plain");
 
   let summary: MetricsSummary | undefined;
-  let ready = false;
-  if (metrics) {
-    metrics.http.install(fastify);
+  if (metrics && health) {
+    metrics.http.install(fastify, accessLogger(config.log.access));
     summary = new MetricsSummary({
       registry: metrics.registry,
       system: metrics.system,
@@ -133,11 +238,18 @@ export async function buildApp(opts: AppOptions): Promise<App> {
       windowSeconds: config.metrics.summaryWindowSeconds,
       now: opts.now,
     });
+    const debugEnabled = config.monitoring.debugInfo ?? config.environment !== "production";
     await fastify.register(monitoringRoutes, {
       metrics,
       summary,
+      health,
+      liveness,
       token: config.monitoring.token,
-      isReady: () => ready,
+      service,
+      environment: config.environment,
+      startedAt,
+      lifecycle: () => state,
+      debugInfo: debugEnabled ? debugInfo(redactConfig(config), service, startedAt) : undefined,
     });
   }
   for (const plugin of opts.plugins ?? []) await plugin(fastify);
@@ -150,17 +262,42 @@ export async function buildApp(opts: AppOptions): Promise<App> {
     now: opts.now,
   });
 
-  let closed = false;
-  const close = async () => {
-    if (closed) return;
-    closed = true;
-    ready = false;
+  /** Migrations, retried while the database is unreachable (the probes answer meanwhile). */
+  const migrateWithRetry = async () => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const applied = await migrate(db);
+        if (applied.length > 0) logger.info({ versions: applied }, "database migrations applied");
+        return;
+      } catch (err) {
+        if (!(err instanceof DbError && err.kind === "unavailable") || state !== "starting") throw err;
+        const waitMs = Math.min(30_000, 500 * 2 ** Math.min(attempt, 6));
+        logger.warn(
+          { attempt, retryInMs: waitMs, err: { message: err.message } },
+          "database unreachable at start-up",
+        );
+        await sleep(waitMs);
+      }
+    }
+  };
+
+  let stopped: Promise<void> | undefined;
+  const stopEverything = async (drainDelayMs: number) => {
+    state = "draining";
+    logger.info({ drainDelayMs }, "shutdown: readiness now fails; draining");
+    if (drainDelayMs > 0) await sleep(drainDelayMs);
+    closing = true;
+    await fastify.close();
+    state = "stopped";
     metrics?.system.stop();
     summary?.stop();
-    await fastify.close();
-    await db.close();
+    health?.stop();
+    eventLoop?.stop();
+    liveness.stop();
+    await db.close().catch((err) => logger.error({ err }, "closing the database failed"));
     if (redis) await redis.quit().catch(() => redis?.disconnect());
-    appLogger.flush();
+    logger.info("shutdown complete");
+    await appLogger.close();
   };
 
   return {
@@ -168,18 +305,34 @@ export async function buildApp(opts: AppOptions): Promise<App> {
     config,
     logger,
     metrics,
+    health,
     db,
     sessions,
+    lifecycle: () => state,
     async listen() {
-      if (metrics) {
-        await metrics.system.start();
-        summary?.start();
-        bindDefaultMetrics(metrics);
-      }
+      liveness.start();
+      if (metrics) await metrics.system.start();
+      summary?.start();
+      if (metrics) bindDefaultMetrics(metrics);
       const address = await fastify.listen({ host: config.server.host, port: config.server.port });
-      ready = true;
+      if (redis) await redis.connect().catch(() => undefined); // health and sessions report it until it is up
+      await migrateWithRetry();
+      if (health) {
+        await health.refresh();
+        health.start(config.health.intervalMs);
+      }
+      if (state === "starting") state = "ready";
       return address;
     },
-    close,
+    shutdown(o = {}) {
+      const delay =
+        o.drainDelayMs ?? config.shutdown.drainDelayMs ?? (config.environment === "development" ? 0 : 5000);
+      stopped ??= stopEverything(delay);
+      return stopped;
+    },
+    close() {
+      stopped ??= stopEverything(0);
+      return stopped;
+    },
   };
 }

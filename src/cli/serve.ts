@@ -1,7 +1,7 @@
 import { ConfigError, loadConfig } from "../core/config/index.js";
 import { buildApp } from "../server.js";
 
-/** `tug serve`: load the configuration, build the app, listen, stop cleanly on SIGTERM/SIGINT. */
+/** `tug serve`: load the configuration, build the app, listen, shut down gracefully on SIGTERM/SIGINT. */
 export async function serve(env: NodeJS.ProcessEnv = process.env): Promise<void> {
   let config: ReturnType<typeof loadConfig>;
   try {
@@ -14,27 +14,47 @@ export async function serve(env: NodeJS.ProcessEnv = process.env): Promise<void>
     throw err;
   }
   const app = await buildApp({ config });
-  const address = await app.listen();
-  app.logger.info(
-    { address, environment: config.environment, database: app.db.dialect, sessions: app.sessions.kind },
-    "TUG API listening",
-  );
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) {
-      app.logger.error({ signal }, "second signal during shutdown: exiting now");
-      process.exit(1);
+  const { logger } = app;
+  let signalled: string | undefined;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (signalled) {
+      logger.error(
+        { signal, first: signalled },
+        `second signal (${signal}) during shutdown: exiting now without draining`,
+      );
+      logger.flush();
+      process.exit(130);
     }
-    stopping = true;
-    app.logger.info({ signal }, "shutting down");
-    app.close().then(
+    signalled = signal;
+    const timeoutMs = config.shutdown.timeoutMs;
+    const timer = setTimeout(() => {
+      const inFlight = app.metrics?.http.inFlight;
+      logger.error(
+        { signal, timeoutMs, inFlight: inFlight ? "see http_requests_in_flight" : undefined },
+        `shutdown did not finish within ${timeoutMs} ms: exiting`,
+      );
+      logger.flush();
+      process.exit(1);
+    }, timeoutMs);
+    timer.unref();
+    logger.info({ signal }, "shutdown requested");
+    app.shutdown().then(
       () => process.exit(0),
       (err) => {
-        app.logger.error({ err }, "shutdown failed");
+        logger.error({ err }, "shutdown failed");
+        logger.flush();
         process.exit(1);
       },
     );
   };
-  process.on("SIGTERM", () => stop("SIGTERM"));
-  process.on("SIGINT", () => stop("SIGINT"));
+  process.on("SIGTERM", onSignal);
+  process.on("SIGINT", onSignal);
+  // A bug must never take the process down silently: log it, then stop gracefully.
+  process.on("unhandledRejection", (reason) => logger.error({ err: reason }, "unhandled promise rejection"));
+
+  const address = await app.listen();
+  logger.info(
+    { address, environment: config.environment, database: app.db.dialect, sessions: app.sessions.kind },
+    "TUG API ready",
+  );
 }

@@ -3,16 +3,18 @@ import { errorBody, TugError } from "../core/errors.js";
 
 function fromFastify(err: FastifyError): TugError | undefined {
   switch (err.code) {
+    // The parser's own message quotes the body (which may hold a password): never echo it.
     case "FST_ERR_CTP_INVALID_JSON_BODY":
+      return new TugError("INVALID_JSON");
     case "FST_ERR_CTP_EMPTY_JSON_BODY":
-      return new TugError("INVALID_JSON", `The request body is not valid JSON: ${err.message}`);
+      return new TugError("INVALID_JSON", "The request body is empty; send a JSON object");
     case "FST_ERR_CTP_INVALID_MEDIA_TYPE":
       return new TugError("UNSUPPORTED_MEDIA_TYPE");
     case "FST_ERR_CTP_BODY_TOO_LARGE":
       return new TugError("BODY_TOO_LARGE");
     default:
       if (err instanceof SyntaxError && (err as { statusCode?: number }).statusCode === 400) {
-        return new TugError("INVALID_JSON", `The request body is not valid JSON: ${err.message}`);
+        return new TugError("INVALID_JSON");
       }
       return undefined;
   }

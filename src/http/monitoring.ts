@@ -1,4 +1,16 @@
+import { performance } from "node:perf_hooks";
+import { getHeapSpaceStatistics, getHeapStatistics } from "node:v8";
 import type { FastifyInstance } from "fastify";
+import {
+  HEALTH_CONTENT_TYPE,
+  type HealthReport,
+  type HealthRunner,
+  httpStatusFor,
+  type LivenessMonitor,
+  renderChecks,
+  renderHealth,
+  type ServiceInfo,
+} from "../health/index.js";
 import {
   type Metrics,
   type MetricsSummary,
@@ -9,35 +21,107 @@ import {
 } from "../metrics/index.js";
 import { monitoringAuth } from "./auth.js";
 
+export type Lifecycle = "starting" | "ready" | "draining" | "stopped";
+
 export interface MonitoringRoutesOptions {
   metrics: Metrics;
   summary: MetricsSummary;
+  health: HealthRunner;
+  liveness: LivenessMonitor;
   token: string | undefined;
-  /** Whether start-up has finished and shutdown has not begun. */
-  isReady: () => boolean;
+  service: ServiceInfo;
+  environment: string;
+  startedAt: number;
+  lifecycle: () => Lifecycle;
+  /** /monitoring/debug/info; undefined when it is off. */
+  debugInfo: (() => Record<string, unknown>) | undefined;
 }
 
 /** Probes stay open whatever the token: Kubernetes cannot send one. */
 export const OPEN_MONITORING_ROUTES = new Set(["/monitoring/health/live", "/monitoring/health/ready"]);
 
-/** /monitoring/* routes of this issue: the scrape endpoint and its readable JSON summary. */
+const NO_STORE = "no-store";
+
+/** /monitoring/*: health, probes, status, debug info, the scrape endpoint and its JSON summary. */
 export async function monitoringRoutes(app: FastifyInstance, opts: MonitoringRoutesOptions): Promise<void> {
   const { registry } = opts.metrics;
+  const { health, service } = opts;
   app.addHook("onRequest", monitoringAuth(opts.token, OPEN_MONITORING_ROUTES));
 
-  // Minimal probes; the health issue replaces them with the full check runner.
-  app.get("/monitoring/health/live", async (_req, reply) => {
-    reply.header("cache-control", "no-store");
-    return { status: "pass" };
+  app.get("/monitoring/health", async (_req, reply) => {
+    const report = await health.report();
+    reply.code(httpStatusFor(report.status)).type(HEALTH_CONTENT_TYPE).header("cache-control", NO_STORE);
+    return renderHealth(report, service);
   });
+
+  app.get("/monitoring/health/live", async (_req, reply) => {
+    const live = opts.liveness.check();
+    reply.code(httpStatusFor(live.status)).type(HEALTH_CONTENT_TYPE).header("cache-control", NO_STORE);
+    return {
+      status: live.status,
+      serviceId: service.serviceId,
+      ...(live.output ? { output: live.output } : {}),
+    };
+  });
+
+  // Readiness is read on every probe under load: the body is rendered once per report.
+  const readyBodies = new WeakMap<HealthReport, string>();
   app.get("/monitoring/health/ready", async (_req, reply) => {
-    reply.header("cache-control", "no-store");
-    if (!opts.isReady()) return reply.code(503).send({ status: "fail", output: "starting or shutting down" });
-    return { status: "pass" };
+    reply.type(HEALTH_CONTENT_TYPE).header("cache-control", NO_STORE);
+    const state = opts.lifecycle();
+    if (state !== "ready") {
+      return reply.code(503).send({
+        status: "fail",
+        serviceId: service.serviceId,
+        output: state === "starting" ? "starting: migrations and first checks not done" : "shutting down",
+      });
+    }
+    const report = await health.report({ stale: "serve" });
+    let body = readyBodies.get(report);
+    if (body === undefined) {
+      body = JSON.stringify(
+        renderHealth(report, service, {
+          status: report.criticalStatus,
+          filter: (r) => r.critical,
+          output: report.criticalStatus === "fail" ? undefined : "",
+        }),
+      );
+      readyBodies.set(report, body);
+    }
+    return reply.code(httpStatusFor(report.criticalStatus)).send(body);
+  });
+
+  app.get("/monitoring/status", async (_req, reply) => {
+    reply.header("cache-control", NO_STORE);
+    const [report, summary] = await Promise.all([health.report(), opts.summary.build({ families: false })]);
+    const now = Date.now();
+    return {
+      service: service.serviceId,
+      version: service.releaseId,
+      environment: opts.environment,
+      state: opts.lifecycle(),
+      startedAt: new Date(opts.startedAt).toISOString(),
+      uptimeSeconds: Math.round((now - opts.startedAt) / 100) / 10,
+      status: report.status,
+      checks: renderChecks(report.results),
+      http: summary.http,
+      database: summary.database,
+      system: summary.system,
+      users: summary.users,
+    };
+  });
+
+  app.get("/monitoring/debug/info", async (req, reply) => {
+    if (!opts.debugInfo) {
+      return reply.callNotFound();
+    }
+    reply.header("cache-control", NO_STORE);
+    void req;
+    return opts.debugInfo();
   });
 
   app.get("/monitoring/metrics", async (req, reply) => {
-    reply.header("cache-control", "no-store");
+    reply.header("cache-control", NO_STORE);
     if (wantsOpenMetrics(req.headers.accept)) {
       reply.type(OPENMETRICS_CONTENT_TYPE);
       return renderOpenMetrics(registry);
@@ -47,7 +131,46 @@ export async function monitoringRoutes(app: FastifyInstance, opts: MonitoringRou
   });
 
   app.get("/monitoring/metrics/json", async (_req, reply) => {
-    reply.header("cache-control", "no-store");
+    reply.header("cache-control", NO_STORE);
     return opts.summary.build();
   });
+}
+
+/** Runtime details for /monitoring/debug/info; `config` must already be redacted. */
+export function debugInfo(
+  config: unknown,
+  service: ServiceInfo,
+  startedAt: number,
+): () => Record<string, unknown> {
+  let lastElu = performance.eventLoopUtilization();
+  return () => {
+    const elu = performance.eventLoopUtilization(lastElu);
+    lastElu = performance.eventLoopUtilization();
+    const resources: Record<string, number> = {};
+    for (const r of process.getActiveResourcesInfo()) resources[r] = (resources[r] ?? 0) + 1;
+    const heap = getHeapStatistics();
+    return {
+      service: service.serviceId,
+      version: service.releaseId,
+      startedAt: new Date(startedAt).toISOString(),
+      uptimeSeconds: Math.round(process.uptime() * 10) / 10,
+      pid: process.pid,
+      platform: `${process.platform} ${process.arch}`,
+      versions: process.versions,
+      memory: {
+        ...process.memoryUsage(),
+        heapSizeLimit: heap.heap_size_limit,
+        heapSpaces: getHeapSpaceStatistics().map((s) => ({
+          name: s.space_name,
+          size: s.space_size,
+          used: s.space_used_size,
+          available: s.space_available_size,
+        })),
+      },
+      activeResources: resources,
+      eventLoopUtilization: { sinceLastCall: Math.round(elu.utilization * 1e4) / 1e4 },
+      resourceUsage: process.resourceUsage(),
+      config,
+    };
+  };
 }

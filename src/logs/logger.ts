@@ -1,41 +1,40 @@
 import pino, { type Logger } from "pino";
+import { createScrubber, REDACT_PATHS } from "./redact.js";
 
 export type { Logger } from "pino";
 
-export interface LoggerOptions {
-  level: string;
-  filePath?: string;
-  stdout: boolean;
-  base?: Record<string, unknown>;
+/** Where the log file goes: a stream pino writes whole lines to, with flush and close. */
+export interface FileSink {
+  stream: NodeJS.WritableStream;
+  flush(): Promise<void>;
+  close(): Promise<void>;
 }
 
-/** Field paths whose values never reach a log line. */
-export const REDACT_PATHS = [
-  "password",
-  "*.password",
-  "token",
-  "*.token",
-  "req.headers.authorization",
-  "req.headers.cookie",
-  'res.headers["set-cookie"]',
-  "headers.authorization",
-  "headers.cookie",
-];
+export interface LoggerOptions {
+  level: string;
+  stdout: boolean;
+  /** The log file's sink (rotating in the app; absent: stdout only). */
+  file?: FileSink;
+  base?: Record<string, unknown>;
+  /** Secret values of this configuration: never written, whatever the field. */
+  secrets?: ReadonlyArray<string | undefined>;
+}
 
 export interface AppLogger {
   logger: Logger;
-  /** Write out what is buffered (before exit). */
-  flush(): void;
+  /** Everything written so far reaches the file. */
+  flush(): Promise<void>;
+  /** Flush and close the file (at shutdown). */
+  close(): Promise<void>;
 }
 
-/** JSON lines to stdout and to the log file (directory created). */
+/** JSON lines to stdout and to the log file, with path redaction and a final secret scrubber. */
 export function createLogger(opts: LoggerOptions): AppLogger {
   const streams: pino.StreamEntry[] = [];
-  const file = opts.filePath
-    ? pino.destination({ dest: opts.filePath, mkdir: true, sync: false })
-    : undefined;
-  if (opts.stdout) streams.push({ stream: pino.destination({ dest: 1, sync: false }), level: "trace" });
-  if (file) streams.push({ stream: file, level: "trace" });
+  const stdout = opts.stdout ? pino.destination({ dest: 1, sync: false }) : undefined;
+  if (stdout) streams.push({ stream: stdout, level: "trace" });
+  if (opts.file) streams.push({ stream: opts.file.stream as pino.DestinationStream, level: "trace" });
+  const scrub = createScrubber(opts.secrets ?? []);
   const logger = pino(
     {
       level: opts.level,
@@ -43,17 +42,50 @@ export function createLogger(opts: LoggerOptions): AppLogger {
       timestamp: pino.stdTimeFunctions.isoTime,
       redact: { paths: REDACT_PATHS, censor: "[REDACTED]" },
       formatters: { level: (label) => ({ level: label }) },
+      hooks: { streamWrite: scrub },
     },
     streams.length > 0 ? pino.multistream(streams) : pino.destination("/dev/null"),
   );
+  const flushStdout = () =>
+    new Promise<void>((resolve) => {
+      if (!stdout) return resolve();
+      try {
+        stdout.flush((err) => {
+          void err;
+          resolve();
+        });
+      } catch {
+        resolve();
+      }
+    });
   return {
     logger,
-    flush: () => {
+    flush: async () => {
+      await Promise.all([flushStdout(), opts.file?.flush()]);
+    },
+    close: async () => {
+      await Promise.all([flushStdout(), opts.file?.close()]);
+    },
+  };
+}
+
+/** A plain append-only file sink (no rotation): for tools and tests. */
+export function plainFileSink(filePath: string): FileSink {
+  const dest = pino.destination({ dest: filePath, mkdir: true, sync: false });
+  const flush = () =>
+    new Promise<void>((resolve) => {
       try {
-        file?.flushSync();
+        dest.flush(() => resolve());
       } catch {
-        // not ready yet (nothing written): nothing to flush
+        resolve();
       }
+    });
+  return {
+    stream: dest as unknown as NodeJS.WritableStream,
+    flush,
+    close: async () => {
+      await flush();
+      dest.end();
     },
   };
 }

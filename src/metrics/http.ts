@@ -14,7 +14,16 @@ const LABELS = ["method", "route", "status_code"] as const;
  * http_requests_total and http_request_duration_seconds are two views of one series store:
  * the counter is the histogram's count, so a request costs one observation.
  */
+export type FinishListener = (
+  req: FastifyRequest,
+  reply: FastifyReply | undefined,
+  route: string,
+  statusCode: number,
+  seconds: number,
+) => void;
+
 export class HttpMetrics {
+  private onFinish: FinishListener | undefined;
   readonly store: SeriesStore;
   readonly inFlight: Gauge;
   /** method → route → status → series: no string is built per request. */
@@ -78,8 +87,13 @@ export class HttpMetrics {
     series.observe(seconds);
   }
 
-  /** Install the hooks on a Fastify instance (call before routes are registered). */
-  install(app: FastifyInstance): void {
+  /**
+   * Install the hooks on a Fastify instance (call before routes are registered). `onFinish`
+   * runs in the same hook once per request (the access log), so logging costs no extra hook.
+   */
+  install(app: FastifyInstance, onFinish?: FinishListener): void {
+    this.onFinish = onFinish;
+    const self = this;
     app.decorateRequest("tugStartMs", 0);
     app.decorateRequest("tugRecorded", false);
     app.addHook("onRequest", (req: FastifyRequest, _reply: FastifyReply, done: () => void) => {
@@ -88,23 +102,25 @@ export class HttpMetrics {
       done();
     });
     app.addHook("onResponse", (req: FastifyRequest, reply: FastifyReply, done: () => void) => {
-      this.finish(req, reply.statusCode);
+      this.finish(req, reply, reply.statusCode);
       done();
     });
     // A client that hangs up before the response is complete: count it as nginx does (499)
     // so in-flight never leaks and the request is not lost from the totals.
-    app.addHook("onRequestAbort", (req: FastifyRequest, done: () => void) => {
-      this.finish(req, 499);
+    app.addHook("onRequestAbort", function (this: FastifyInstance, req: FastifyRequest, done: () => void) {
+      self.finish(req, undefined, 499);
       done();
     });
   }
 
-  private finish(req: FastifyRequest, statusCode: number): void {
+  private finish(req: FastifyRequest, reply: FastifyReply | undefined, statusCode: number): void {
     if (req.tugRecorded) return;
     req.tugRecorded = true;
     this.inFlight.dec();
     const route = req.routeOptions.url ?? UNMATCHED_ROUTE;
-    this.record(req.method, route, statusCode, (performance.now() - req.tugStartMs) / 1000);
+    const seconds = (performance.now() - req.tugStartMs) / 1000;
+    this.record(req.method, route, statusCode, seconds);
+    this.onFinish?.(req, reply, route, statusCode, seconds);
   }
 }
 

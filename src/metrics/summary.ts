@@ -179,7 +179,7 @@ export class MetricsSummary {
     if (this.timer) clearInterval(this.timer);
   }
 
-  async build(): Promise<Record<string, unknown>> {
+  async build(opts: { families?: boolean } = {}): Promise<Record<string, any>> {
     const cur = await this.read();
     const horizon = cur.t - this.deps.windowSeconds * 1000;
     const base = this.snapshots.find((s) => s.t >= horizon);
@@ -277,7 +277,7 @@ export class MetricsSummary {
         featureUsageTotal: await byLabel("feature_usage_total", "feature"),
       },
       cardinality: { overflowTotal: await byLabel("metrics_cardinality_overflow_total", "metric") },
-      families: await registry.getMetricsAsJSON(),
+      ...(opts.families === false ? {} : { families: await registry.getMetricsAsJSON() }),
     };
   }
 }

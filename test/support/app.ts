@@ -20,12 +20,12 @@ export interface TestApp {
 /** A real app on 127.0.0.1 and port 0, with its own temp dir for SQLite and logs. */
 export async function startTestApp(
   env: Record<string, string> = {},
-  opts: { now?: () => number; monitoring?: boolean } = {},
+  opts: { now?: () => number; monitoring?: boolean; yaml?: string } = {},
 ): Promise<TestApp> {
   const dir = mkdtempSync(join(tmpdir(), "tug-test-"));
   // Logs go to the file only: tests read them there, and the test output stays readable.
   const yaml = join(dir, "tug.yml");
-  writeFileSync(yaml, "log:\n  stdout: false\n");
+  writeFileSync(yaml, `log:\n  stdout: false\n${opts.yaml ?? ""}`);
   const config = loadConfig({
     MONITORING_CONFIG: yaml,
     PORT: "0",

@@ -32,6 +32,8 @@ function typeName(s: z.ZodType): string {
       return typeName(d.in as z.ZodType);
     case "enum":
       return Object.values(d.entries ?? {}).join(" \\| ");
+    case "record":
+      return "mapping";
     case "array":
       return `list of ${typeName(d.element as z.ZodType)}`;
     case "number":

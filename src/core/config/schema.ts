@@ -16,10 +16,32 @@ const buckets = (def: number[]) =>
     .refine((a) => a.every((v, i) => i === 0 || v > (a[i - 1] as number)), "must be strictly increasing")
     .default(def);
 
+const ratio = (def: number, description: string) =>
+  z.number().min(0).max(1).default(def).describe(description);
+
+const thresholds = (warn: number, fail: number, what: string) =>
+  z
+    .strictObject({
+      warn: ratio(warn, `${what} at or above which the check warns (0-1)`),
+      fail: ratio(fail, `${what} at or above which the check fails (0-1)`),
+    })
+    .refine((t) => t.warn <= t.fail, "warn must not be above fail")
+    .prefault({});
+
 const durationMs = (def: number, description: string) =>
   z.number().int().min(1).max(86_400_000).default(def).describe(description);
 
 export const configSchema = z.strictObject({
+  service: z
+    .strictObject({
+      name: z.string().min(1).default("tug-api").describe("serviceId in health responses and logs"),
+      releaseId: z
+        .string()
+        .min(1)
+        .optional()
+        .describe("releaseId in health responses (default: the package version)"),
+    })
+    .prefault({}),
   environment: z
     .enum(["development", "staging", "production"])
     .default("development")
@@ -49,6 +71,38 @@ export const configSchema = z.strictObject({
         .default("./logs/application.log")
         .describe("JSON log file (empty string is not allowed; the directory is created)"),
       stdout: z.boolean().default(true).describe("Also write JSON lines to standard output"),
+      rotation: z
+        .strictObject({
+          maxSizeBytes: z
+            .number()
+            .int()
+            .min(0)
+            .default(50 * 1024 * 1024)
+            .describe("Rotate the log file when it would grow past this (0: never by size)"),
+          daily: z
+            .boolean()
+            .default(true)
+            .describe("Also rotate at the first line after midnight (local time)"),
+          maxFiles: z.number().int().min(1).default(14).describe("Rotated files kept; the oldest go first"),
+          maxAgeDays: z
+            .number()
+            .min(0)
+            .default(14)
+            .describe("Rotated files older than this are deleted (0: no age limit)"),
+          compress: z.boolean().default(true).describe("gzip rotated files"),
+        })
+        .prefault({}),
+      access: z
+        .strictObject({
+          enabled: z.boolean().default(true).describe("One access line per request"),
+          sampleRates: z
+            .record(z.string(), z.number().min(0).max(1))
+            .default({})
+            .describe(
+              'Share of successful (status < 400) requests logged, by route template, e.g. {"/api/v1/users/me": 0.1}; warnings and errors are always logged',
+            ),
+        })
+        .prefault({}),
     })
     .prefault({}),
   database: z
@@ -84,6 +138,10 @@ export const configSchema = z.strictObject({
     .prefault({}),
   monitoring: z
     .strictObject({
+      debugInfo: z
+        .boolean()
+        .optional()
+        .describe("Serve /monitoring/debug/info (default: on, except in production)"),
       token: z
         .string()
         .min(16, "must be at least 16 characters")
@@ -134,6 +192,75 @@ export const configSchema = z.strictObject({
         .max(3600)
         .default(300)
         .describe("Window of the rates and percentiles in /monitoring/metrics/json"),
+    })
+    .prefault({}),
+  health: z
+    .strictObject({
+      timeoutMs: durationMs(2000, "Time limit of each check; a check past it fails"),
+      cacheTtlMs: z
+        .number()
+        .int()
+        .min(0)
+        .max(60_000)
+        .default(1000)
+        .describe("Results younger than this are served from cache"),
+      intervalMs: durationMs(
+        10_000,
+        "Checks also run in the background this often (keeps health_check_* fresh)",
+      ),
+      memory: thresholds(0.85, 0.95, "Memory usage ratio"),
+      cpu: thresholds(0.8, 0.95, "CPU usage ratio"),
+      disk: thresholds(0.85, 0.95, "Disk usage ratio"),
+      eventLoop: z
+        .strictObject({
+          warnMs: z
+            .number()
+            .min(1)
+            .default(100)
+            .describe("Event-loop delay (p99 over the last interval) that warns"),
+          failMs: z
+            .number()
+            .min(1)
+            .default(1000)
+            .describe("Event-loop delay (p99 over the last interval) that fails"),
+        })
+        .prefault({}),
+      databaseWarnMs: z.number().min(1).default(500).describe("Database round trip slower than this warns"),
+      livenessMaxBlockMs: z
+        .number()
+        .int()
+        .min(100)
+        .default(10_000)
+        .describe("The live probe fails after the event loop was blocked this long within the last minute"),
+      targets: z
+        .array(
+          z.strictObject({
+            name: z.string().regex(/^[a-z0-9_-]+$/i, "letters, digits, _ and - only"),
+            url: z
+              .string()
+              .regex(/^(tcp:\/\/[^/:]+:\d+|https?:\/\/.+)$/, "expected tcp://host:port or http(s)://..."),
+            critical: z.boolean().default(false),
+            timeoutMs: z.number().int().min(1).optional(),
+          }),
+        )
+        .default([])
+        .describe("Network targets checked (TCP connect or HTTP GET); the SMTP host is added when set"),
+    })
+    .prefault({}),
+  shutdown: z
+    .strictObject({
+      drainDelayMs: z
+        .number()
+        .int()
+        .min(0)
+        .optional()
+        .describe(
+          "After SIGTERM, readiness fails at once and the server keeps serving this long before it stops accepting (default 5000, 0 in development)",
+        ),
+      timeoutMs: durationMs(
+        30_000,
+        "In-flight requests get this long to finish; then the process exits non-zero",
+      ),
     })
     .prefault({}),
   api: z
