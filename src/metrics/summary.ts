@@ -179,7 +179,7 @@ export class MetricsSummary {
     if (this.timer) clearInterval(this.timer);
   }
 
-  async build(opts: { families?: boolean } = {}): Promise<Record<string, any>> {
+  async build(opts: { families?: boolean } = {}) {
     const cur = await this.read();
     const horizon = cur.t - this.deps.windowSeconds * 1000;
     const base = this.snapshots.find((s) => s.t >= horizon);
