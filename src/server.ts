@@ -26,7 +26,7 @@ import { installErrorHandling } from "./http/errors.js";
 import { debugInfo, type Lifecycle, monitoringRoutes } from "./http/monitoring.js";
 import { accessLogger } from "./logs/access.js";
 import { type AppLogger, createLogger, type FileSink, type Logger, plainFileSink } from "./logs/logger.js";
-import { secretValues } from "./logs/redact.js";
+import { createScrubber, secretValues } from "./logs/redact.js";
 import { bindDefaultMetrics } from "./metrics/defaults.js";
 import { createMetrics, type Metrics, MetricsSummary } from "./metrics/index.js";
 
@@ -90,6 +90,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
     config.notifications.slackWebhookUrl,
     config.database.url,
     config.redis.url,
+    ...config.health.targets.map((t) => t.url),
   ]);
   let appLogger: AppLogger;
   if (opts.logger) {
@@ -249,6 +250,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
       environment: config.environment,
       startedAt,
       lifecycle: () => state,
+      scrub: createScrubber(secrets),
       debugInfo: debugEnabled ? debugInfo(redactConfig(config), service, startedAt) : undefined,
     });
   }

@@ -174,6 +174,18 @@ export interface TargetConfig {
 /** Network connectivity to a target: a TCP connect (tcp://host:port) or an HTTP GET. */
 export function targetCheck(target: TargetConfig, defaultTimeoutMs: number): CheckSpec {
   const shown = target.url.replace(URL_CREDENTIALS, "$1[REDACTED]@");
+  // Credentials in the URL go in an Authorization header: fetch refuses them in the URL, and
+  // its error would quote the URL with them.
+  const parsed = new URL(target.url);
+  const headers: Record<string, string> = {};
+  if (parsed.username || parsed.password) {
+    const user = decodeURIComponent(parsed.username);
+    const pass = decodeURIComponent(parsed.password);
+    headers.authorization = `Basic ${Buffer.from(`${user}:${pass}`).toString("base64")}`;
+    parsed.username = "";
+    parsed.password = "";
+  }
+  const url = parsed.toString();
   return {
     name: `target_${target.name}`,
     key: `${target.name}:connectivity`,
@@ -194,14 +206,15 @@ export function targetCheck(target: TargetConfig, defaultTimeoutMs: number): Che
             socket.once("error", reject);
           });
         } else {
-          const res = await fetch(target.url, { signal, redirect: "manual" });
+          const res = await fetch(url, { signal, redirect: "manual", headers });
           await res.body?.cancel();
           if (res.status >= 400) {
             return { status: "fail", componentId: shown, output: `GET ${shown} answered ${res.status}` };
           }
         }
       } catch (err) {
-        return { status: "fail", componentId: shown, output: `cannot reach ${shown}: ${errorText(err)}` };
+        const why = errorText(err).split(target.url).join(shown);
+        return { status: "fail", componentId: shown, output: `cannot reach ${shown}: ${why}` };
       }
       return {
         componentId: shown,

@@ -33,6 +33,8 @@ export interface MonitoringRoutesOptions {
   environment: string;
   startedAt: number;
   lifecycle: () => Lifecycle;
+  /** Applied to every response body: the secrets of this configuration never leave. */
+  scrub: (text: string) => string;
   /** /monitoring/debug/info; undefined when it is off. */
   debugInfo: (() => Record<string, unknown>) | undefined;
 }
@@ -47,6 +49,10 @@ export async function monitoringRoutes(app: FastifyInstance, opts: MonitoringRou
   const { registry } = opts.metrics;
   const { health, service } = opts;
   app.addHook("onRequest", monitoringAuth(opts.token, OPEN_MONITORING_ROUTES));
+  // Last line of defence for outputs, as for logs: check outputs quote errors from drivers.
+  app.addHook("onSend", async (_req, _reply, payload) =>
+    typeof payload === "string" ? opts.scrub(payload) : payload,
+  );
 
   app.get("/monitoring/health", async (_req, reply) => {
     const report = await health.report();

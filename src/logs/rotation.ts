@@ -673,7 +673,8 @@ class RotatingWriter extends EventEmitter implements NodeJS.WritableStream {
     try {
       return (await this.scan()).map((e) => e.gz ?? e.plain ?? "");
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === "ENOENT") return [];
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === "ENOENT" || code === "ENOTDIR") return [];
       throw err;
     }
   }
