@@ -17,19 +17,24 @@ it("graceful shutdown under load: no accepted request fails, exit code 0", async
   const app = await startChildApp({}, "shutdown:\n  drainDelayMs: 500\n");
   const token = await login(app.base);
   const errors = new Map<string, number>();
-  const instance = autocannon({
-    url: `${app.base}/api/v1/users/me`,
-    headers: { authorization: `Bearer ${token}` },
-    connections: 20,
-    duration: 5,
+  let finish: (r: autocannon.Result) => void = () => undefined;
+  let fail: (e: unknown) => void = () => undefined;
+  const done = new Promise<autocannon.Result>((resolve, reject) => {
+    finish = resolve;
+    fail = reject;
   });
+  const instance = autocannon(
+    {
+      url: `${app.base}/api/v1/users/me`,
+      headers: { authorization: `Bearer ${token}` },
+      connections: 20,
+      duration: 5,
+    },
+    (err, result) => (err ? fail(err) : finish(result)),
+  );
   instance.on("reqError", (err: NodeJS.ErrnoException) => {
     const code = err.code ?? err.message;
     errors.set(code, (errors.get(code) ?? 0) + 1);
-  });
-  const done = new Promise<autocannon.Result>((resolve, reject) => {
-    instance.on("done", resolve);
-    instance.on("error", reject);
   });
   await sleep(1500);
   app.child.kill("SIGTERM");
