@@ -53,12 +53,12 @@ it("graceful shutdown under load: no accepted request fails, exit code 0", async
   expect(served.every((l) => l.statusCode === 200)).toBe(true);
   expect(result.non2xx).toBe(0);
   expect(result["2xx"]).toBe(served.length);
-  // Not accepted requests: new connections refused after the listener closed, and at most one
-  // reset per connection, for the request autocannon writes on a socket whose last response
-  // said `connection: close` (the server never read it: it has no access line, and every
-  // access line above is a 200 that the client counted).
+  // What the client may see besides: requests the server never accepted. New connections are
+  // refused once the listener is closed, and a request written on a keep-alive socket as the
+  // server closes it (after a `connection: close` response, or while it sat idle) is reset
+  // unread — the keep-alive race of HTTP/1.1. An accepted request that was cut would show as
+  // a 499 access line or as a 2xx count below the access lines; both are checked above.
   for (const c of errors.keys()) expect(["ECONNREFUSED", "ECONNRESET"], `client saw ${c}`).toContain(c);
-  expect(errors.get("ECONNRESET") ?? 0).toBeLessThanOrEqual(20);
   const messages = lines.map((l) => l.msg);
   expect(messages).toContain("shutdown: readiness now fails; draining");
   expect(messages).toContain("shutdown complete");
