@@ -25,8 +25,9 @@ import {
 import { installErrorHandling } from "./http/errors.js";
 import { debugInfo, type Lifecycle, monitoringRoutes } from "./http/monitoring.js";
 import { accessLogger } from "./logs/access.js";
-import { type AppLogger, createLogger, type FileSink, type Logger, plainFileSink } from "./logs/logger.js";
+import { type AppLogger, createLogger, type FileSink, type Logger } from "./logs/logger.js";
 import { createScrubber, secretValues } from "./logs/redact.js";
+import { createRotatingFile } from "./logs/rotation.js";
 import { bindDefaultMetrics } from "./metrics/defaults.js";
 import { createMetrics, type Metrics, MetricsSummary } from "./metrics/index.js";
 
@@ -52,6 +53,8 @@ export interface App {
   db: Database;
   sessions: SessionStore;
   lifecycle(): Lifecycle;
+  /** Write buffered log lines out synchronously (just before process.exit). */
+  flushLogsSync(): void;
   /** Listen, then finish start-up (migrations, first checks) and turn ready; returns the address. */
   listen(): Promise<string>;
   /**
@@ -76,6 +79,20 @@ function packageVersion(): string {
   }
 }
 
+/** The log file of `log.*`: rotated by size and day, kept by count and age, gzipped. */
+function rotatingFileSink(config: Config): FileSink {
+  const r = config.log.rotation;
+  return createRotatingFile({
+    filePath: config.log.filePath,
+    maxSizeBytes: r.maxSizeBytes,
+    daily: r.daily,
+    maxFiles: r.maxFiles,
+    maxAgeDays: r.maxAgeDays,
+    compress: r.compress,
+    onError: (err) => process.stderr.write(`tug: log file error: ${err.message}\n`),
+  });
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The composition root: builds everything from the configuration. */
@@ -95,9 +112,14 @@ export async function buildApp(opts: AppOptions): Promise<App> {
   let appLogger: AppLogger;
   if (opts.logger) {
     const given = opts.logger;
-    appLogger = { logger: given, flush: async () => undefined, close: async () => undefined };
+    appLogger = {
+      logger: given,
+      flush: async () => undefined,
+      close: async () => undefined,
+      flushSync: () => given.flush(),
+    };
   } else {
-    const sink = opts.fileSink ? opts.fileSink(config) : plainFileSink(config.log.filePath);
+    const sink = opts.fileSink ? opts.fileSink(config) : rotatingFileSink(config);
     appLogger = createLogger({ level: config.log.level, stdout: config.log.stdout, file: sink, secrets });
   }
   const logger = appLogger.logger;
@@ -311,6 +333,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
     db,
     sessions,
     lifecycle: () => state,
+    flushLogsSync: () => appLogger.flushSync(),
     async listen() {
       liveness.start();
       if (metrics) await metrics.system.start();

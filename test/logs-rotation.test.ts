@@ -332,7 +332,8 @@ describe("rotating log file", () => {
     const r = rotating({ maxSizeBytes: 4096 });
     const logger = pino({ base: null, timestamp: false }, r.stream);
     for (let i = 0; i < 1000; i++) logger.info({ i }, "exit");
-    await new Promise((resolve) => setImmediate(resolve)); // an async write is now in flight
+    // the writer starts on the tick queued by the first line, so after this tick a write is in flight
+    await new Promise((resolve) => process.nextTick(resolve));
     for (let i = 1000; i < 2000; i++) logger.info({ i }, "exit");
     r.flushSync();
     const sync = [...(await r.rotatedFiles()), filePath].flatMap(idsOf);

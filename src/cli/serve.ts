@@ -22,7 +22,7 @@ export async function serve(env: NodeJS.ProcessEnv = process.env): Promise<void>
         { signal, first: signalled },
         `second signal (${signal}) during shutdown: exiting now without draining`,
       );
-      logger.flush();
+      app.flushLogsSync();
       process.exit(130);
     }
     signalled = signal;
@@ -33,7 +33,7 @@ export async function serve(env: NodeJS.ProcessEnv = process.env): Promise<void>
         { signal, timeoutMs, inFlight: inFlight ? "see http_requests_in_flight" : undefined },
         `shutdown did not finish within ${timeoutMs} ms: exiting`,
       );
-      logger.flush();
+      app.flushLogsSync();
       process.exit(1);
     }, timeoutMs);
     timer.unref();
@@ -42,7 +42,7 @@ export async function serve(env: NodeJS.ProcessEnv = process.env): Promise<void>
       () => process.exit(0),
       (err) => {
         logger.error({ err }, "shutdown failed");
-        logger.flush();
+        app.flushLogsSync();
         process.exit(1);
       },
     );

@@ -7,6 +7,8 @@ export type { Logger } from "pino";
 export interface FileSink {
   stream: NodeJS.WritableStream;
   flush(): Promise<void>;
+  /** Write out what is buffered before the process exits (no async work left to run). */
+  flushSync?(): void;
   close(): Promise<void>;
 }
 
@@ -26,6 +28,8 @@ export interface AppLogger {
   flush(): Promise<void>;
   /** Flush and close the file (at shutdown). */
   close(): Promise<void>;
+  /** Last words before process.exit: write out what is buffered, synchronously. */
+  flushSync(): void;
 }
 
 /** JSON lines to stdout and to the log file, with path redaction and a final secret scrubber. */
@@ -66,6 +70,14 @@ export function createLogger(opts: LoggerOptions): AppLogger {
     close: async () => {
       await Promise.all([flushStdout(), opts.file?.close()]);
     },
+    flushSync: () => {
+      try {
+        stdout?.flushSync();
+      } catch {
+        // nothing buffered, or stdout is gone
+      }
+      opts.file?.flushSync?.();
+    },
   };
 }
 
@@ -83,6 +95,13 @@ export function plainFileSink(filePath: string): FileSink {
   return {
     stream: dest as unknown as NodeJS.WritableStream,
     flush,
+    flushSync: () => {
+      try {
+        dest.flushSync();
+      } catch {
+        // not open yet: nothing to write
+      }
+    },
     close: async () => {
       await flush();
       dest.end();

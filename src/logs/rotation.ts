@@ -569,6 +569,9 @@ class RotatingWriter extends EventEmitter implements NodeJS.WritableStream {
         this.sweepAgain = false;
         await this.sweep();
       } while (this.sweepAgain);
+    } catch (err) {
+      // nobody awaits a sweep but flush(): a rejection here would be unhandled and end the process
+      this.report(err, "retention failed");
     } finally {
       this.sweeping = null;
     }
