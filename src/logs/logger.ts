@@ -1,5 +1,5 @@
 import pino, { type Logger } from "pino";
-import { createScrubber, REDACT_PATHS } from "./redact.js";
+import { createScrubber, redactFields } from "./redact.js";
 
 export type { Logger } from "pino";
 
@@ -44,8 +44,7 @@ export function createLogger(opts: LoggerOptions): AppLogger {
       level: opts.level,
       base: opts.base ?? { pid: process.pid },
       timestamp: pino.stdTimeFunctions.isoTime,
-      redact: { paths: REDACT_PATHS, censor: "[REDACTED]" },
-      formatters: { level: (label) => ({ level: label }) },
+      formatters: { level: (label) => ({ level: label }), log: redactFields },
       hooks: { streamWrite: scrub },
     },
     streams.length > 0 ? pino.multistream(streams) : pino.destination("/dev/null"),

@@ -97,9 +97,9 @@ export const configSchema = z.strictObject({
           enabled: z.boolean().default(true).describe("One access line per request"),
           sampleRates: z
             .record(z.string(), z.number().min(0).max(1))
-            .default({})
+            .default({ "/monitoring/health/live": 0, "/monitoring/health/ready": 0 })
             .describe(
-              'Share of successful (status < 400) requests logged, by route template, e.g. {"/api/v1/users/me": 0.1}; warnings and errors are always logged',
+              'Share of successful (status < 400) requests logged, by route template, e.g. {"/api/v1/users/me": 0.1}; successful probes are not logged by default; warnings and errors always are',
             ),
         })
         .prefault({}),
