@@ -56,7 +56,9 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), `tug-bench-${variant}-`));
   // log.stdout can only be set from a YAML file: stdout belongs to the parent's JSON line.
   const yamlPath = join(dir, "monitoring.yml");
-  writeFileSync(yamlPath, "log:\n  stdout: false\n");
+  // BENCH_ACCESS_LOG=off measures the metrics alone, without the access line per request.
+  const access = process.env.BENCH_ACCESS_LOG === "off" ? "  access:\n    enabled: false\n" : "";
+  writeFileSync(yamlPath, `log:\n  stdout: false\n${access}`);
   const config = loadConfig({
     MONITORING_CONFIG: yamlPath,
     HOST: "127.0.0.1",
