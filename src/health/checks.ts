@@ -1,12 +1,12 @@
 import { connect } from "node:net";
 import { monitorEventLoopDelay, performance } from "node:perf_hooks";
+import { hideUrlCredentials } from "../core/secrets.js";
 import type { SystemMetrics } from "../metrics/system.js";
 import type { CheckSpec, HealthStatus, Observation } from "./types.js";
 
 const pct = (ratio: number) => Math.round(ratio * 1000) / 10;
 const gib = (bytes: number) => `${(bytes / 1024 ** 3).toFixed(1)} GiB`;
 const ms = (v: number) => Math.round(v * 100) / 100;
-const URL_CREDENTIALS = /^([a-z][a-z0-9+.-]*:\/\/)[^/@\s]*@/i;
 
 function byThreshold(value: number, warn: number, fail: number): HealthStatus {
   return value >= fail ? "fail" : value >= warn ? "warn" : "pass";
@@ -173,7 +173,7 @@ export interface TargetConfig {
 
 /** Network connectivity to a target: a TCP connect (tcp://host:port) or an HTTP GET. */
 export function targetCheck(target: TargetConfig, defaultTimeoutMs: number): CheckSpec {
-  const shown = target.url.replace(URL_CREDENTIALS, "$1[REDACTED]@");
+  const shown = hideUrlCredentials(target.url);
   // Credentials in the URL go in an Authorization header: fetch refuses them in the URL, and
   // its error would quote the URL with them.
   const parsed = new URL(target.url);

@@ -1,5 +1,6 @@
-/** What every secret is replaced with, wherever it would have been written. */
-export const CENSOR = "[REDACTED]";
+import { CENSOR, hideUrlCredentials } from "../core/secrets.js";
+
+export { CENSOR };
 
 /** Field names whose values never reach a log line, at any depth up to MAX_DEPTH. */
 export const SENSITIVE_KEYS = new Set(
@@ -60,7 +61,6 @@ export function redactFields(obj: Record<string, unknown>): Record<string, unkno
 
 const SENSITIVE_PARAM =
   /([?&;](?:access_?token|refresh_?token|id_?token|token|api[_-]?key|apikey|key|secret|client_secret|password|passwd|pwd|pass|auth|signature|sig|session(?:id)?|credentials?)=)[^&#\s"]*/gi;
-const URL_CREDENTIALS = /\b([a-z][a-z0-9+.-]*:\/\/)[^/@\s"]+@/gi;
 const BEARER = /\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]{8,}/g;
 const SLACK_WEBHOOK = /(hooks\.slack\.com\/services\/)[A-Za-z0-9/_-]+/gi;
 // One cheap test first: most lines contain none of these, and then nothing else runs.
@@ -70,7 +70,7 @@ const ANY =
 /** Replace credentials in URLs and sensitive query parameters (for URLs that get logged). */
 export function redactUrl(url: string): string {
   if (!ANY.test(url)) return url;
-  return url.replace(URL_CREDENTIALS, `$1${CENSOR}@`).replace(SENSITIVE_PARAM, `$1${CENSOR}`);
+  return hideUrlCredentials(url).replace(SENSITIVE_PARAM, `$1${CENSOR}`);
 }
 
 /**
@@ -88,8 +88,7 @@ export function createScrubber(secrets: ReadonlyArray<string | undefined>): (lin
     let out = line;
     for (const s of literals) if (out.includes(s)) out = out.split(s).join(CENSOR);
     if (!ANY.test(out)) return out;
-    return out
-      .replace(URL_CREDENTIALS, `$1${CENSOR}@`)
+    return hideUrlCredentials(out)
       .replace(SENSITIVE_PARAM, `$1${CENSOR}`)
       .replace(BEARER, `$1 ${CENSOR}`)
       .replace(SLACK_WEBHOOK, `$1${CENSOR}`);

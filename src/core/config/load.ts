@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { isMap, isScalar, LineCounter, type Node, parseDocument } from "yaml";
 import type { z } from "zod";
+import { hideUrlCredentials } from "../secrets.js";
 import { type Config, configSchema, ENV_SETTINGS, SECRET_PATHS } from "./schema.js";
 
 /** A configuration error: `message` is one line naming the variable or file:line. */
@@ -19,8 +20,6 @@ function deepFreeze<T>(v: T): T {
   }
   return v;
 }
-
-const URL_CREDENTIALS = /^([a-z][a-z0-9+.-]*:\/\/)([^/@\s]*)@/i;
 
 type Env = Record<string, string | undefined>;
 type Raw = Record<string, unknown>;
@@ -42,7 +41,7 @@ function setPath(obj: Raw, path: readonly string[], value: unknown): void {
 
 function describeValue(v: unknown): string {
   if (typeof v === "string") {
-    const safe = v.replace(URL_CREDENTIALS, "$1[REDACTED]@");
+    const safe = hideUrlCredentials(v);
     return JSON.stringify(safe.length > 60 ? `${safe.slice(0, 57)}...` : safe);
   }
   if (v === undefined) return "nothing";
@@ -202,7 +201,7 @@ export function redactConfig(config: Config): unknown {
     if (getPath(copy, path) !== undefined) setPath(copy, path, "[REDACTED]");
   }
   const walk = (v: unknown): unknown => {
-    if (typeof v === "string") return v.replace(URL_CREDENTIALS, "$1[REDACTED]@");
+    if (typeof v === "string") return hideUrlCredentials(v);
     if (Array.isArray(v)) return v.map(walk);
     if (v && typeof v === "object") {
       for (const k of Object.keys(v)) (v as Raw)[k] = walk((v as Raw)[k]);
