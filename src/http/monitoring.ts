@@ -117,12 +117,9 @@ export async function monitoringRoutes(app: FastifyInstance, opts: MonitoringRou
     };
   });
 
-  app.get("/monitoring/debug/info", async (req, reply) => {
-    if (!opts.debugInfo) {
-      return reply.callNotFound();
-    }
+  app.get("/monitoring/debug/info", async (_req, reply) => {
+    if (!opts.debugInfo) return reply.callNotFound();
     reply.header("cache-control", NO_STORE);
-    void req;
     return opts.debugInfo();
   });
 

@@ -93,7 +93,6 @@ export class HttpMetrics {
    */
   install(app: FastifyInstance, onFinish?: FinishListener): void {
     this.onFinish = onFinish;
-    const self = this;
     app.decorateRequest("tugStartMs", 0);
     app.decorateRequest("tugRecorded", false);
     app.addHook("onRequest", (req: FastifyRequest, _reply: FastifyReply, done: () => void) => {
@@ -107,8 +106,8 @@ export class HttpMetrics {
     });
     // A client that hangs up before the response is complete: count it as nginx does (499)
     // so in-flight never leaks and the request is not lost from the totals.
-    app.addHook("onRequestAbort", function (this: FastifyInstance, req: FastifyRequest, done: () => void) {
-      self.finish(req, undefined, 499);
+    app.addHook("onRequestAbort", (req: FastifyRequest, done: () => void) => {
+      this.finish(req, undefined, 499);
       done();
     });
   }
