@@ -143,9 +143,10 @@ export async function apiPlugin(app: FastifyInstance, opts: ApiOptions): Promise
   const { db, sessions, tracker } = opts;
   const now = opts.now ?? Date.now;
 
-  const q = async <T>(sql: string, params: unknown[] = []) => {
+  /** A query on behalf of `req`: its slow-query line carries the request id. */
+  const q = async <T>(req: FastifyRequest, sql: string, params: unknown[] = []) => {
     try {
-      return await db.query<T>(sql, params);
+      return await db.query<T>(sql, params, req.log);
     } catch (err) {
       return dbFailure(err);
     }
@@ -162,7 +163,7 @@ export async function apiPlugin(app: FastifyInstance, opts: ApiOptions): Promise
     }
     let session: Awaited<ReturnType<SessionStore["get"]>>;
     try {
-      session = await sessions.get(m[1]);
+      session = await sessions.get(m[1], req.log);
     } catch (err) {
       return dbFailure(err);
     }
@@ -195,6 +196,7 @@ export async function apiPlugin(app: FastifyInstance, opts: ApiOptions): Promise
       await db.query(
         "INSERT INTO users (id, email, name, password_hash, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6)",
         [id, body.email, body.name ?? null, hash, t, t],
+        req.log,
       );
     } catch (err) {
       if (err instanceof DbError && err.kind === "unique_violation") {
@@ -211,7 +213,7 @@ export async function apiPlugin(app: FastifyInstance, opts: ApiOptions): Promise
 
   app.post("/api/v1/auth/login", async (req) => {
     const body = parseInput(loginBody, req.body);
-    const { rows } = await q<UserRow>("SELECT * FROM users WHERE email = $1", [body.email]);
+    const { rows } = await q<UserRow>(req, "SELECT * FROM users WHERE email = $1", [body.email]);
     const user = rows[0];
     if (!user) {
       await burnPasswordCheck(body.password);
@@ -224,7 +226,7 @@ export async function apiPlugin(app: FastifyInstance, opts: ApiOptions): Promise
     }
     let created: { token: string; expiresAt: number };
     try {
-      created = await sessions.create(user.id, opts.sessionTtlSeconds);
+      created = await sessions.create(user.id, opts.sessionTtlSeconds, req.log);
     } catch (err) {
       return dbFailure(err);
     }
@@ -240,7 +242,7 @@ export async function apiPlugin(app: FastifyInstance, opts: ApiOptions): Promise
   app.post("/api/v1/auth/logout", async (req, reply) => {
     const { token } = await authenticate(req);
     try {
-      await sessions.revoke(token);
+      await sessions.revoke(token, req.log);
     } catch (err) {
       return dbFailure(err);
     }
@@ -249,7 +251,7 @@ export async function apiPlugin(app: FastifyInstance, opts: ApiOptions): Promise
 
   app.get("/api/v1/users/me", async (req) => {
     const { userId } = await authenticate(req);
-    const { rows } = await q<UserRow>("SELECT id, email, name, created_at FROM users WHERE id = $1", [
+    const { rows } = await q<UserRow>(req, "SELECT id, email, name, created_at FROM users WHERE id = $1", [
       userId,
     ]);
     const user = rows[0];
@@ -258,9 +260,9 @@ export async function apiPlugin(app: FastifyInstance, opts: ApiOptions): Promise
   });
 
   /** The activity if it exists: 404 when it does not, 403 when it is someone else's. */
-  const ownActivity = async (userId: string, params: unknown): Promise<ActivityRow> => {
-    const { id } = parseInput(idParam, params, "path");
-    const { rows } = await q<ActivityRow>("SELECT * FROM activities WHERE id = $1", [id]);
+  const ownActivity = async (req: FastifyRequest, userId: string): Promise<ActivityRow> => {
+    const { id } = parseInput(idParam, req.params, "path");
+    const { rows } = await q<ActivityRow>(req, "SELECT * FROM activities WHERE id = $1", [id]);
     const row = rows[0];
     if (!row) throw new TugError("NOT_FOUND", `Activity ${id} does not exist`);
     if (row.user_id !== userId) throw new TugError("FORBIDDEN", `Activity ${id} belongs to another user`);
@@ -283,6 +285,7 @@ export async function apiPlugin(app: FastifyInstance, opts: ApiOptions): Promise
       updated_at: t,
     };
     await q(
+      req,
       `INSERT INTO activities (id, user_id, type, title, description, duration_minutes, occurred_at, created_at, updated_at)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
       [
@@ -307,10 +310,11 @@ export async function apiPlugin(app: FastifyInstance, opts: ApiOptions): Promise
     const { limit, offset } = parseInput(listQuery, req.query, "query");
     const [{ rows }, count] = await Promise.all([
       q<ActivityRow>(
+        req,
         "SELECT * FROM activities WHERE user_id = $1 ORDER BY occurred_at DESC, id DESC LIMIT $2 OFFSET $3",
         [userId, limit, offset],
       ),
-      q<{ n: number | string }>("SELECT COUNT(*) AS n FROM activities WHERE user_id = $1", [userId]),
+      q<{ n: number | string }>(req, "SELECT COUNT(*) AS n FROM activities WHERE user_id = $1", [userId]),
     ]);
     const total = Number(count.rows[0]?.n ?? 0);
     tracker?.trackFeatureUsage(userId, "activity_list");
@@ -327,12 +331,12 @@ export async function apiPlugin(app: FastifyInstance, opts: ApiOptions): Promise
 
   app.get("/api/v1/activities/:id", async (req) => {
     const { userId } = await authenticate(req);
-    return { activity: activityView(await ownActivity(userId, req.params)) };
+    return { activity: activityView(await ownActivity(req, userId)) };
   });
 
   app.patch("/api/v1/activities/:id", async (req) => {
     const { userId } = await authenticate(req);
-    const row = await ownActivity(userId, req.params);
+    const row = await ownActivity(req, userId);
     const body = parseInput(updateActivity, req.body);
     const next: ActivityRow = {
       ...row,
@@ -344,6 +348,7 @@ export async function apiPlugin(app: FastifyInstance, opts: ApiOptions): Promise
       updated_at: now(),
     };
     await q(
+      req,
       `UPDATE activities SET type = $1, title = $2, description = $3, duration_minutes = $4, occurred_at = $5, updated_at = $6
        WHERE id = $7 AND user_id = $8`,
       [
@@ -363,8 +368,8 @@ export async function apiPlugin(app: FastifyInstance, opts: ApiOptions): Promise
 
   app.delete("/api/v1/activities/:id", async (req, reply) => {
     const { userId } = await authenticate(req);
-    const row = await ownActivity(userId, req.params);
-    await q("DELETE FROM activities WHERE id = $1 AND user_id = $2", [row.id, userId]);
+    const row = await ownActivity(req, userId);
+    await q(req, "DELETE FROM activities WHERE id = $1 AND user_id = $2", [row.id, userId]);
     tracker?.trackFeatureUsage(userId, "activity_deletion");
     reply.code(204);
   });

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import type { Redis } from "ioredis";
 import { TugError } from "../core/errors.js";
-import { type Database, DbError } from "./db/index.js";
+import { type Database, DbError, type QueryLogger } from "./db/index.js";
 
 export interface Session {
   userId: string;
@@ -12,9 +12,13 @@ export interface Session {
 export interface SessionStore {
   readonly kind: "database" | "redis";
   /** Returns the bearer token; only its SHA-256 is stored. */
-  create(userId: string, ttlSeconds: number): Promise<{ token: string; expiresAt: number }>;
-  get(token: string): Promise<Session | null>;
-  revoke(token: string): Promise<void>;
+  create(
+    userId: string,
+    ttlSeconds: number,
+    log?: QueryLogger,
+  ): Promise<{ token: string; expiresAt: number }>;
+  get(token: string, log?: QueryLogger): Promise<Session | null>;
+  revoke(token: string, log?: QueryLogger): Promise<void>;
 }
 
 export function newToken(): string {
@@ -34,33 +38,35 @@ export class DatabaseSessionStore implements SessionStore {
     private readonly now: () => number = Date.now,
   ) {}
 
-  async create(userId: string, ttlSeconds: number) {
+  async create(userId: string, ttlSeconds: number, log?: QueryLogger) {
     const token = newToken();
     const t = this.now();
     const expiresAt = t + ttlSeconds * 1000;
     await this.db.query(
       "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
       [tokenHash(token), userId, t, expiresAt],
+      log,
     );
     // Expired rows are swept at most once a minute, piggybacking on logins.
     if (t - this.lastSweep > 60_000) {
       this.lastSweep = t;
-      await this.db.query("DELETE FROM sessions WHERE expires_at < $1", [t]);
+      await this.db.query("DELETE FROM sessions WHERE expires_at < $1", [t], log);
     }
     return { token, expiresAt };
   }
 
-  async get(token: string): Promise<Session | null> {
+  async get(token: string, log?: QueryLogger): Promise<Session | null> {
     const { rows } = await this.db.query<{ user_id: string; expires_at: number }>(
       "SELECT user_id, expires_at FROM sessions WHERE token_hash = $1",
       [tokenHash(token)],
+      log,
     );
     const row = rows[0];
     return row ? { userId: row.user_id, expiresAt: Number(row.expires_at) } : null;
   }
 
-  async revoke(token: string): Promise<void> {
-    await this.db.query("DELETE FROM sessions WHERE token_hash = $1", [tokenHash(token)]);
+  async revoke(token: string, log?: QueryLogger): Promise<void> {
+    await this.db.query("DELETE FROM sessions WHERE token_hash = $1", [tokenHash(token)], log);
   }
 }
 

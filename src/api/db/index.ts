@@ -5,7 +5,7 @@ import { SqliteDriver } from "./sqlite.js";
 import type { Database } from "./types.js";
 
 export { migrate } from "./migrations.js";
-export type { Database, QueryResult, Row } from "./types.js";
+export type { Database, QueryLogger, QueryResult, Row } from "./types.js";
 export { DbError } from "./types.js";
 
 export interface OpenDatabaseOptions {

@@ -2,11 +2,9 @@ import { performance } from "node:perf_hooks";
 import type { DbMetrics } from "../../metrics/db.js";
 import type { HistogramSeries } from "../../metrics/series.js";
 import { describeStatement, oneLine, type StatementInfo } from "./sql.js";
-import type { Database, Driver, QueryResult, Row } from "./types.js";
+import type { Database, Driver, QueryLogger, QueryResult, Row } from "./types.js";
 
-export interface QueryLogger {
-  warn(obj: object, msg: string): void;
-}
+export type { QueryLogger };
 
 export interface InstrumentOptions {
   metrics?: DbMetrics;
@@ -45,6 +43,7 @@ export class InstrumentedDatabase implements Database {
     exec: Driver["exec"],
     sql: string,
     params: readonly unknown[],
+    log: QueryLogger | undefined,
   ): Promise<QueryResult<T>> {
     const start = performance.now();
     let failed = false;
@@ -61,7 +60,7 @@ export class InstrumentedDatabase implements Database {
         if (failed) series.errors++;
       }
       if (ms >= this.opts.slowQueryThresholdMs && this.opts.slowQueryThresholdMs > 0) {
-        this.opts.logger?.warn(
+        (log ?? this.opts.logger)?.warn(
           {
             event: "slow_query",
             operation,
@@ -76,15 +75,16 @@ export class InstrumentedDatabase implements Database {
     }
   }
 
-  query<T = Row>(sql: string, params: readonly unknown[] = []): Promise<QueryResult<T>> {
-    return this.run<T>((s, p) => this.driver.exec(s, p), sql, params);
+  query<T = Row>(sql: string, params: readonly unknown[] = [], log?: QueryLogger): Promise<QueryResult<T>> {
+    return this.run<T>((s, p) => this.driver.exec(s, p), sql, params, log);
   }
 
   transaction<T>(fn: (tx: Database) => Promise<T>): Promise<T> {
     return this.driver.transaction((exec) => {
       const tx: Database = {
         dialect: this.dialect,
-        query: <R = Row>(sql: string, params: readonly unknown[] = []) => this.run<R>(exec, sql, params),
+        query: <R = Row>(sql: string, params: readonly unknown[] = [], log?: QueryLogger) =>
+          this.run<R>(exec, sql, params, log),
         transaction: () => Promise.reject(new Error("nested transactions are not supported")),
         close: () => Promise.resolve(),
       };
