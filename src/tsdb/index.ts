@@ -1,0 +1,40 @@
+export {
+  compareLabels,
+  type Label,
+  type Labels,
+  labelsFromObject,
+  labelsFromPairs,
+  labelsKey,
+  labelsToObject,
+  labelsToString,
+  labelValue,
+  METRIC_NAME,
+} from "./labels.js";
+export {
+  type CompiledMatcher,
+  type CompileResult,
+  compileMatcher,
+  compileRegex,
+  type Matcher,
+  type MatchType,
+  matchesAll,
+} from "./matchers.js";
+export {
+  DEFAULT_SCRAPE_INTERVAL_MS,
+  formatFloat,
+  Sampler,
+  type SamplerOptions,
+  type SamplerStats,
+  type ScrapeResult,
+} from "./sampler.js";
+export { isStaleMarker, StaleNaN } from "./stale.js";
+export {
+  type AppendResult,
+  DEFAULT_MAX_SERIES,
+  DEFAULT_RETENTION_MS,
+  type SeriesData,
+  type SeriesRef,
+  SeriesStore,
+  type SeriesStoreOptions,
+  type StoreCounters,
+} from "./store.js";

@@ -1,0 +1,180 @@
+import { Counter, Gauge, Histogram, Registry, Summary } from "prom-client";
+import { describe, expect, it } from "vitest";
+import { formatFloat, isStaleMarker, labelsToObject, Sampler, SeriesStore } from "../../src/tsdb/index.js";
+
+const T0 = 1_700_000_000_000;
+const ALL = Number.MAX_SAFE_INTEGER;
+
+describe("formatFloat", () => {
+  it("renders like Go's FormatFloat(v, 'f', -1, 64) with Prometheus infinities", () => {
+    expect([0.005, 1, 2.5, 10, 0.1, 1e-7, 1.5e-10, 1e21, -2.5e22, 123456.789].map(formatFloat)).toEqual([
+      "0.005",
+      "1",
+      "2.5",
+      "10",
+      "0.1",
+      "0.0000001",
+      "0.00000000015",
+      "1000000000000000000000",
+      "-25000000000000000000000",
+      "123456.789",
+    ]);
+    expect(formatFloat(Number.POSITIVE_INFINITY)).toBe("+Inf");
+    expect(formatFloat(Number.NEGATIVE_INFINITY)).toBe("-Inf");
+  });
+});
+
+describe("Sampler", () => {
+  it("stores histogram series with __name__ from metricName and le labels", async () => {
+    const registry = new Registry();
+    const h = new Histogram({
+      name: "req_seconds",
+      help: "h",
+      labelNames: ["route"],
+      buckets: [0.005, 1, 2.5],
+      registers: [registry],
+    });
+    h.observe({ route: "/a" }, 0.7);
+    const store = new SeriesStore();
+    const sampler = new Sampler({ registry, store });
+    const r = await sampler.scrapeOnce(T0);
+    expect(r).toEqual({ ok: true, appended: 6, rejected: 0, staleMarked: 0 });
+    const buckets = store.select([{ name: "__name__", type: "=", value: "req_seconds_bucket" }], 0, ALL);
+    expect(buckets.map((s) => [labelsToObject(s.labels).le, s.values[0]])).toEqual([
+      ["+Inf", 1],
+      ["0.005", 0],
+      ["1", 1],
+      ["2.5", 1],
+    ]);
+    expect(labelsToObject(buckets[0]?.labels ?? [])).toEqual({
+      __name__: "req_seconds_bucket",
+      le: "+Inf",
+      route: "/a",
+    });
+    expect(store.labelValues("__name__")).toEqual([
+      "req_seconds_bucket",
+      "req_seconds_count",
+      "req_seconds_sum",
+    ]);
+    const [sum] = store.select([{ name: "__name__", type: "=", value: "req_seconds_sum" }], 0, ALL);
+    expect(sum?.values[0]).toBeCloseTo(0.7);
+  });
+
+  it("renders summary quantiles and counters under the family name", async () => {
+    const registry = new Registry();
+    new Summary({ name: "lat", help: "s", percentiles: [0.5, 0.99], registers: [registry] }).observe(3);
+    new Counter({ name: "hits_total", help: "c", registers: [registry] }).inc(2);
+    const store = new SeriesStore();
+    await new Sampler({ registry, store }).scrapeOnce(T0);
+    expect(store.labelValues("quantile")).toEqual(["0.5", "0.99"]);
+    expect(store.select([{ name: "__name__", type: "=", value: "lat" }], 0, ALL)).toHaveLength(2);
+    expect(store.select([{ name: "__name__", type: "=", value: "hits_total" }], 0, ALL)[0]?.values[0]).toBe(
+      2,
+    );
+  });
+
+  it("appends a stale marker when a series disappears, and resumes when it returns", async () => {
+    const registry = new Registry();
+    const g = new Gauge({ name: "users_active", help: "g", labelNames: ["window"], registers: [registry] });
+    g.set({ window: "5m" }, 3);
+    g.set({ window: "1h" }, 7);
+    const store = new SeriesStore();
+    const sampler = new Sampler({ registry, store });
+    await sampler.scrapeOnce(T0);
+    g.remove({ window: "5m" });
+    const r = await sampler.scrapeOnce(T0 + 5_000);
+    expect(r.staleMarked).toBe(1);
+    await sampler.scrapeOnce(T0 + 10_000); // no second marker for an already-gone series
+    g.set({ window: "5m" }, 4);
+    await sampler.scrapeOnce(T0 + 15_000);
+
+    const sel = (w: string) =>
+      store.select(
+        [
+          { name: "__name__", type: "=", value: "users_active" },
+          { name: "window", type: "=", value: w },
+        ],
+        0,
+        ALL,
+      )[0];
+    const gone = sel("5m");
+    expect(Array.from(gone?.timestamps ?? [])).toEqual([T0, T0 + 5_000, T0 + 15_000]);
+    expect(gone?.values[0]).toBe(3);
+    expect(isStaleMarker(gone?.values[1] as number)).toBe(true);
+    expect(gone?.values[2]).toBe(4);
+    const kept = sel("1h");
+    expect(kept?.values.length).toBe(4);
+    expect(Array.from(kept?.values ?? []).some(isStaleMarker)).toBe(false);
+  });
+
+  it("marks every series stale when a scrape fails, without rejecting", async () => {
+    const registry = new Registry();
+    let fail = false;
+    new Gauge({
+      name: "g",
+      help: "g",
+      registers: [registry],
+      collect() {
+        if (fail) throw new Error("boom");
+        this.set(1);
+      },
+    });
+    const store = new SeriesStore();
+    const errors: unknown[] = [];
+    const sampler = new Sampler({ registry, store, onError: (e) => errors.push(e) });
+    await sampler.scrapeOnce(T0);
+    fail = true;
+    const r = await sampler.scrapeOnce(T0 + 5_000);
+    expect(r).toMatchObject({ ok: false, staleMarked: 1 });
+    expect(errors).toHaveLength(1);
+    expect(sampler.stats()).toMatchObject({ scrapesTotal: 2, scrapeFailuresTotal: 1 });
+  });
+
+  it("counts samples refused by the series cap", async () => {
+    const registry = new Registry();
+    const g = new Gauge({ name: "g", help: "g", labelNames: ["i"], registers: [registry] });
+    for (let i = 0; i < 5; i++) g.set({ i: String(i) }, i);
+    const store = new SeriesStore({ maxSeries: 3 });
+    const sampler = new Sampler({ registry, store });
+    expect(await sampler.scrapeOnce(T0)).toMatchObject({ appended: 3, rejected: 2 });
+    expect(store.counters().seriesRefusedTotal).toBe(2);
+    expect(sampler.stats().samplesRejectedTotal).toBe(2);
+  });
+
+  it("scrapes on an unref'd timer with the injected clock", async () => {
+    const registry = new Registry();
+    new Gauge({ name: "g", help: "g", registers: [registry] }).set(1);
+    const store = new SeriesStore();
+    let tick: (() => void) | undefined;
+    let unrefd = false;
+    let now = T0 + 0.4;
+    const sampler = new Sampler({
+      registry,
+      store,
+      intervalMs: 1_000,
+      now: () => now,
+      setInterval: (fn, ms) => {
+        expect(ms).toBe(1_000);
+        tick = fn;
+        return {
+          unref: () => {
+            unrefd = true;
+          },
+        };
+      },
+      clearInterval: () => {
+        tick = undefined;
+      },
+    });
+    sampler.start();
+    expect(unrefd).toBe(true);
+    tick?.();
+    await new Promise((r) => setTimeout(r, 10));
+    now += 1_000;
+    tick?.();
+    await new Promise((r) => setTimeout(r, 10));
+    sampler.stop();
+    expect(tick).toBeUndefined();
+    expect(Array.from(store.select([], 0, ALL)[0]?.timestamps ?? [])).toEqual([T0, T0 + 1_000]);
+  });
+});
