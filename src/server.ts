@@ -101,14 +101,10 @@ export async function buildApp(opts: AppOptions): Promise<App> {
   const now = opts.now ?? Date.now;
   const startedAt = now();
   const monitoring = opts.monitoring ?? true;
-  const secrets = secretValues([
-    config.monitoring.token,
-    config.notifications.smtp.password,
-    config.notifications.slackWebhookUrl,
-    config.database.url,
-    config.redis.url,
-    ...config.health.targets.map((t) => t.url),
-  ]);
+  const secrets = secretValues(
+    [config.monitoring.token, config.notifications.smtp.password, config.notifications.slackWebhookUrl],
+    [config.database.url, config.redis.url, ...config.health.targets.map((t) => t.url)],
+  );
   let appLogger: AppLogger;
   if (opts.logger) {
     const given = opts.logger;

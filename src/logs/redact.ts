@@ -95,20 +95,22 @@ export function createScrubber(secrets: ReadonlyArray<string | undefined>): (lin
   };
 }
 
-/** The secret values a configuration holds, including passwords inside its URLs. */
-export function secretValues(values: ReadonlyArray<string | undefined>): string[] {
-  const out: string[] = [];
-  for (const v of values) {
+/**
+ * The secret values of a configuration: `whole` are secrets in full (a token, a password, a
+ * webhook URL); of `urls` (database, Redis, targets) only the passwords inside are secret.
+ */
+export function secretValues(
+  whole: ReadonlyArray<string | undefined>,
+  urls: ReadonlyArray<string | undefined> = [],
+): string[] {
+  const out = whole.filter((v): v is string => !!v);
+  for (const v of urls) {
     if (!v) continue;
-    out.push(v);
     try {
       const u = new URL(v);
-      if (u.password) {
-        out.push(u.password);
-        out.push(decodeURIComponent(u.password));
-      }
+      if (u.password) out.push(u.password, decodeURIComponent(u.password));
     } catch {
-      // not a URL: the value itself is the secret
+      // not a URL (e.g. sqlite:path): nothing secret in it
     }
   }
   return out;

@@ -37,10 +37,7 @@ describe("log redaction", () => {
   it("redacts URLs and collects passwords inside configured URLs", () => {
     expect(redactUrl("/x?password=p&q=1")).toBe("/x?password=[REDACTED]&q=1");
     expect(redactUrl("/x?q=1")).toBe("/x?q=1");
-    expect(secretValues(["postgres://u:p%40ss@h/d", undefined])).toEqual([
-      "postgres://u:p%40ss@h/d",
-      "p%40ss",
-      "p@ss",
-    ]);
+    expect(secretValues(["tok-123456"], ["sqlite:./data/x.db", undefined])).toEqual(["tok-123456"]);
+    expect(secretValues([], ["postgres://u:p%40ss@h/d", undefined])).toEqual(["p%40ss", "p@ss"]);
   });
 });
