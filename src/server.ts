@@ -30,6 +30,8 @@ import { createScrubber, secretValues } from "./logs/redact.js";
 import { createRotatingFile } from "./logs/rotation.js";
 import { bindDefaultMetrics } from "./metrics/defaults.js";
 import { createMetrics, type Metrics, MetricsSummary } from "./metrics/index.js";
+import { registerStoreMetrics } from "./metrics/tsdb.js";
+import { Sampler, SeriesStore } from "./tsdb/index.js";
 
 export interface AppOptions {
   config: Config;
@@ -50,6 +52,8 @@ export interface App {
   logger: Logger;
   metrics: Metrics | undefined;
   health: HealthRunner | undefined;
+  /** The embedded time-series store the registry is sampled into (monitoring on). */
+  store: SeriesStore | undefined;
   db: Database;
   sessions: SessionStore;
   lifecycle(): Lifecycle;
@@ -178,6 +182,20 @@ export async function buildApp(opts: AppOptions): Promise<App> {
     sessions = new RedisSessionStore(redis, config.redis.keyPrefix, opts.now);
   } else {
     sessions = new DatabaseSessionStore(db, opts.now);
+  }
+
+  let store: SeriesStore | undefined;
+  let sampler: Sampler | undefined;
+  if (metrics) {
+    store = new SeriesStore({ retentionMs: config.tsdb.retentionMs, maxSeries: config.tsdb.maxSeries });
+    registerStoreMetrics(metrics.registry, store);
+    sampler = new Sampler({
+      registry: metrics.registry,
+      store,
+      intervalMs: config.tsdb.scrapeIntervalMs,
+      now: opts.now,
+      onError: (err) => logger.warn({ err }, "sampling the registry into the store failed"),
+    });
   }
 
   let health: HealthRunner | undefined;
@@ -310,6 +328,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
     await fastify.close();
     state = "stopped";
     metrics?.system.stop();
+    sampler?.stop();
     summary?.stop();
     health?.stop();
     eventLoop?.stop();
@@ -326,6 +345,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
     logger,
     metrics,
     health,
+    store,
     db,
     sessions,
     lifecycle: () => state,
@@ -342,6 +362,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
         await health.refresh();
         health.start(config.health.intervalMs);
       }
+      sampler?.start();
       if (state === "starting") state = "ready";
       return address;
     },

@@ -116,3 +116,31 @@ describe("monitoring endpoints outside development", () => {
     expect(r.status).toBe(201);
   });
 });
+
+describe("embedded time-series store", () => {
+  it("samples the registry into the store on the scrape interval, with its own metrics", async () => {
+    const t = await startTestApp({}, { yaml: "tsdb:\n  scrapeIntervalMs: 100\n" });
+    try {
+      await t.call("GET", "/api/v1/users/me");
+      await new Promise((r) => setTimeout(r, 350));
+      const store = t.app.store;
+      expect(store).toBeDefined();
+      const series =
+        store?.select(
+          [{ name: "__name__", type: "=", value: "http_requests_total" }],
+          0,
+          Date.now() + 1000,
+        ) ?? [];
+      const me = series.find((s) =>
+        s.labels.some((l) => l.name === "route" && l.value === "/api/v1/users/me"),
+      );
+      expect(me?.timestamps.length).toBeGreaterThanOrEqual(2);
+      const text = (await t.call("GET", "/monitoring/metrics")).body as string;
+      expect(text).toMatch(/^tsdb_series [1-9]\d*$/m);
+      expect(text).toMatch(/^tsdb_memory_bytes [1-9]\d*$/m);
+      expect(text).toMatch(/^tsdb_appends_refused_total\{reason="series_limit"\} 0$/m);
+    } finally {
+      await t.close();
+    }
+  });
+});

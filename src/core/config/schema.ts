@@ -263,6 +263,26 @@ export const configSchema = z.strictObject({
       ),
     })
     .prefault({}),
+  tsdb: z
+    .strictObject({
+      scrapeIntervalMs: durationMs(
+        5000,
+        "How often the registry is sampled into the embedded time-series store",
+      ),
+      retentionMs: z
+        .number()
+        .int()
+        .min(60_000)
+        .default(3_600_000)
+        .describe("Samples older than this are dropped from the embedded store"),
+      maxSeries: z
+        .number()
+        .int()
+        .min(100)
+        .default(10_000)
+        .describe("Series beyond this many are refused by the embedded store (and counted)"),
+    })
+    .prefault({}),
   api: z
     .strictObject({
       sessionTtlSeconds: z
