@@ -8,6 +8,7 @@ Usage:
   tug serve                      run the API with all monitoring (what npm start runs)
   tug config check               validate the configuration (environment + MONITORING_CONFIG) and print it, secrets redacted
   tug config docs [--write FILE] print the settings table of docs/configuration.md, or rewrite it in FILE
+  tug promql test FILE.test…     run Prometheus PromQL test files against the embedded engine
   tug help                       this text
 `;
 
@@ -51,6 +52,14 @@ export async function main(argv: string[]): Promise<number> {
       }
       process.stderr.write(`tug: unknown config command ${sub ?? ""}\n${HELP}`);
       return 2;
+    case "promql": {
+      const { promqlCommand } = await import("./promql.js");
+      return promqlCommand(
+        [sub ?? "", ...rest],
+        (s) => process.stdout.write(s),
+        (s) => process.stderr.write(s),
+      );
+    }
     case undefined:
     case "help":
     case "--help":

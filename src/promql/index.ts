@@ -1,6 +1,15 @@
 // Public surface of the PromQL capability.
 export type * from "./ast.js";
+export {
+  DEFAULT_LOOKBACK_DELTA_MS,
+  DEFAULT_SUBQUERY_INTERVAL_MS,
+  type EngineOptions,
+  evaluateInstant,
+  evaluateRange,
+} from "./engine.js";
 export { FUNCTIONS, type FunctionSignature } from "./functions.js";
 export { parseDuration, parseGoNumber, unquoteString } from "./lex.js";
 export { PromQLParseError, parseExpr } from "./parse.js";
+export { almostEqual, type CaseFailure, type FileResult, formatFileResult, runTestFile } from "./runner.js";
 export * from "./testfile.js";
+export * from "./value.js";

@@ -20,6 +20,7 @@ import type {
 } from "./ast.js";
 import { FUNCTIONS } from "./functions.js";
 import { parseDuration, parseGoNumber, unquoteString } from "./lex.js";
+import { compileRE2 } from "./regex.js";
 
 type SyntaxNode = ReturnType<typeof parser.parse>["topNode"];
 
@@ -233,11 +234,19 @@ class Adapter {
     const list = kids.find((k) => k.name === "LabelMatchers");
     for (const lm of list === undefined ? [] : children(list)) {
       const parts = children(lm);
-      matchers.push({
+      const m: LabelMatcher = {
         name: this.text(need(parts[0], lm)),
         type: this.text(need(parts[1], lm)) as MatchType,
         value: this.string(need(parts[2], lm)),
-      });
+      };
+      if (m.type === "=~" || m.type === "!~") {
+        try {
+          compileRE2(m.value);
+        } catch (e) {
+          throw this.err(`error parsing regexp: ${(e as Error).message}: \`${m.value}\``, range(lm));
+        }
+      }
+      matchers.push(m);
     }
     const pos = range(n);
     if (name !== null) {
@@ -515,9 +524,9 @@ function matchesEmpty(m: LabelMatcher): boolean {
     default: {
       let re: RegExp;
       try {
-        re = new RegExp(`^(?:${m.value})$`);
+        re = compileRE2(m.value);
       } catch {
-        return false; // RE2-only syntax: the evaluator decides; assume it can match something non-empty.
+        return false; // invalid: vectorSelector reports it
       }
       return re.test("") === (m.type === "=~");
     }

@@ -183,7 +183,8 @@ interface SeriesDesc {
 const METRIC_NAME_RE = /^[a-zA-Z_:][a-zA-Z0-9_:]*/;
 const LABEL_NAME_RE = /^[a-zA-Z_][a-zA-Z0-9_]*/;
 const STRING_RE = /^(?:"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'|`[^`]*`)/;
-const NUM = String.raw`(?:inf|infinity|nan|0[xX][0-9a-fA-F]+|(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)`;
+// No hexadecimal: Prometheus's lexer disallows it in series descriptions, so `0x10` is 0 repeated.
+const NUM = String.raw`(?:inf|infinity|nan|(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)`;
 const ITEM_RE = new RegExp(`^([+-]?${NUM})(?:([+-]${NUM})?x(\\d+))?$`, "i");
 
 /** Parses `metric{l="v", …} v1 v2 …` (Prometheus's series description syntax, `parser.ParseSeriesDesc`). */

@@ -30,7 +30,8 @@ describe("parseTestFile", () => {
       [2, "stale"],
       [5, Number.NEGATIVE_INFINITY],
       [6, Number.NaN],
-      [7, 16],
+      // `0x10` is 0 repeated (hexadecimal is not allowed in series descriptions).
+      ...Array.from({ length: 11 }, (_, k) => [7 + k, 0]),
     ]);
     expect(c?.labels).toEqual({ __name__: "dec", a: "b" });
     expect(c?.samples.map((s) => s.value)).toEqual([10, 7.5, 5, 7, 7]);

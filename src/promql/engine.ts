@@ -1,0 +1,722 @@
+// PromQL evaluator with Prometheus 2.42's semantics (`promql/engine.go`): lookback delta, staleness,
+// offset and @, subqueries aligned to absolute multiples of their step, vector matching, aggregations.
+// A range query evaluates the expression once per step; a subquery evaluates its inner expression once
+// per subquery step. Pure: an expression and a store in, a value out.
+
+import {
+  type CompiledMatcher,
+  isStaleMarker,
+  type Labels,
+  labelsKey,
+  METRIC_NAME,
+  type SeriesStore,
+} from "../tsdb/index.js";
+import type {
+  AggregateExpr,
+  AtModifier,
+  BinaryExpr,
+  BinaryOp,
+  Expr,
+  SubqueryExpr,
+  ValueType,
+  VectorMatching,
+  VectorSelector,
+} from "./ast.js";
+import { callFunction, quantile } from "./funcs.js";
+import { FUNCTIONS } from "./functions.js";
+import {
+  dropMetricName,
+  formatLabels,
+  isValidLabelName,
+  keepLabels,
+  matchLabels,
+  matchSignature,
+  removeLabels,
+  setLabel,
+} from "./labelset.js";
+import { parseExpr } from "./parse.js";
+import { compileLabelMatcher } from "./regex.js";
+import {
+  formatFloatPlain,
+  type MatrixValue,
+  PromQLEvalError,
+  type RangeSeries,
+  type Sample,
+  type Value,
+} from "./value.js";
+
+export interface EngineOptions {
+  /** How far back an instant selector looks for a sample. Default 5 m. */
+  lookbackDeltaMs?: number;
+  /** Step of a subquery written without one (`x[5m:]`). Default 1 m, as in Prometheus's test engine. */
+  noStepSubqueryIntervalMs?: number;
+}
+
+export const DEFAULT_LOOKBACK_DELTA_MS = 300_000;
+export const DEFAULT_SUBQUERY_INTERVAL_MS = 60_000;
+
+/** A range vector plus the window it was read from (rate's extrapolation needs the window). */
+export interface RangeArg {
+  series: RangeSeries[];
+  rangeStartMs: number;
+  rangeEndMs: number;
+  rangeMs: number;
+}
+
+/** Evaluates an instant query at `timeMs`. Throws PromQLParseError or PromQLEvalError. */
+export function evaluateInstant(
+  expr: Expr | string,
+  timeMs: number,
+  store: SeriesStore,
+  opts: EngineOptions = {},
+): Value {
+  const e = typeof expr === "string" ? parseExpr(expr) : expr;
+  return new Evaluator(store, timeMs, timeMs, opts).eval(e, timeMs);
+}
+
+/** Evaluates a range query: one series per label set, a point per step where it has a value. */
+export function evaluateRange(
+  expr: Expr | string,
+  startMs: number,
+  endMs: number,
+  stepMs: number,
+  store: SeriesStore,
+  opts: EngineOptions = {},
+): MatrixValue {
+  const e = typeof expr === "string" ? parseExpr(expr) : expr;
+  const t = exprType(e);
+  if (t !== "scalar" && t !== "vector") {
+    const name = t === "matrix" ? "range vector" : t;
+    throw new PromQLEvalError(
+      `invalid expression type ${JSON.stringify(name)} for range query, must be Scalar or instant Vector`,
+    );
+  }
+  if (!(stepMs > 0))
+    throw new PromQLEvalError("zero or negative query resolution step widths are not accepted");
+  if (endMs < startMs) throw new PromQLEvalError("end timestamp must not be before start time");
+  const ev = new Evaluator(store, startMs, endMs, opts);
+  const out = new Map<string, RangeSeries>();
+  for (let ts = startMs; ts <= endMs; ts += stepMs) {
+    const v = ev.eval(e, ts);
+    const samples: Sample[] = v.type === "scalar" ? [{ labels: [], value: v.value }] : asVector(v, "query");
+    for (const s of samples) {
+      const key = labelsKey(s.labels);
+      let series = out.get(key);
+      if (!series) {
+        series = { labels: s.labels, timestamps: [], values: [] };
+        out.set(key, series);
+      }
+      series.timestamps.push(ts);
+      series.values.push(s.value);
+    }
+  }
+  const series = [...out.values()].sort((a, b) => compareLabelSets(a.labels, b.labels));
+  return { type: "matrix", series };
+}
+
+/** The static type of an expression (parser.Expr.Type()). */
+export function exprType(e: Expr): ValueType {
+  switch (e.type) {
+    case "NumberLiteral":
+      return "scalar";
+    case "StringLiteral":
+      return "string";
+    case "VectorSelector":
+    case "AggregateExpr":
+      return "vector";
+    case "MatrixSelector":
+    case "SubqueryExpr":
+      return "matrix";
+    case "ParenExpr":
+    case "UnaryExpr":
+      return exprType(e.expr);
+    case "BinaryExpr":
+      return exprType(e.lhs) === "scalar" && exprType(e.rhs) === "scalar" ? "scalar" : "vector";
+    case "Call":
+      return FUNCTIONS[e.func]?.returnType ?? "vector";
+  }
+}
+
+function compareLabelSets(a: Labels, b: Labels): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a[i];
+    const y = b[i];
+    if (!x || !y) break;
+    if (x.name !== y.name) return x.name < y.name ? -1 : 1;
+    if (x.value !== y.value) return x.value < y.value ? -1 : 1;
+  }
+  return a.length - b.length;
+}
+
+function asVector(v: Value, what: string): Sample[] {
+  if (v.type !== "vector") throw new PromQLEvalError(`${what}: expected instant vector, got ${v.type}`);
+  return v.samples;
+}
+
+/** Throws Prometheus's error if two elements share a label set. */
+export function checkUniqueLabelsets(samples: readonly { labels: Labels }[]): void {
+  if (samples.length < 2) return;
+  const seen = new Set<string>();
+  for (const s of samples) {
+    const k = labelsKey(s.labels);
+    if (seen.has(k)) throw new PromQLEvalError("vector cannot contain metrics with the same labelset");
+    seen.add(k);
+  }
+}
+
+/** Evaluates expressions at one timestamp at a time; holds the query's start and end for `@ start()`/`end()`. */
+export class Evaluator {
+  readonly lookbackMs: number;
+  readonly subqueryStepMs: number;
+
+  constructor(
+    readonly store: SeriesStore,
+    readonly startMs: number,
+    readonly endMs: number,
+    opts: EngineOptions = {},
+  ) {
+    this.lookbackMs = opts.lookbackDeltaMs ?? DEFAULT_LOOKBACK_DELTA_MS;
+    this.subqueryStepMs = opts.noStepSubqueryIntervalMs ?? DEFAULT_SUBQUERY_INTERVAL_MS;
+  }
+
+  eval(e: Expr, t: number): Value {
+    switch (e.type) {
+      case "NumberLiteral":
+        return { type: "scalar", value: e.value };
+      case "StringLiteral":
+        return { type: "string", value: e.value };
+      case "ParenExpr":
+        return this.eval(e.expr, t);
+      case "VectorSelector":
+        return {
+          type: "vector",
+          samples: this.selectVector(e, t).map((s) => ({ labels: s.labels, value: s.value })),
+        };
+      case "MatrixSelector":
+      case "SubqueryExpr":
+        return { type: "matrix", series: this.rangeArg(e, t).series };
+      case "UnaryExpr": {
+        const v = this.eval(e.expr, t);
+        if (e.op === "+") return v;
+        if (v.type === "scalar") return { type: "scalar", value: -v.value };
+        const samples = asVector(v, "unary expression").map((s) => ({
+          labels: dropMetricName(s.labels),
+          value: -s.value,
+        }));
+        checkUniqueLabelsets(samples);
+        return { type: "vector", samples };
+      }
+      case "BinaryExpr":
+        return this.binary(e, t);
+      case "AggregateExpr":
+        return { type: "vector", samples: this.aggregate(e, t) };
+      case "Call":
+        return callFunction(this, e, t);
+    }
+  }
+
+  evalVector(e: Expr, t: number): Sample[] {
+    return asVector(this.eval(e, t), "expression");
+  }
+
+  evalScalar(e: Expr, t: number): number {
+    const v = this.eval(e, t);
+    if (v.type !== "scalar") throw new PromQLEvalError(`expected scalar, got ${v.type}`);
+    return v.value;
+  }
+
+  evalString(e: Expr, t: number): string {
+    const v = this.eval(e, t);
+    if (v.type !== "string") throw new PromQLEvalError(`expected string, got ${v.type}`);
+    return v.value;
+  }
+
+  /** The time a selector or subquery reads at: its `@` time (or the evaluation time) minus its offset. */
+  refTime(at: AtModifier | null, offsetMs: number, t: number): number {
+    let base = t;
+    if (at !== null)
+      base = at.kind === "start" ? this.startMs : at.kind === "end" ? this.endMs : at.timestampMs;
+    return base - offsetMs;
+  }
+
+  private matchers(vs: VectorSelector): CompiledMatcher[] {
+    return vs.matchers.map(compileLabelMatcher);
+  }
+
+  /** Instant selection: each series' latest sample in [ref - lookback, ref], none if it is a staleness marker. */
+  selectVector(vs: VectorSelector, t: number): Array<Sample & { timestampMs: number }> {
+    const ref = this.refTime(vs.at, vs.offsetMs, t);
+    const out: Array<Sample & { timestampMs: number }> = [];
+    for (const s of this.store.select(this.matchers(vs), ref - this.lookbackMs, ref)) {
+      const i = s.values.length - 1;
+      const v = s.values[i];
+      const ts = s.timestamps[i];
+      if (v === undefined || ts === undefined || isStaleMarker(v)) continue;
+      out.push({ labels: s.labels, value: v, timestampMs: ts });
+    }
+    return out;
+  }
+
+  /** A range-vector argument: a matrix selector's or a subquery's points in [ref - range, ref]. */
+  rangeArg(e: Expr, t: number): RangeArg {
+    if (e.type === "ParenExpr") return this.rangeArg(e.expr, t);
+    if (e.type === "MatrixSelector") {
+      const vs = e.selector;
+      const end = this.refTime(vs.at, vs.offsetMs, t);
+      const start = end - e.rangeMs;
+      const series: RangeSeries[] = [];
+      for (const s of this.store.select(this.matchers(vs), start, end)) {
+        const timestamps: number[] = [];
+        const values: number[] = [];
+        for (let i = 0; i < s.values.length; i++) {
+          const v = s.values[i] as number;
+          if (isStaleMarker(v)) continue;
+          timestamps.push(s.timestamps[i] as number);
+          values.push(v);
+        }
+        if (values.length > 0) series.push({ labels: s.labels, timestamps, values });
+      }
+      return { series, rangeStartMs: start, rangeEndMs: end, rangeMs: e.rangeMs };
+    }
+    if (e.type === "SubqueryExpr") return this.subquery(e, t);
+    throw new PromQLEvalError(`expected range vector, got ${exprType(e)}`);
+  }
+
+  private subquery(e: SubqueryExpr, t: number): RangeArg {
+    const end = this.refTime(e.at, e.offsetMs, t);
+    const start = end - e.rangeMs;
+    const step = e.stepMs > 0 ? e.stepMs : this.subqueryStepMs;
+    // Go's integer division truncates toward zero; then move to the first aligned time at or after start.
+    let first = Math.trunc(start / step) * step;
+    if (first < start) first += step;
+    const out = new Map<string, RangeSeries>();
+    for (let ts = first; ts <= end; ts += step) {
+      for (const s of this.evalVector(e.expr, ts)) {
+        const key = labelsKey(s.labels);
+        let series = out.get(key);
+        if (!series) {
+          series = { labels: s.labels, timestamps: [], values: [] };
+          out.set(key, series);
+        }
+        series.timestamps.push(ts);
+        series.values.push(s.value);
+      }
+    }
+    const series = [...out.values()].sort((a, b) => compareLabelSets(a.labels, b.labels));
+    return { series, rangeStartMs: start, rangeEndMs: end, rangeMs: e.rangeMs };
+  }
+
+  private binary(e: BinaryExpr, t: number): Value {
+    const lhs = this.eval(e.lhs, t);
+    const rhs = this.eval(e.rhs, t);
+    const op = e.op;
+    if (lhs.type === "scalar" && rhs.type === "scalar") {
+      const [value, keep] = elemBinop(op, lhs.value, rhs.value);
+      return { type: "scalar", value: isComparison(op) ? (keep ? 1 : 0) : value };
+    }
+    let out: Sample[];
+    if (lhs.type === "vector" && rhs.type === "scalar") {
+      out = vectorScalarBinop(op, lhs.samples, rhs.value, false, e.returnBool);
+    } else if (lhs.type === "scalar" && rhs.type === "vector") {
+      out = vectorScalarBinop(op, rhs.samples, lhs.value, true, e.returnBool);
+    } else if (lhs.type === "vector" && rhs.type === "vector") {
+      const matching: VectorMatching = e.matching ?? {
+        card: isSetOp(op) ? "many-to-many" : "one-to-one",
+        on: false,
+        labels: [],
+        include: [],
+      };
+      if (op === "and") out = vectorAnd(lhs.samples, rhs.samples, matching);
+      else if (op === "or") out = vectorOr(lhs.samples, rhs.samples, matching);
+      else if (op === "unless") out = vectorUnless(lhs.samples, rhs.samples, matching);
+      else out = vectorBinop(op, lhs.samples, rhs.samples, matching, e.returnBool);
+    } else {
+      throw new PromQLEvalError("binary expression must contain only scalar and instant vector types");
+    }
+    checkUniqueLabelsets(out);
+    return { type: "vector", samples: out };
+  }
+
+  private aggregate(e: AggregateExpr, t: number): Sample[] {
+    const vec = this.evalVector(e.expr, t);
+    const op = e.op;
+    let k = 0;
+    let q = 0;
+    let valueLabel = "";
+    let grouping = e.grouping;
+    if (op === "topk" || op === "bottomk") {
+      const p = this.evalScalar(e.param as Expr, t);
+      if (!(p <= 9.223372036854776e18 && p >= -9.223372036854776e18)) {
+        throw new PromQLEvalError(`Scalar value ${formatFloatPlain(p)} overflows int64`);
+      }
+      k = Math.trunc(p);
+      if (k < 1) return [];
+    } else if (op === "quantile") {
+      q = this.evalScalar(e.param as Expr, t);
+    } else if (op === "count_values") {
+      valueLabel = this.evalString(e.param as Expr, t);
+      if (!isValidLabelName(valueLabel))
+        throw new PromQLEvalError(`invalid label name ${JSON.stringify(valueLabel)}`);
+      if (!e.without) grouping = [...grouping, valueLabel];
+    }
+
+    interface Group {
+      labels: Labels;
+      value: number;
+      mean: number;
+      count: number;
+      heap: Sample[];
+      values: number[];
+    }
+    const groups = new Map<string, Group>();
+    const order: Group[] = [];
+    for (const s of vec) {
+      let metric = s.labels;
+      if (op === "count_values") metric = setLabel(metric, valueLabel, formatFloatPlain(s.value));
+      const groupLabels = e.without
+        ? removeLabels(metric, [...grouping, METRIC_NAME])
+        : keepLabels(metric, grouping);
+      const key = labelsKey(groupLabels);
+      const g = groups.get(key);
+      if (g === undefined) {
+        const ng: Group = {
+          labels: groupLabels,
+          value: s.value,
+          mean: s.value,
+          count: 1,
+          heap: [{ labels: s.labels, value: s.value }],
+          values: [s.value],
+        };
+        if (op === "stddev" || op === "stdvar") ng.value = 0;
+        else if (op === "count" || op === "group" || op === "count_values") ng.value = 1;
+        groups.set(key, ng);
+        order.push(ng);
+        continue;
+      }
+      const v = s.value;
+      switch (op) {
+        case "sum":
+          g.value += v;
+          break;
+        case "avg":
+          g.count++;
+          if (isInf(g.mean)) {
+            if (isInf(v) && g.mean > 0 === v > 0) break;
+            if (!isInf(v) && !Number.isNaN(v)) break;
+          }
+          // Dividing each term by count avoids overflowing float64 (Prometheus's incremental mean).
+          g.mean += v / g.count - g.mean / g.count;
+          break;
+        case "group":
+          break;
+        case "count":
+        case "count_values":
+          g.count++;
+          g.value = g.count;
+          break;
+        case "max":
+          if (g.value < v || Number.isNaN(g.value)) g.value = v;
+          break;
+        case "min":
+          if (g.value > v || Number.isNaN(g.value)) g.value = v;
+          break;
+        case "stddev":
+        case "stdvar": {
+          g.count++;
+          const delta = v - g.mean;
+          g.mean += delta / g.count;
+          g.value += delta * (v - g.mean);
+          break;
+        }
+        case "topk":
+          if (g.heap.length < k) heapPush(g.heap, { labels: s.labels, value: v }, lessTop);
+          else if (
+            (g.heap[0] as Sample).value < v ||
+            (Number.isNaN((g.heap[0] as Sample).value) && !Number.isNaN(v))
+          ) {
+            g.heap[0] = { labels: s.labels, value: v };
+            if (k > 1) heapFix0(g.heap, lessTop);
+          }
+          break;
+        case "bottomk":
+          if (g.heap.length < k) heapPush(g.heap, { labels: s.labels, value: v }, lessBottom);
+          else if (
+            (g.heap[0] as Sample).value > v ||
+            (Number.isNaN((g.heap[0] as Sample).value) && !Number.isNaN(v))
+          ) {
+            g.heap[0] = { labels: s.labels, value: v };
+            if (k > 1) heapFix0(g.heap, lessBottom);
+          }
+          break;
+        case "quantile":
+          g.values.push(v);
+          break;
+      }
+    }
+    const out: Sample[] = [];
+    for (const g of order) {
+      let value = g.value;
+      switch (op) {
+        case "avg":
+          value = g.mean;
+          break;
+        case "stdvar":
+          value = g.value / g.count;
+          break;
+        case "stddev":
+          value = Math.sqrt(g.value / g.count);
+          break;
+        case "quantile":
+          value = quantile(q, g.values);
+          break;
+        case "topk":
+        case "bottomk": {
+          const less = op === "topk" ? lessTop : lessBottom;
+          // sort.Sort(sort.Reverse(heap)): insertion sort (what Go uses for short slices) with Less swapped.
+          if (g.heap.length > 1) insertionSort(g.heap, (a, b) => less(b, a));
+          for (const s of g.heap) out.push(s);
+          continue;
+        }
+      }
+      out.push({ labels: g.labels, value });
+    }
+    return out;
+  }
+}
+
+// vectorByValueHeap / vectorByReverseValueHeap Less functions: NaN sorts as the smallest.
+function lessTop(a: Sample, b: Sample): boolean {
+  if (Number.isNaN(a.value)) return true;
+  return a.value < b.value;
+}
+
+function lessBottom(a: Sample, b: Sample): boolean {
+  if (Number.isNaN(a.value)) return true;
+  return a.value > b.value;
+}
+
+function swap<T>(h: T[], i: number, j: number): void {
+  const x = h[i] as T;
+  h[i] = h[j] as T;
+  h[j] = x;
+}
+
+// container/heap, as Go implements it, so ties resolve the same way.
+function heapUp<T>(h: T[], j0: number, less: (a: T, b: T) => boolean): void {
+  let j = j0;
+  for (;;) {
+    const i = Math.trunc((j - 1) / 2);
+    if (i === j || !less(h[j] as T, h[i] as T)) break;
+    swap(h, i, j);
+    j = i;
+  }
+}
+
+function heapDown<T>(h: T[], i0: number, n: number, less: (a: T, b: T) => boolean): boolean {
+  let i = i0;
+  for (;;) {
+    const j1 = 2 * i + 1;
+    if (j1 >= n) break;
+    let j = j1;
+    const j2 = j1 + 1;
+    if (j2 < n && less(h[j2] as T, h[j1] as T)) j = j2;
+    if (!less(h[j] as T, h[i] as T)) break;
+    swap(h, i, j);
+    i = j;
+  }
+  return i > i0;
+}
+
+function heapPush<T>(h: T[], x: T, less: (a: T, b: T) => boolean): void {
+  h.push(x);
+  heapUp(h, h.length - 1, less);
+}
+
+function heapFix0<T>(h: T[], less: (a: T, b: T) => boolean): void {
+  if (!heapDown(h, 0, h.length, less)) heapUp(h, 0, less);
+}
+
+/** Go's insertionSort (sort.Sort on short slices): stable, so ties keep their order. */
+export function insertionSort<T>(data: T[], less: (a: T, b: T) => boolean): void {
+  for (let i = 1; i < data.length; i++) {
+    for (let j = i; j > 0 && less(data[j] as T, data[j - 1] as T); j--) swap(data, j, j - 1);
+  }
+}
+
+function isComparison(op: BinaryOp): boolean {
+  return op === "==" || op === "!=" || op === ">" || op === "<" || op === ">=" || op === "<=";
+}
+
+function isSetOp(op: BinaryOp): boolean {
+  return op === "and" || op === "or" || op === "unless";
+}
+
+function shouldDropMetricName(op: BinaryOp): boolean {
+  return op === "+" || op === "-" || op === "*" || op === "/" || op === "%" || op === "^";
+}
+
+/** Go's math.Pow where it differs from `**`: 1^y = 1 and (-1)^±Inf = 1. */
+export function goPow(x: number, y: number): number {
+  if (x === 1) return 1;
+  if (x === -1 && (y === Infinity || y === -Infinity)) return 1;
+  return x ** y;
+}
+
+/** vectorElemBinop: the value and, for comparisons, whether the element is kept. */
+function elemBinop(op: BinaryOp, l: number, r: number): [number, boolean] {
+  switch (op) {
+    case "+":
+      return [l + r, true];
+    case "-":
+      return [l - r, true];
+    case "*":
+      return [l * r, true];
+    case "/":
+      return [l / r, true];
+    case "^":
+      return [goPow(l, r), true];
+    case "%":
+      return [l % r, true];
+    case "atan2":
+      return [Math.atan2(l, r), true];
+    case "==":
+      return [l, l === r];
+    case "!=":
+      return [l, l !== r];
+    case ">":
+      return [l, l > r];
+    case "<":
+      return [l, l < r];
+    case ">=":
+      return [l, l >= r];
+    case "<=":
+      return [l, l <= r];
+    default:
+      throw new PromQLEvalError(`operator ${JSON.stringify(op)} not allowed for Scalar operations`);
+  }
+}
+
+function vectorScalarBinop(
+  op: BinaryOp,
+  vec: Sample[],
+  scalar: number,
+  swap: boolean,
+  returnBool: boolean,
+): Sample[] {
+  const out: Sample[] = [];
+  for (const s of vec) {
+    let lv = s.value;
+    let rv = scalar;
+    if (swap) [lv, rv] = [rv, lv];
+    let [value, keep] = elemBinop(op, lv, rv);
+    // A comparison keeps the vector element's value even when the scalar is on the left.
+    if (isComparison(op) && swap) value = rv;
+    if (returnBool) {
+      value = keep ? 1 : 0;
+      keep = true;
+    }
+    if (!keep) continue;
+    const labels = shouldDropMetricName(op) || returnBool ? dropMetricName(s.labels) : s.labels;
+    out.push({ labels, value });
+  }
+  return out;
+}
+
+function vectorBinop(
+  op: BinaryOp,
+  lhs0: Sample[],
+  rhs0: Sample[],
+  m: VectorMatching,
+  returnBool: boolean,
+): Sample[] {
+  if (lhs0.length === 0 || rhs0.length === 0) return [];
+  let lhs = lhs0;
+  let rhs = rhs0;
+  // One-to-many is many-to-one with the sides swapped; values are swapped back below.
+  if (m.card === "one-to-many") [lhs, rhs] = [rhs, lhs];
+  const right = new Map<string, Sample>();
+  for (const rs of rhs) {
+    const sig = matchSignature(rs.labels, m.on, m.labels);
+    const dup = right.get(sig);
+    if (dup !== undefined) {
+      const oneSide = m.card === "one-to-many" ? "left" : "right";
+      throw new PromQLEvalError(
+        `found duplicate series for the match group ${formatLabels(matchLabels(rs.labels, m.on, m.labels))} on the ${oneSide} hand-side of the operation: [${formatLabels(rs.labels)}, ${formatLabels(dup.labels)}];many-to-many matching not allowed: matching labels must be unique on one side`,
+      );
+    }
+    right.set(sig, rs);
+  }
+  const matched = new Map<string, Set<string> | null>();
+  const out: Sample[] = [];
+  for (const ls of lhs) {
+    const sig = matchSignature(ls.labels, m.on, m.labels);
+    const rs = right.get(sig);
+    if (rs === undefined) continue;
+    let vl = ls.value;
+    let vr = rs.value;
+    if (m.card === "one-to-many") [vl, vr] = [vr, vl];
+    let [value, keep] = elemBinop(op, vl, vr);
+    if (returnBool) value = keep ? 1 : 0;
+    else if (!keep) continue;
+    let metric = resultMetric(ls.labels, rs.labels, op, m);
+    if (returnBool) metric = dropMetricName(metric);
+    const inserted = matched.get(sig);
+    if (m.card === "one-to-one") {
+      if (inserted !== undefined) {
+        throw new PromQLEvalError(
+          "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)",
+        );
+      }
+      matched.set(sig, null);
+    } else {
+      const key = labelsKey(metric);
+      let set = inserted;
+      if (!set) {
+        set = new Set();
+        matched.set(sig, set);
+      } else if (set.has(key)) {
+        throw new PromQLEvalError("multiple matches for labels: grouping labels must ensure unique matches");
+      }
+      set.add(key);
+    }
+    out.push({ labels: metric, value });
+  }
+  return out;
+}
+
+function resultMetric(lhs: Labels, rhs: Labels, op: BinaryOp, m: VectorMatching): Labels {
+  let ls = lhs;
+  if (shouldDropMetricName(op)) ls = dropMetricName(ls);
+  if (m.card === "one-to-one") ls = m.on ? keepLabels(ls, m.labels) : removeLabels(ls, m.labels);
+  for (const name of m.include) {
+    // Labels named in group_x(...) come from the "one" side.
+    let v = "";
+    for (const l of rhs) if (l.name === name) v = l.value;
+    ls = setLabel(ls, name, v);
+  }
+  return ls;
+}
+
+function vectorAnd(lhs: Sample[], rhs: Sample[], m: VectorMatching): Sample[] {
+  if (lhs.length === 0 || rhs.length === 0) return [];
+  const right = new Set(rhs.map((s) => matchSignature(s.labels, m.on, m.labels)));
+  return lhs.filter((s) => right.has(matchSignature(s.labels, m.on, m.labels)));
+}
+
+function vectorOr(lhs: Sample[], rhs: Sample[], m: VectorMatching): Sample[] {
+  if (lhs.length === 0) return [...rhs];
+  if (rhs.length === 0) return [...lhs];
+  const left = new Set(lhs.map((s) => matchSignature(s.labels, m.on, m.labels)));
+  return [...lhs, ...rhs.filter((s) => !left.has(matchSignature(s.labels, m.on, m.labels)))];
+}
+
+function vectorUnless(lhs: Sample[], rhs: Sample[], m: VectorMatching): Sample[] {
+  if (lhs.length === 0 || rhs.length === 0) return [...lhs];
+  const right = new Set(rhs.map((s) => matchSignature(s.labels, m.on, m.labels)));
+  return lhs.filter((s) => !right.has(matchSignature(s.labels, m.on, m.labels)));
+}
+
+function isInf(v: number): boolean {
+  return v === Infinity || v === -Infinity;
+}
