@@ -24,6 +24,7 @@ import {
 } from "./health/index.js";
 import { installErrorHandling } from "./http/errors.js";
 import { debugInfo, type Lifecycle, monitoringRoutes } from "./http/monitoring.js";
+import { promApiRoutes } from "./http/promapi.js";
 import { accessLogger } from "./logs/access.js";
 import { type AppLogger, createLogger, type FileSink, type Logger } from "./logs/logger.js";
 import { createScrubber, secretValues } from "./logs/redact.js";
@@ -265,6 +266,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
   // A JSON API: a text/plain body is refused with 415 rather than parsed as a string.
   fastify.removeContentTypeParser("text/plain");
 
+  const scrub = createScrubber(secrets);
   let summary: MetricsSummary | undefined;
   if (metrics && health) {
     metrics.http.install(fastify, accessLogger(config.log.access));
@@ -286,9 +288,20 @@ export async function buildApp(opts: AppOptions): Promise<App> {
       environment: config.environment,
       startedAt,
       lifecycle: () => state,
-      scrub: createScrubber(secrets),
+      scrub,
       debugInfo: debugEnabled ? debugInfo(redactConfig(config), service, startedAt) : undefined,
     });
+    if (store) {
+      // Prometheus's HTTP API over the embedded store: Grafana can use the app as a data source.
+      await fastify.register(promApiRoutes, {
+        store,
+        now: opts.now,
+        token: config.monitoring.token,
+        scrub,
+        startedAt,
+        appVersion: service.releaseId,
+      });
+    }
   }
   for (const plugin of opts.plugins ?? []) await plugin(fastify);
   await fastify.register(apiPlugin, {
