@@ -1,8 +1,9 @@
 import { randomUUID } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from "fastify";
 import { Redis } from "ioredis";
+import { loadRuleFile, RuleEngine, RuleFileError } from "./alerts/rules/index.js";
 import { type Database, DbError, migrate } from "./api/db/index.js";
 import {
   apiPlugin,
@@ -11,7 +12,7 @@ import {
   RedisSessionStore,
   type SessionStore,
 } from "./api/index.js";
-import { type Config, redactConfig } from "./core/config/index.js";
+import { type Config, ConfigError, redactConfig } from "./core/config/index.js";
 import {
   databaseCheck,
   eventLoopCheck,
@@ -55,6 +56,8 @@ export interface App {
   health: HealthRunner | undefined;
   /** The embedded time-series store the registry is sampled into (monitoring on). */
   store: SeriesStore | undefined;
+  /** The in-process rule evaluator (monitoring on). */
+  rules: RuleEngine | undefined;
   db: Database;
   sessions: SessionStore;
   lifecycle(): Lifecycle;
@@ -82,6 +85,13 @@ function packageVersion(): string {
   } catch {
     return "0.0.0";
   }
+}
+
+/** A relative path from the working directory if it is there, else from the install folder. */
+function resolveInstallPath(p: string): string {
+  if (p.startsWith("/") || existsSync(p)) return p;
+  const bundled = new URL(`../${p}`, import.meta.url).pathname;
+  return existsSync(bundled) ? bundled : p;
 }
 
 /** The log file of `log.*`: rotated by size and day, kept by count and age, gzipped. */
@@ -199,6 +209,26 @@ export async function buildApp(opts: AppOptions): Promise<App> {
     });
   }
 
+  let rules: RuleEngine | undefined;
+  if (store) {
+    const groups = config.alerts.ruleFiles.flatMap((f) => {
+      try {
+        return loadRuleFile(resolveInstallPath(f));
+      } catch (err) {
+        // An invalid rule file stops start-up with its one-line file:line message.
+        if (err instanceof RuleFileError) throw new ConfigError(err.message);
+        throw err;
+      }
+    });
+    rules = new RuleEngine({
+      store,
+      groups,
+      evaluationIntervalMs: config.alerts.evaluationIntervalMs,
+      externalLabels: config.alerts.externalLabels,
+      now: opts.now,
+    });
+  }
+
   let health: HealthRunner | undefined;
   let eventLoop: ReturnType<typeof eventLoopCheck> | undefined;
   const liveness = new LivenessMonitor(config.health.livenessMaxBlockMs);
@@ -300,6 +330,14 @@ export async function buildApp(opts: AppOptions): Promise<App> {
         scrub,
         startedAt,
         appVersion: service.releaseId,
+        ...(rules
+          ? {
+              rules: {
+                rules: (q: { type?: "alert" | "record" }) => ({ groups: rules?.groups(q) ?? [] }),
+                alerts: () => ({ alerts: rules?.alerts() ?? [] }),
+              },
+            }
+          : {}),
       });
     }
   }
@@ -342,6 +380,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
     state = "stopped";
     metrics?.system.stop();
     sampler?.stop();
+    rules?.stop();
     summary?.stop();
     health?.stop();
     eventLoop?.stop();
@@ -359,6 +398,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
     metrics,
     health,
     store,
+    rules,
     db,
     sessions,
     lifecycle: () => state,
@@ -376,6 +416,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
         health.start(config.health.intervalMs);
       }
       sampler?.start();
+      rules?.start();
       if (state === "starting") state = "ready";
       return address;
     },

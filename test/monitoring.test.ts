@@ -144,3 +144,52 @@ describe("embedded time-series store", () => {
     }
   });
 });
+
+describe("federation endpoint", () => {
+  it("serves the latest sample of each matching series with its timestamp, for a real Prometheus to pull", async () => {
+    const t = await startTestApp({}, { yaml: "tsdb:\n  scrapeIntervalMs: 100\n" });
+    try {
+      await t.call("GET", "/api/v1/users/me");
+      await new Promise((r) => setTimeout(r, 350));
+      const r = await t.call(
+        "GET",
+        `/monitoring/federate?match[]=${encodeURIComponent('{__name__="http_requests_total"}')}`,
+      );
+      expect(r.status).toBe(200);
+      expect(r.headers.get("content-type")).toMatch(/^text\/plain; version=0\.0\.4/);
+      const text = r.body as string;
+      expect(text).toMatch(/^# TYPE http_requests_total untyped$/m);
+      const line = text.split("\n").find((l) => l.includes('route="/api/v1/users/me"'));
+      expect(line).toMatch(
+        /^http_requests_total\{method="GET",route="\/api\/v1\/users\/me",status_code="401"\} 1 \d{13}$/,
+      );
+      expect(text).not.toMatch(/^db_query/m);
+      // As Prometheus: no match[] selects nothing; an invalid one is a 400.
+      const none = await t.call("GET", "/monitoring/federate");
+      expect(none.status).toBe(200);
+      expect(none.body).toBe("");
+      const bad = await t.call("GET", `/monitoring/federate?match[]=${encodeURIComponent('{x=~"("}')}`);
+      expect(bad.status).toBe(400);
+    } finally {
+      await t.close();
+    }
+  });
+});
+
+describe("rules in the query API", () => {
+  it("serves the default alert rules from monitoring/alert_rules.yml", async () => {
+    const t = await startTestApp();
+    try {
+      const r = await t.call("GET", "/monitoring/api/v1/rules");
+      expect(r.status).toBe(200);
+      const names = r.body.data.groups.flatMap((g: { rules: Array<{ name: string; type: string }> }) =>
+        g.rules.filter((x) => x.type === "alerting").map((x) => x.name),
+      );
+      expect(names.length).toBeGreaterThanOrEqual(6);
+      const alerts = await t.call("GET", "/monitoring/api/v1/alerts");
+      expect(alerts.body).toMatchObject({ status: "success", data: { alerts: expect.any(Array) } });
+    } finally {
+      await t.close();
+    }
+  });
+});

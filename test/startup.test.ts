@@ -73,6 +73,26 @@ describe("start-up with invalid configuration stops with one line naming it", ()
   });
 });
 
+describe("an invalid rule file stops start-up", () => {
+  it("with file:line and the parse error", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "tug-rules-"));
+    const rules = join(dir, "rules.yml");
+    writeFileSync(
+      rules,
+      "groups:\n  - name: g\n    rules:\n      - alert: Broken\n        expr: rate(http_requests_total[5m]\n",
+    );
+    const yaml = join(dir, "tug.yml");
+    writeFileSync(yaml, `alerts:\n  ruleFiles: ["${rules}"]\n`);
+    const r = await runToExit({ MONITORING_CONFIG: yaml });
+    expect(r.code).toBe(78);
+    const lines = r.stderr.trim().split("\n");
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(
+      new RegExp(`^tug: invalid configuration: ${rules}:5:\\d+: group "g", rule 1, "Broken": `),
+    );
+  });
+});
+
 describe("npm start", () => {
   it("answers /monitoring/metrics within 10 s, and the API flow shows up in the metrics", async () => {
     const dir = mkdtempSync(join(tmpdir(), "tug-npm-start-"));

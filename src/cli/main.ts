@@ -9,6 +9,7 @@ Usage:
   tug config check               validate the configuration (environment + MONITORING_CONFIG) and print it, secrets redacted
   tug config docs [--write FILE] print the settings table of docs/configuration.md, or rewrite it in FILE
   tug promql test FILE.test…     run Prometheus PromQL test files against the embedded engine
+  tug rules test FILE.yml…       run promtool rule unit-test files against the embedded rule engine
   tug help                       this text
 `;
 
@@ -60,6 +61,12 @@ export async function main(argv: string[]): Promise<number> {
         (s) => process.stderr.write(s),
       );
     }
+    case "rules":
+      return (await import("./rules.js")).rulesCommand(
+        [sub ?? "", ...rest],
+        (s) => process.stdout.write(s),
+        (s) => process.stderr.write(s),
+      );
     case undefined:
     case "help":
     case "--help":

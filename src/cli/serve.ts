@@ -13,7 +13,16 @@ export async function serve(env: NodeJS.ProcessEnv = process.env): Promise<void>
     }
     throw err;
   }
-  const app = await buildApp({ config });
+  let app: Awaited<ReturnType<typeof buildApp>>;
+  try {
+    app = await buildApp({ config });
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`tug: invalid configuration: ${err.message}\n`);
+      process.exit(78);
+    }
+    throw err;
+  }
   const { logger } = app;
   let signalled: string | undefined;
   const onSignal = (signal: NodeJS.Signals) => {

@@ -22,6 +22,7 @@ import {
   type CompiledMatcher,
   compareLabels,
   compileMatcher,
+  isStaleMarker,
   type Labels,
   labelsKey,
   labelsToObject,
@@ -589,4 +590,47 @@ export async function promApiRoutes(app: FastifyInstance, opts: PromApiOptions):
       storageRetention: formatDurationMs(store.retentionMs),
     }),
   );
+
+  // Prometheus's /federate: the latest sample of every matching series, with its timestamp,
+  // so a real Prometheus can pull the embedded store (honor_labels, honor_timestamps).
+  app.get("/monitoring/federate", async (req, reply) => {
+    try {
+      const p = formParams(req);
+      const sets = parseMatchSets(p.getAll("match[]"), false);
+      const t = now();
+      const lookback = opts.lookbackMs ?? 300_000;
+      const byName = new Map<string, string[]>();
+      const seen = new Set<string>();
+      for (const set of sets) {
+        for (const series of store.select(set, t - lookback, t)) {
+          const key = labelsKey(series.labels);
+          if (seen.has(key)) continue;
+          seen.add(key);
+          const last = series.values.length - 1;
+          if (last < 0 || isStaleMarker(series.values[last] as number)) continue;
+          const name = series.labels.find((l) => l.name === "__name__")?.value ?? "";
+          const rest = series.labels
+            .filter((l) => l.name !== "__name__")
+            .map(
+              (l) =>
+                `${l.name}="${l.value.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/"/g, '\\"')}"`,
+            );
+          const line = `${name}${rest.length ? `{${rest.join(",")}}` : ""} ${formatFloatPlain(series.values[last] as number)} ${series.timestamps[last]}`;
+          let lines = byName.get(name);
+          if (!lines) {
+            lines = [];
+            byName.set(name, lines);
+          }
+          lines.push(line);
+        }
+      }
+      let text = "";
+      for (const name of [...byName.keys()].sort())
+        text += `# TYPE ${name} untyped\n${(byName.get(name) ?? []).join("\n")}\n`;
+      reply.type("text/plain; version=0.0.4; charset=utf-8").header("cache-control", "no-store");
+      return opts.scrub ? opts.scrub(text) : text;
+    } catch (err) {
+      return fail(req, reply, err);
+    }
+  });
 }

@@ -283,6 +283,24 @@ export const configSchema = z.strictObject({
         .describe("Series beyond this many are refused by the embedded store (and counted)"),
     })
     .prefault({}),
+  alerts: z
+    .strictObject({
+      ruleFiles: z
+        .array(z.string().min(1))
+        .default(["monitoring/alert_rules.yml"])
+        .describe(
+          "Prometheus rule files evaluated in-process (relative paths: the working directory, else the install folder)",
+        ),
+      evaluationIntervalMs: durationMs(
+        15_000,
+        "Evaluation interval of rule groups without an `interval` of their own",
+      ),
+      externalLabels: z
+        .record(z.string().regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/), z.string())
+        .default({})
+        .describe("$externalLabels in rule templates"),
+    })
+    .prefault({}),
   api: z
     .strictObject({
       sessionTtlSeconds: z

@@ -1,0 +1,34 @@
+// Public surface of the rules capability: rule files → evaluator state machine.
+export {
+  type Alert,
+  type AlertChange,
+  type AlertState,
+  type ApiAlert,
+  type ApiAlertingRule,
+  type ApiRecordingRule,
+  type ApiRuleGroup,
+  DEFAULT_EVALUATION_INTERVAL_MS,
+  DEFAULT_RESEND_DELAY_MS,
+  type NotifierAlert,
+  RESOLVED_RETENTION_MS,
+  RuleEngine,
+  type RuleEngineOptions,
+  type RuleHealth,
+  type Timers,
+} from "./engine.js";
+export { type GroupDef, loadRuleFile, parseRuleFile, type RuleDef, RuleFileError } from "./load.js";
+export {
+  executeTemplate,
+  expandTemplate,
+  humanize,
+  humanize1024,
+  humanizeDuration,
+  humanizePercentage,
+  humanizeTimestamp,
+  parseTemplate,
+  sprintf,
+  type Template,
+  type TemplateData,
+  TemplateError,
+} from "./template.js";
+export { runRuleTestFile, type UnitTestResult } from "./unittest.js";
