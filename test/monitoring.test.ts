@@ -164,6 +164,17 @@ describe("federation endpoint", () => {
         /^http_requests_total\{method="GET",route="\/api\/v1\/users\/me",status_code="401"\} 1 \d{13}$/,
       );
       expect(text).not.toMatch(/^db_query/m);
+      // Our extension: history=<duration> also sends the window's earlier samples, oldest first.
+      const hist = await t.call(
+        "GET",
+        `/monitoring/federate?history=5s&match[]=${encodeURIComponent('{__name__="http_requests_total",route="/api/v1/users/me"}')}`,
+      );
+      const stamps = (hist.body as string)
+        .split("\n")
+        .filter((l) => l.startsWith("http_requests_total{"))
+        .map((l) => Number(l.split(" ")[2]));
+      expect(stamps.length).toBeGreaterThanOrEqual(2);
+      expect([...stamps].sort((a, b) => a - b)).toEqual(stamps);
       // As Prometheus: no match[] selects nothing; an invalid one is a 400.
       const none = await t.call("GET", "/monitoring/federate");
       expect(none.status).toBe(200);

@@ -599,10 +599,14 @@ export async function promApiRoutes(app: FastifyInstance, opts: PromApiOptions):
       const sets = parseMatchSets(p.getAll("match[]"), false);
       const t = now();
       const lookback = opts.lookbackMs ?? 300_000;
+      // Our extension: `history=<duration>` also sends the earlier samples of that window, so a
+      // scraper that missed a scrape (a timeout under load) still receives every sample;
+      // Prometheus ignores the ones it already holds.
+      const historyMs = p.get("history") ? parseDurationMs(p.get("history") as string) : 0;
       const byName = new Map<string, string[]>();
       const seen = new Set<string>();
       for (const set of sets) {
-        for (const series of store.select(set, t - lookback, t)) {
+        for (const series of store.select(set, t - Math.max(lookback, historyMs), t)) {
           const key = labelsKey(series.labels);
           if (seen.has(key)) continue;
           seen.add(key);
@@ -615,7 +619,20 @@ export async function promApiRoutes(app: FastifyInstance, opts: PromApiOptions):
               (l) =>
                 `${l.name}="${l.value.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/"/g, '\\"')}"`,
             );
-          const line = `${name}${rest.length ? `{${rest.join(",")}}` : ""} ${formatFloatPlain(series.values[last] as number)} ${series.timestamps[last]}`;
+          const head = `${name}${rest.length ? `{${rest.join(",")}}` : ""}`;
+          let first = last;
+          while (
+            first > 0 &&
+            (series.timestamps[first - 1] as number) > t - historyMs &&
+            !isStaleMarker(series.values[first - 1] as number)
+          ) {
+            first--;
+          }
+          const line = Array.from(
+            { length: last - first + 1 },
+            (_, k) =>
+              `${head} ${formatFloatPlain(series.values[first + k] as number)} ${series.timestamps[first + k]}`,
+          ).join("\n");
           let lines = byName.get(name);
           if (!lines) {
             lines = [];

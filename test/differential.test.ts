@@ -1,7 +1,3 @@
-// NOT RUN (file name ends in .wip): the differential test against a real Prometheus 2.42 for issue 4.
-// It fails intermittently: raw samples agree when queried afterwards, but rate() at recent
-// timestamps differs while the run is hot (Prometheus scraping /monitoring/federate every 250 ms).
-// See the closing note of session 1 for what was tried; rename to .test.ts when it passes.
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -13,9 +9,10 @@ import { ensurePackage, freePort } from "./support/services.js";
 
 /**
  * The embedded PromQL engine against a real Prometheus 2.42 on the same samples. Prometheus
- * pulls the app's store through /monitoring/federate (honor_timestamps), scraping four times
- * per sampling interval so it holds every sample the store holds; then the same queries are
- * evaluated through both /api/v1/query endpoints at the same timestamps.
+ * pulls the app's store through /monitoring/federate (honor_timestamps, with the last 30 s of
+ * samples each time, so a scrape that times out under load loses nothing): both hold the same
+ * samples. Then the same queries are evaluated through both /api/v1/query endpoints at the
+ * same timestamps.
  */
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 let t: TestApp;
@@ -32,13 +29,13 @@ beforeAll(async () => {
   writeFileSync(
     join(dir, "prometheus.yml"),
     [
-      "global: { scrape_interval: 250ms, scrape_timeout: 200ms, evaluation_interval: 10s }",
+      "global: { scrape_interval: 500ms, scrape_timeout: 480ms, evaluation_interval: 10s }",
       "scrape_configs:",
       "  - job_name: tug",
       "    honor_labels: true",
       "    honor_timestamps: true",
       "    metrics_path: /monitoring/federate",
-      "    params: { 'match[]': ['{__name__=~\".+\"}'] }",
+      "    params: { 'match[]': ['{__name__=~\".+\"}'], history: ['30s'] }",
       `    static_configs: [{ targets: ['127.0.0.1:${appPort}'] }]`,
       "    metric_relabel_configs: [{ action: labeldrop, regex: 'job|instance' }]",
     ].join("\n"),
@@ -58,8 +55,14 @@ beforeAll(async () => {
     promLog += d;
   });
   const deadline = Date.now() + 60_000;
-  while (!(await fetch(`${promBase}/-/ready`).then((r) => r.ok, () => false))) {
-    if (Date.now() > deadline || prom.exitCode !== null) throw new Error(`prometheus did not start: ${promLog.slice(-2000)}`);
+  while (
+    !(await fetch(`${promBase}/-/ready`).then(
+      (r) => r.ok,
+      () => false,
+    ))
+  ) {
+    if (Date.now() > deadline || prom.exitCode !== null)
+      throw new Error(`prometheus did not start: ${promLog.slice(-2000)}`);
     await sleep(200);
   }
 }, 300_000);
@@ -119,7 +122,10 @@ it("agrees with Prometheus 2.42 on the alert rules' expressions and on rate / hi
     await t.call("GET", "/api/v1/users/me", { token: tokens[tokens.length - 1] });
     await t.call("GET", "/api/v1/users/me");
     await t.call("GET", `/missing/${n}`);
-    await t.call("POST", "/api/v1/activities", { token: tokens[0], body: { type: "run", title: n % 2 ? "x" : "" } });
+    await t.call("POST", "/api/v1/activities", {
+      token: tokens[0],
+      body: { type: "run", title: n % 2 ? "x" : "" },
+    });
     await fetch(`${t.url}/api/v1/auth/login`, { method: "POST", headers: json, body: "{bad" });
     await sleep(20);
   }
@@ -128,14 +134,16 @@ it("agrees with Prometheus 2.42 on the alert rules' expressions and on rate / hi
   const rulesFile = new URL("../monitoring/alert_rules.yml", import.meta.url).pathname;
   const ruleExprs: string[] = [];
   if (existsSync(rulesFile)) {
-    const doc = parse(readFileSync(rulesFile, "utf8")) as { groups: Array<{ rules: Array<{ expr: string }> }> };
+    const doc = parse(readFileSync(rulesFile, "utf8")) as {
+      groups: Array<{ rules: Array<{ expr: string }> }>;
+    };
     for (const g of doc.groups) for (const r of g.rules) ruleExprs.push(r.expr);
   }
   const queries = [
     ...ruleExprs,
     "rate(http_requests_total[10s])",
     "sum by (route, status_code) (rate(http_requests_total[15s]))",
-    "sum(rate(http_requests_total{status_code=~\"4..\"}[15s])) / sum(rate(http_requests_total[15s]))",
+    'sum(rate(http_requests_total{status_code=~"4.."}[15s])) / sum(rate(http_requests_total[15s]))',
     "histogram_quantile(0.95, sum by (le, route) (rate(http_request_duration_seconds_bucket[15s])))",
     "histogram_quantile(0.5, sum by (le) (rate(http_request_duration_seconds_bucket[20s])))",
     "histogram_quantile(0.99, rate(db_query_duration_seconds_bucket[10s]))",
@@ -144,24 +152,14 @@ it("agrees with Prometheus 2.42 on the alert rules' expressions and on rate / hi
     "irate(http_requests_total[5s])",
     "avg_over_time(system_memory_usage_ratio[20s])",
     "max by (check) (health_check_status)",
-    "topk(3, sum by (route) (http_requests_total))",
+    // topk over equal counts picks by storage order (a tie Prometheus leaves open): use sums of durations
+    "topk(2, sum by (route) (http_request_duration_seconds_sum))",
     "count(http_requests_total) by (method)",
   ];
   const nowSec = Math.floor(Date.now() / 1000) - 3;
   const times = [nowSec - 8, nowSec - 4.5, nowSec];
   const ours = `${t.url}/monitoring/api/v1`;
   const theirs = `${promBase}/api/v1`;
-  // Compare only once both sides hold every sample up to the last timestamp compared: the
-  // same probe must answer the same on both, twice in a row.
-  const probe = "sum by (route, status_code) (rate(http_requests_total[15s]))";
-  const same = (a: Result, b: Result) => a.size === b.size && [...a].every(([k, v]) => close(v, b.get(k) ?? Number.NaN));
-  let settled = false;
-  for (let i = 0; i < 30 && !settled; i++) {
-    const [a1, b1] = await Promise.all([query(ours, probe, nowSec), query(theirs, probe, nowSec)]);
-    await sleep(1000);
-    const [a2, b2] = await Promise.all([query(ours, probe, nowSec), query(theirs, probe, nowSec)]);
-    settled = same(a1, a2) && same(b1, b2) && same(a2, b2);
-  }
   const differences: string[] = [];
   let compared = 0;
   for (const q of queries) {
@@ -178,6 +176,9 @@ it("agrees with Prometheus 2.42 on the alert rules' expressions and on rate / hi
       }
     }
   }
+  console.log(
+    `differential: ${queries.length} queries x ${times.length} timestamps, ${compared} values compared`,
+  );
   expect(compared).toBeGreaterThan(50);
   expect(differences.slice(0, 10)).toEqual([]);
 }, 180_000);
