@@ -2,7 +2,13 @@
 
 import { type Labels, labelsKey, labelValue, METRIC_NAME } from "../tsdb/index.js";
 import type { Call, Expr, LabelMatcher } from "./ast.js";
-import { checkUniqueLabelsets, type Evaluator, insertionSort, type RangeArg } from "./engine.js";
+import {
+  checkUniqueLabelsets,
+  type Evaluator,
+  insertionSort,
+  type RangeArg,
+  type Samples,
+} from "./engine.js";
 import { dropMetricName, isValidLabelName, removeLabels, setLabel } from "./labelset.js";
 import { compileRE2 } from "./regex.js";
 import { PromQLEvalError, parseGoFloat, type Sample, type Value } from "./value.js";
@@ -55,8 +61,8 @@ type RangeFn = (
   call: Call,
   t: number,
   arg: RangeArg,
-  values: number[],
-  timestamps: number[],
+  values: Samples,
+  timestamps: Samples,
 ) => number | undefined;
 
 /** Functions over a range vector: one output per series with samples; undefined = no output for that series. */
@@ -155,7 +161,7 @@ function kahanSumInc(inc: number, sum: number, c: number): [number, number] {
   return [t, c + (inc - t + sum)];
 }
 
-function variance(v: number[]): number {
+function variance(v: Samples): number {
   let count = 0;
   let mean = 0;
   let aux = 0;
@@ -171,8 +177,8 @@ function variance(v: number[]): number {
 /** Prometheus's extrapolatedRate: rate, increase and delta. */
 function extrapolatedRate(
   a: RangeArg,
-  v: number[],
-  ts: number[],
+  v: Samples,
+  ts: Samples,
   isCounter: boolean,
   isRate: boolean,
 ): number | undefined {
@@ -206,7 +212,7 @@ function extrapolatedRate(
   return result;
 }
 
-function instantValue(v: number[], ts: number[], isRate: boolean): number | undefined {
+function instantValue(v: Samples, ts: Samples, isRate: boolean): number | undefined {
   const n = v.length;
   if (n < 2) return undefined;
   const last = v[n - 1] as number;
@@ -218,7 +224,7 @@ function instantValue(v: number[], ts: number[], isRate: boolean): number | unde
   return result;
 }
 
-function linearRegression(v: number[], ts: number[], interceptTime: number): [number, number] {
+function linearRegression(v: Samples, ts: Samples, interceptTime: number): [number, number] {
   let n = 0;
   let sumX = 0;
   let cX = 0;
