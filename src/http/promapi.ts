@@ -9,7 +9,7 @@ import {
   type Expr,
   evaluateInstant,
   evaluateRange,
-  FUNCTIONS,
+  exprType,
   formatFloatPlain,
   PromQLEvalError,
   PromQLParseError,
@@ -232,29 +232,6 @@ export function renderQueryData(v: Value, timeMs: number): string {
       break;
   }
   return `{"resultType":"${v.type}","result":${result}}`;
-}
-
-/** The static type of an expression; a range query accepts only scalar and instant vector. */
-function exprType(e: Expr): ValueType {
-  switch (e.type) {
-    case "NumberLiteral":
-      return "scalar";
-    case "StringLiteral":
-      return "string";
-    case "VectorSelector":
-    case "AggregateExpr":
-      return "vector";
-    case "MatrixSelector":
-    case "SubqueryExpr":
-      return "matrix";
-    case "ParenExpr":
-    case "UnaryExpr":
-      return exprType(e.expr);
-    case "BinaryExpr":
-      return exprType(e.lhs) === "scalar" && exprType(e.rhs) === "scalar" ? "scalar" : "vector";
-    case "Call":
-      return FUNCTIONS[e.func]?.returnType ?? "vector";
-  }
 }
 
 const DOCUMENTED_TYPE: Record<ValueType, string> = {

@@ -6,6 +6,7 @@ export {
   type EngineOptions,
   evaluateInstant,
   evaluateRange,
+  exprType,
 } from "./engine.js";
 export { FUNCTIONS, type FunctionSignature } from "./functions.js";
 export { parseDuration, parseGoNumber, unquoteString } from "./lex.js";
