@@ -106,11 +106,18 @@ export function evaluateRange(
     throw new PromQLEvalError("zero or negative query resolution step widths are not accepted");
   if (endMs < startMs) throw new PromQLEvalError("end timestamp must not be before start time");
   const ev = new Evaluator(store, startMs, endMs, opts);
-  const out = new Map<string, RangeSeries>();
-  for (let ts = startMs; ts <= endMs; ts += stepMs) {
+  const series = collectSteps(startMs, endMs, stepMs, (ts) => {
     const v = ev.eval(e, ts);
-    const samples: Sample[] = v.type === "scalar" ? [{ labels: [], value: v.value }] : asVector(v, "query");
-    for (const s of samples) {
+    return v.type === "scalar" ? [{ labels: [], value: v.value }] : asVector(v, "query");
+  });
+  return { type: "matrix", series };
+}
+
+/** Evaluate at every step from `first` to `end` and gather the points into series, sorted by labels. */
+function collectSteps(first: number, end: number, step: number, at: (ts: number) => Sample[]): RangeSeries[] {
+  const out = new Map<string, RangeSeries>();
+  for (let ts = first; ts <= end; ts += step) {
+    for (const s of at(ts)) {
       const key = labelsKey(s.labels);
       let series = out.get(key);
       if (!series) {
@@ -121,8 +128,7 @@ export function evaluateRange(
       series.values.push(s.value);
     }
   }
-  const series = [...out.values()].sort((a, b) => compareLabelSets(a.labels, b.labels));
-  return { type: "matrix", series };
+  return [...out.values()].sort((x, y) => compareLabelSets(x.labels, y.labels));
 }
 
 /** The static type of an expression (parser.Expr.Type()). */
@@ -352,20 +358,7 @@ export class Evaluator {
     // Go's integer division truncates toward zero; then move to the first aligned time at or after start.
     let first = Math.trunc(start / step) * step;
     if (first < start) first += step;
-    const out = new Map<string, RangeSeries>();
-    for (let ts = first; ts <= end; ts += step) {
-      for (const s of this.evalVector(e.expr, ts)) {
-        const key = labelsKey(s.labels);
-        let series = out.get(key);
-        if (!series) {
-          series = { labels: s.labels, timestamps: [], values: [] };
-          out.set(key, series);
-        }
-        series.timestamps.push(ts);
-        series.values.push(s.value);
-      }
-    }
-    const series = [...out.values()].sort((a, b) => compareLabelSets(a.labels, b.labels));
+    const series = collectSteps(first, end, step, (ts) => this.evalVector(e.expr, ts));
     return { series, rangeStartMs: start, rangeEndMs: end, rangeMs: e.rangeMs };
   }
 
