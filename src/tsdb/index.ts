@@ -19,6 +19,7 @@ export {
   type MatchType,
   matchesAll,
 } from "./matchers.js";
+export { compileRE2, translateRE2 } from "./re2.js";
 export {
   DEFAULT_SCRAPE_INTERVAL_MS,
   formatFloat,

@@ -1,4 +1,5 @@
 import { type Labels, labelValue } from "./labels.js";
+import { compileRE2 } from "./re2.js";
 
 export type MatchType = "=" | "!=" | "=~" | "!~";
 
@@ -16,34 +17,12 @@ export interface CompiledMatcher extends Matcher {
 
 export type CompileResult = { ok: true; matcher: CompiledMatcher } | { ok: false; error: string };
 
-const cache = new Map<string, RegExp>();
-const CACHE_LIMIT = 1000;
-
 /**
- * Compiles an RE2-style pattern fully anchored, as Prometheus 2.x does (`^(?:re)$`, `.` does
- * not match a newline). A leading Go flag group such as `(?i)` becomes a JS flag.
+ * Compiles an RE2 (Go) pattern fully anchored, as Prometheus 2.x does (`^(?:re)$`, `.` does
+ * not match a newline, inline flags anywhere). One translator serves the store, the query API
+ * and the PromQL engine (see re2.ts).
  */
-export function compileRegex(pattern: string): RegExp {
-  const hit = cache.get(pattern);
-  if (hit) return hit;
-  let body = pattern;
-  let flags = "";
-  const m = /^\(\?([ims]+)\)/.exec(body);
-  if (m?.[1]) {
-    flags = [...new Set(m[1])].join("");
-    body = body.slice(m[0].length);
-  }
-  let re: RegExp;
-  try {
-    re = new RegExp(`^(?:${body})$`, `${flags}u`);
-  } catch {
-    // Unicode mode rejects some escapes RE2 accepts (e.g. `\-` outside a class).
-    re = new RegExp(`^(?:${body})$`, flags);
-  }
-  if (cache.size >= CACHE_LIMIT) cache.clear();
-  cache.set(pattern, re);
-  return re;
-}
+export const compileRegex = compileRE2;
 
 /** Compiles a matcher; an invalid regex is reported, not thrown. */
 export function compileMatcher(m: Matcher): CompileResult {

@@ -1,10 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { evaluateInstant, evaluateRange } from "../../src/promql/engine.js";
 import { PromQLParseError } from "../../src/promql/parse.js";
-import { compileRE2 } from "../../src/promql/regex.js";
 import { almostEqual, runTestFile } from "../../src/promql/runner.js";
 import { formatFloatPlain, PromQLEvalError, type Value } from "../../src/promql/value.js";
-import { labelsFromObject, labelsToString, SeriesStore } from "../../src/tsdb/index.js";
+import { compileRE2, labelsFromObject, labelsToString, SeriesStore } from "../../src/tsdb/index.js";
 
 type Points = Array<[number, number | "stale"]>;
 
