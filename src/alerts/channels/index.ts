@@ -1,0 +1,53 @@
+// The notification channels of a receiver, built in Alertmanager's order.
+//
+// Alertmanager (0.25, cmd/alertmanager/main.go buildReceiverIntegrations) builds a receiver's
+// integrations as webhook_configs, email_configs, pagerduty, opsgenie, wechat, slack_configs, …
+// each list in config order; so of the kinds we support: webhook, email, slack. The notifier
+// sends to all of them concurrently, so the order only shows in listings and logs.
+
+import type { Channel, Receiver } from "../notify/types.js";
+import { createEmailChannel } from "./email.js";
+import { createSlackChannel } from "./slack.js";
+import { createWebhookChannel } from "./webhook.js";
+
+export interface ChannelOptions {
+  /** Bound on one delivery attempt (connect, send, answer). */
+  timeoutMs: number;
+  /** HMAC key for webhook signatures (X-TUG-Signature); unsigned when absent. */
+  signingSecret?: string;
+  userAgent?: string;
+}
+
+export function createChannels(receiver: Receiver, opts: ChannelOptions): Channel[] {
+  return [
+    ...receiver.webhookConfigs.map((c, i) => createWebhookChannel(c, i, opts)),
+    ...receiver.emailConfigs.map((c, i) => createEmailChannel(c, i, { timeoutMs: opts.timeoutMs })),
+    ...receiver.slackConfigs.map((c, i) => createSlackChannel(c, i, opts)),
+  ];
+}
+
+export {
+  type AlertmanagerForwarder,
+  alertsEndpoint,
+  createAlertmanagerForwarder,
+  type ForwardedAlert,
+  type ForwarderOptions,
+} from "./alertmanager.js";
+export {
+  type ComposedEmail,
+  composeEmail,
+  createEmailChannel,
+  type EmailOptions,
+  emailSubject,
+} from "./email.js";
+export { createSlackChannel, SLACK_URL_MISSING, type SlackOptions, slackBody } from "./slack.js";
+export {
+  alertmanagerURL,
+  encodeGoJson,
+  GO_ZERO_TIME,
+  goQueryEscape,
+  goQuoteMeta,
+  sortedPairs,
+  subject,
+} from "./templates.js";
+export { createWebhookChannel, signatureHeaders, type WebhookOptions, webhookBody } from "./webhook.js";

@@ -1,0 +1,402 @@
+// The outbox: every notification is a row in SQLite before any attempt to send it, so a crash,
+// a SIGKILL or a receiver that is down for hours loses nothing. One queue per receiver
+// integration, delivered strictly in order (a later message never overtakes an earlier one
+// for the same destination), retried with exponential backoff and jitter until delivered or
+// expired. A token bucket per receiver integration enforces the rate limit; notifications that
+// waited for it are coalesced into the next allowed message: the newest state of each group,
+// with the alerts of the messages it replaces merged in, so nothing is dropped.
+
+import { randomUUID } from "node:crypto";
+import { realTimers, type Timers } from "./dispatcher.js";
+import type { StateDb } from "./state.js";
+import type { Channel, Notification, NotificationAlert } from "./types.js";
+
+export interface OutboxRow {
+  id: number;
+  dedupKey: string;
+  receiver: string;
+  integration: string;
+  groupKey: string;
+  notification: Omit<Notification, "dedupKey">;
+  createdAt: number;
+  attempts: number;
+  nextAttemptAt: number;
+  expiresAt: number;
+}
+
+export interface OutboxEvents {
+  delivered?(row: OutboxRow, latencyMs: number): void;
+  /** A retryable failure; the row is tried again at `retryAt`. */
+  failed?(row: OutboxRow, error: string, retryAt: number): void;
+  /** The receiver refused it for good (e.g. HTTP 400); not retried. */
+  rejected?(row: OutboxRow, error: string): void;
+  expired?(row: OutboxRow, lastError: string | undefined): void;
+  coalesced?(row: OutboxRow, into: OutboxRow): void;
+}
+
+export interface OutboxOptions {
+  db: StateDb;
+  /** The channel behind a receiver integration, or undefined when it is no longer configured. */
+  channel(receiver: string, integration: string): Channel | undefined;
+  initialBackoffMs: number;
+  maxBackoffMs: number;
+  /** How long a notification is retried before it is given up (and counted). */
+  expiryMs: number;
+  /** Messages per minute per receiver integration; 0 for no limit. */
+  ratePerMinute: number;
+  events?: OutboxEvents;
+  now?: () => number;
+  timers?: Timers;
+  random?: () => number;
+}
+
+interface Bucket {
+  tokens: number;
+  at: number;
+}
+
+interface DbRow {
+  id: number;
+  dedup_key: string;
+  receiver: string;
+  integration: string;
+  group_key: string;
+  payload: string;
+  created_at: number;
+  attempts: number;
+  next_attempt_at: number;
+  expires_at: number;
+  last_error: string | null;
+}
+
+function fromDb(r: DbRow): OutboxRow {
+  return {
+    id: r.id,
+    dedupKey: r.dedup_key,
+    receiver: r.receiver,
+    integration: r.integration,
+    groupKey: r.group_key,
+    notification: JSON.parse(r.payload) as Omit<Notification, "dedupKey">,
+    createdAt: r.created_at,
+    attempts: r.attempts,
+    nextAttemptAt: r.next_attempt_at,
+    expiresAt: r.expires_at,
+  };
+}
+
+/** Labels (or annotations) shared by every alert, as Alertmanager computes commonLabels. */
+export function commonOf(maps: Array<Record<string, string>>): Record<string, string> {
+  const [first, ...rest] = maps;
+  if (!first) return {};
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(first)) if (rest.every((m) => m[k] === v)) out[k] = v;
+  return out;
+}
+
+/** Merges an older notification of a group into a newer one: newer alert states win. */
+export function mergeNotifications(
+  older: Omit<Notification, "dedupKey">,
+  newer: Omit<Notification, "dedupKey">,
+): Omit<Notification, "dedupKey"> {
+  const byFp = new Map<string, NotificationAlert>();
+  for (const a of older.alerts) byFp.set(a.fingerprint, a);
+  for (const a of newer.alerts) byFp.set(a.fingerprint, a);
+  const alerts = [
+    ...newer.alerts,
+    ...older.alerts.filter((a) => !newer.alerts.some((n) => n.fingerprint === a.fingerprint)),
+  ];
+  const merged = alerts.map((a) => byFp.get(a.fingerprint) as NotificationAlert);
+  return {
+    ...newer,
+    alerts: merged,
+    status: merged.some((a) => a.status === "firing") ? "firing" : "resolved",
+    commonLabels: commonOf(merged.map((a) => a.labels)),
+    commonAnnotations: commonOf(merged.map((a) => a.annotations)),
+  };
+}
+
+export class Outbox {
+  private readonly buckets = new Map<string, Bucket>();
+  /** Queues that had to wait for the rate limit: their next message coalesces. */
+  private readonly limited = new Set<string>();
+  private readonly inFlight = new Map<string, Promise<void>>();
+  private readonly controllers = new Set<AbortController>();
+  private readonly now: () => number;
+  private readonly timers: Timers;
+  private readonly random: () => number;
+  private timer: unknown;
+  private wakeAt = Number.POSITIVE_INFINITY;
+  private stopped = true;
+  private pumping = false;
+  private pumpAgain = false;
+  private readonly insert;
+  private readonly heads;
+  private readonly queueRows;
+
+  constructor(private readonly opts: OutboxOptions) {
+    this.now = opts.now ?? Date.now;
+    this.timers = opts.timers ?? realTimers;
+    this.random = opts.random ?? Math.random;
+    this.insert = opts.db.prepare(
+      `INSERT INTO outbox (dedup_key, receiver, integration, group_key, payload, state, created_at,
+         next_attempt_at, expires_at) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?)`,
+    );
+    this.heads = opts.db.prepare(
+      "SELECT receiver, integration FROM outbox WHERE state = 'pending' GROUP BY receiver, integration",
+    );
+    this.queueRows = opts.db.prepare(
+      "SELECT * FROM outbox WHERE state = 'pending' AND receiver = ? AND integration = ? ORDER BY id",
+    );
+  }
+
+  /** Writes a notification; it is sent by the worker as soon as its queue allows. */
+  enqueue(
+    receiver: string,
+    integration: string,
+    notification: Omit<Notification, "dedupKey">,
+  ): { id: number; dedupKey: string } {
+    const now = this.now();
+    const dedupKey = randomUUID();
+    const info = this.insert.run(
+      dedupKey,
+      receiver,
+      integration,
+      notification.groupKey,
+      JSON.stringify(notification),
+      now,
+      now,
+      now + this.opts.expiryMs,
+    );
+    this.kick();
+    return { id: Number(info.lastInsertRowid), dedupKey };
+  }
+
+  start(): void {
+    this.stopped = false;
+    this.kick();
+  }
+
+  /** Stops the worker; waits up to `graceMs` for messages in flight, then aborts them (they stay queued). */
+  async stop(graceMs = 5_000): Promise<void> {
+    this.stopped = true;
+    if (this.timer !== undefined) this.timers.clearTimeout(this.timer);
+    this.timer = undefined;
+    const pending = [...this.inFlight.values()];
+    if (pending.length === 0) return;
+    let handle: unknown;
+    const timeout = new Promise<void>((resolve) => {
+      handle = this.timers.setTimeout(resolve, graceMs);
+    });
+    await Promise.race([Promise.all(pending), timeout]);
+    this.timers.clearTimeout(handle);
+    for (const c of this.controllers) c.abort(new Error("notifier stopping"));
+    await Promise.all(pending);
+  }
+
+  /** Rows not yet delivered, expired or refused. */
+  pendingCount(): number {
+    return (
+      this.opts.db.prepare("SELECT COUNT(*) AS n FROM outbox WHERE state = 'pending'").get() as { n: number }
+    ).n;
+  }
+
+  /** Waits until nothing is pending or in flight (tests and graceful shutdown). */
+  async drain(timeoutMs: number): Promise<boolean> {
+    const until = Date.now() + timeoutMs;
+    while (Date.now() < until) {
+      if (this.pendingCount() === 0 && this.inFlight.size === 0) return true;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    return false;
+  }
+
+  private kick(): void {
+    this.scheduleAt(this.now());
+  }
+
+  private scheduleAt(at: number): void {
+    if (this.stopped || at >= this.wakeAt) return;
+    if (this.timer !== undefined) this.timers.clearTimeout(this.timer);
+    this.wakeAt = at;
+    this.timer = this.timers.setTimeout(
+      () => {
+        this.timer = undefined;
+        this.wakeAt = Number.POSITIVE_INFINITY;
+        this.pump();
+      },
+      Math.max(0, at - this.now()),
+    );
+  }
+
+  private takeToken(key: string, now: number): { ok: boolean; nextAt: number } {
+    const rate = this.opts.ratePerMinute;
+    if (rate <= 0) return { ok: true, nextAt: now };
+    const perMs = rate / 60_000;
+    const b = this.buckets.get(key) ?? { tokens: rate, at: now };
+    b.tokens = Math.min(rate, b.tokens + (now - b.at) * perMs);
+    b.at = now;
+    this.buckets.set(key, b);
+    if (b.tokens >= 1) {
+      b.tokens -= 1;
+      return { ok: true, nextAt: now };
+    }
+    return { ok: false, nextAt: now + Math.ceil((1 - b.tokens) / perMs) };
+  }
+
+  private finish(ids: number[], state: string, now: number, error?: string): void {
+    const stmt = this.opts.db.prepare(
+      "UPDATE outbox SET state = ?, finished_at = ?, last_error = COALESCE(?, last_error) WHERE id = ?",
+    );
+    for (const id of ids) stmt.run(state, now, error ?? null, id);
+  }
+
+  private pump(): void {
+    if (this.stopped) return;
+    if (this.pumping) {
+      this.pumpAgain = true;
+      return;
+    }
+    this.pumping = true;
+    try {
+      do {
+        this.pumpAgain = false;
+        this.pumpOnce();
+      } while (this.pumpAgain && !this.stopped);
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  private pumpOnce(): void {
+    const now = this.now();
+    let next = Number.POSITIVE_INFINITY;
+    for (const q of this.heads.all() as Array<{ receiver: string; integration: string }>) {
+      const key = `${q.receiver}\u0000${q.integration}`;
+      if (this.inFlight.has(key)) continue;
+      let rows = (this.queueRows.all(q.receiver, q.integration) as DbRow[]).map((r, i, all) => ({
+        row: fromDb(r),
+        lastError: all[i]?.last_error ?? undefined,
+      }));
+      for (const r of rows.filter((x) => x.row.expiresAt <= now)) {
+        this.finish([r.row.id], "expired", now);
+        this.opts.events?.expired?.(r.row, r.lastError);
+      }
+      rows = rows.filter((x) => x.row.expiresAt > now);
+      const head = rows[0]?.row;
+      if (!head) continue;
+      if (head.nextAttemptAt > now) {
+        next = Math.min(next, head.nextAttemptAt);
+        continue;
+      }
+      const channel = this.opts.channel(q.receiver, q.integration);
+      if (!channel) {
+        const error = `receiver ${q.receiver} has no integration ${q.integration} any more`;
+        for (const r of rows) {
+          this.finish([r.row.id], "failed", now, error);
+          this.opts.events?.rejected?.(r.row, error);
+        }
+        continue;
+      }
+      const token = this.takeToken(key, now);
+      if (!token.ok) {
+        if (rows.length > 1) this.limited.add(key);
+        next = Math.min(next, token.nextAt);
+        continue;
+      }
+      const batch = this.limited.has(key)
+        ? this.coalesce(
+            rows.map((r) => r.row),
+            channel,
+          )
+        : [head];
+      this.limited.delete(key);
+      const p = this.send(key, batch, channel).finally(() => {
+        this.inFlight.delete(key);
+        this.kick();
+      });
+      this.inFlight.set(key, p);
+    }
+    if (next !== Number.POSITIVE_INFINITY) this.scheduleAt(next);
+  }
+
+  /** Newest row per group absorbs the older ones; multi-group channels take every group. */
+  private coalesce(rows: OutboxRow[], channel: Channel): OutboxRow[] {
+    const byGroup = new Map<string, OutboxRow>();
+    const absorbed: Array<{ row: OutboxRow; into: OutboxRow }> = [];
+    for (const row of rows) {
+      const prev = byGroup.get(row.groupKey);
+      if (prev) {
+        row.notification = mergeNotifications(prev.notification, row.notification);
+        absorbed.push({ row: prev, into: row });
+      }
+      byGroup.set(row.groupKey, row);
+    }
+    const survivors = [...byGroup.values()].sort((a, b) => a.id - b.id);
+    const now = this.now();
+    const update = this.opts.db.prepare("UPDATE outbox SET payload = ? WHERE id = ?");
+    this.opts.db.transaction(() => {
+      for (const s of survivors) update.run(JSON.stringify(s.notification), s.id);
+      for (const a of absorbed) this.finish([a.row.id], "coalesced", now, `coalesced into ${a.into.id}`);
+    })();
+    for (const a of absorbed) this.opts.events?.coalesced?.(a.row, a.into);
+    const head = rows[0] as OutboxRow;
+    if (channel.multiGroup) return survivors;
+    return [byGroup.get(head.groupKey) as OutboxRow];
+  }
+
+  private backoff(attempts: number): number {
+    const base = Math.min(
+      this.opts.maxBackoffMs,
+      this.opts.initialBackoffMs * 2 ** Math.max(0, attempts - 1),
+    );
+    return Math.round(base / 2 + (this.random() * base) / 2);
+  }
+
+  private async send(_key: string, batch: OutboxRow[], channel: Channel): Promise<void> {
+    const controller = new AbortController();
+    this.controllers.add(controller);
+    const notifications = batch.map((r) => ({ ...r.notification, dedupKey: r.dedupKey }));
+    let result: Awaited<ReturnType<Channel["send"]>>;
+    try {
+      result = await channel.send(notifications, controller.signal);
+    } catch (err) {
+      result = { ok: false, retryable: true, error: err instanceof Error ? err.message : String(err) };
+    } finally {
+      this.controllers.delete(controller);
+    }
+    const now = this.now();
+    const db = this.opts.db;
+    try {
+      if (result.ok) {
+        db.transaction(() => {
+          for (const r of batch)
+            db.prepare(
+              "UPDATE outbox SET state = 'delivered', finished_at = ?, attempts = attempts + 1 WHERE id = ?",
+            ).run(now, r.id);
+        })();
+        for (const r of batch) this.opts.events?.delivered?.(r, now - r.createdAt);
+      } else if (!result.retryable) {
+        db.transaction(() => {
+          for (const r of batch)
+            db.prepare(
+              "UPDATE outbox SET state = 'failed', finished_at = ?, attempts = attempts + 1, last_error = ? WHERE id = ?",
+            ).run(now, result.error, r.id);
+        })();
+        for (const r of batch) this.opts.events?.rejected?.(r, result.error);
+      } else {
+        const attempts = Math.max(...batch.map((r) => r.attempts)) + 1;
+        const retryAt = now + this.backoff(attempts);
+        db.transaction(() => {
+          for (const r of batch)
+            db.prepare(
+              "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? WHERE id = ?",
+            ).run(retryAt, result.error, r.id);
+        })();
+        for (const r of batch) this.opts.events?.failed?.(r, result.error, retryAt);
+      }
+    } catch {
+      // The state file failed (disk full, closed during shutdown): the row stays pending and
+      // is tried again, so at worst the receiver sees a duplicate with the same dedup key.
+    }
+  }
+}
