@@ -1,8 +1,17 @@
 import { randomUUID } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
-import { dirname, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from "fastify";
 import { Redis } from "ioredis";
+import { createAlertmanagerForwarder, createChannels } from "./alerts/channels/index.js";
+import {
+  createNotifierMetrics,
+  loadAlertmanagerConfig,
+  Notifier,
+  type NotifierEvents,
+  openStateDb,
+  type StateDb,
+} from "./alerts/notify/index.js";
 import { loadRuleFile, RuleEngine, RuleFileError } from "./alerts/rules/index.js";
 import { type Database, DbError, migrate } from "./api/db/index.js";
 import {
@@ -23,6 +32,7 @@ import {
   type ServiceInfo,
   targetCheck,
 } from "./health/index.js";
+import { alertRoutes } from "./http/alerts.js";
 import { installErrorHandling } from "./http/errors.js";
 import { debugInfo, type Lifecycle, monitoringRoutes } from "./http/monitoring.js";
 import { promApiRoutes } from "./http/promapi.js";
@@ -58,6 +68,8 @@ export interface App {
   store: SeriesStore | undefined;
   /** The in-process rule evaluator (monitoring on). */
   rules: RuleEngine | undefined;
+  /** The embedded Alertmanager-compatible notifier (monitoring and notifications on). */
+  notifier: Notifier | undefined;
   db: Database;
   sessions: SessionStore;
   lifecycle(): Lifecycle;
@@ -94,6 +106,15 @@ function resolveInstallPath(p: string): string {
   return existsSync(bundled) ? bundled : p;
 }
 
+/** `notifications.stateFile`, else beside the SQLite database, else ./data/notifier.db. */
+function notifierStateFile(config: Config): string {
+  if (config.notifications.stateFile) return config.notifications.stateFile;
+  const url = config.database.url;
+  if (url.startsWith("sqlite:") && url !== "sqlite::memory:")
+    return join(dirname(url.slice("sqlite:".length)), "notifier.db");
+  return url === "sqlite::memory:" ? ":memory:" : "./data/notifier.db";
+}
+
 /** The log file of `log.*`: rotated by size and day, kept by count and age, gzipped. */
 function rotatingFileSink(config: Config): FileSink {
   const r = config.log.rotation;
@@ -117,7 +138,12 @@ export async function buildApp(opts: AppOptions): Promise<App> {
   const startedAt = now();
   const monitoring = opts.monitoring ?? true;
   const secrets = secretValues(
-    [config.monitoring.token, config.notifications.smtp.password, config.notifications.slackWebhookUrl],
+    [
+      config.monitoring.token,
+      config.notifications.smtp.password,
+      config.notifications.slackWebhookUrl,
+      config.notifications.webhookSigningSecret,
+    ],
     [config.database.url, config.redis.url, ...config.health.targets.map((t) => t.url)],
   );
   let appLogger: AppLogger;
@@ -229,6 +255,107 @@ export async function buildApp(opts: AppOptions): Promise<App> {
     });
   }
 
+  let notifier: Notifier | undefined;
+  let notifierDb: StateDb | undefined;
+  const notifications = config.notifications;
+  if (rules && metrics && notifications.enabled) {
+    const { config: amConfig, warnings } = loadAlertmanagerConfig(
+      resolveInstallPath(notifications.alertmanagerConfig),
+      {
+        slackWebhookUrl: notifications.slackWebhookUrl,
+        smtp: notifications.smtp,
+      },
+    );
+    for (const w of warnings) logger.warn({ file: notifications.alertmanagerConfig }, w);
+    notifierDb = openStateDb(notifierStateFile(config));
+    const nm = createNotifierMetrics(metrics.registry);
+    const log: NotifierEvents = {
+      failed: (row, error, retryAt) =>
+        logger.warn(
+          {
+            receiver: row.receiver,
+            integration: row.integration,
+            attempts: row.attempts + 1,
+            error,
+            retryAt: new Date(retryAt).toISOString(),
+          },
+          "notification delivery failed; will retry",
+        ),
+      rejected: (row, error) =>
+        logger.error(
+          { receiver: row.receiver, integration: row.integration, error },
+          "notification refused by the receiver; not retried",
+        ),
+      expired: (row, lastError) =>
+        logger.error(
+          { receiver: row.receiver, integration: row.integration, groupKey: row.groupKey, lastError },
+          "notification given up after the retry expiry",
+        ),
+      coalesced: (row, into) =>
+        logger.info(
+          { receiver: row.receiver, integration: row.integration, into: into.id },
+          "rate limit: notification coalesced",
+        ),
+    };
+    const both = <K extends keyof NotifierEvents>(k: K) =>
+      ((...args: unknown[]) => {
+        for (const e of [nm.events, log]) (e[k] as ((...a: unknown[]) => void) | undefined)?.(...args);
+      }) as NotifierEvents[K];
+    notifier = new Notifier({
+      config: amConfig,
+      db: notifierDb,
+      createChannels: (r) =>
+        createChannels(r, {
+          timeoutMs: notifications.channelTimeoutMs,
+          ...(notifications.webhookSigningSecret
+            ? { signingSecret: notifications.webhookSigningSecret }
+            : {}),
+        }),
+      externalURL:
+        notifications.externalUrl ?? `http://${config.server.host}:${config.server.port}/monitoring`,
+      initialBackoffMs: notifications.retry.initialBackoffMs,
+      maxBackoffMs: notifications.retry.maxBackoffMs,
+      expiryMs: notifications.retry.expiryMs,
+      ratePerMinute: notifications.rateLimitPerMinute,
+      now: opts.now,
+      events: {
+        queued: both("queued"),
+        delivered: both("delivered"),
+        failed: both("failed"),
+        rejected: both("rejected"),
+        expired: both("expired"),
+        coalesced: both("coalesced"),
+      },
+    });
+    nm.bind(notifier);
+    const n = notifier;
+    rules.onNotify((alerts) => {
+      try {
+        n.receive(alerts);
+      } catch (err) {
+        logger.error({ err }, "the notifier refused alerts from the rule engine");
+      }
+    });
+    rules.onChange((c) => {
+      if (c.to === "pending") n.recordHistory("pending", c.labels, { rule: c.rule, group: c.group });
+    });
+  }
+  if (rules && notifications.forwardTo.length > 0) {
+    // Prometheus's notifier: every alert batch also goes to the real Alertmanagers; the rule
+    // engine re-sends firing alerts every minute, which is what makes this best-effort safe.
+    const forwarder = createAlertmanagerForwarder(notifications.forwardTo, {
+      timeoutMs: notifications.channelTimeoutMs,
+    });
+    rules.onNotify((alerts) => {
+      forwarder.send(alerts, AbortSignal.timeout(notifications.channelTimeoutMs)).then(
+        (r) => {
+          if (!r.ok) logger.warn({ error: r.error }, "forwarding alerts to Alertmanager failed");
+        },
+        (err: unknown) => logger.warn({ err }, "forwarding alerts to Alertmanager failed"),
+      );
+    });
+  }
+
   let health: HealthRunner | undefined;
   let eventLoop: ReturnType<typeof eventLoopCheck> | undefined;
   const liveness = new LivenessMonitor(config.health.livenessMaxBlockMs);
@@ -320,7 +447,23 @@ export async function buildApp(opts: AppOptions): Promise<App> {
       lifecycle: () => state,
       scrub,
       debugInfo: debugEnabled ? debugInfo(redactConfig(config), service, startedAt) : undefined,
+      alertSummary: notifier
+        ? () => {
+            const n = notifier as Notifier;
+            const pending = rules?.alerts().filter((a) => a.state === "pending").length ?? 0;
+            return { pending, ...n.summary() };
+          }
+        : undefined,
     });
+    if (notifier && rules) {
+      const r = rules;
+      await fastify.register(alertRoutes, {
+        notifier,
+        ruleAlerts: () => r.alerts(),
+        token: config.monitoring.token,
+        now: opts.now,
+      });
+    }
     if (store) {
       // Prometheus's HTTP API over the embedded store: Grafana can use the app as a data source.
       await fastify.register(promApiRoutes, {
@@ -381,6 +524,8 @@ export async function buildApp(opts: AppOptions): Promise<App> {
     metrics?.system.stop();
     sampler?.stop();
     rules?.stop();
+    await notifier?.stop(5_000);
+    notifierDb?.close();
     summary?.stop();
     health?.stop();
     eventLoop?.stop();
@@ -399,6 +544,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
     health,
     store,
     rules,
+    notifier,
     db,
     sessions,
     lifecycle: () => state,
@@ -416,6 +562,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
         health.start(config.health.intervalMs);
       }
       sampler?.start();
+      notifier?.start();
       rules?.start();
       if (state === "starting") state = "ready";
       return address;

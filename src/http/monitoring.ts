@@ -37,6 +37,8 @@ export interface MonitoringRoutesOptions {
   scrub: (text: string) => string;
   /** /monitoring/debug/info; undefined when it is off. */
   debugInfo: (() => Record<string, unknown>) | undefined;
+  /** The notifier's counts for /monitoring/status; undefined when it is off. */
+  alertSummary?: (() => Record<string, unknown>) | undefined;
 }
 
 /** Probes stay open whatever the token: Kubernetes cannot send one. */
@@ -114,6 +116,7 @@ export async function monitoringRoutes(app: FastifyInstance, opts: MonitoringRou
       database: summary.database,
       system: summary.system,
       users: summary.users,
+      ...(opts.alertSummary ? { alerts: opts.alertSummary() } : {}),
     };
   });
 

@@ -151,6 +151,59 @@ export const configSchema = z.strictObject({
     .prefault({}),
   notifications: z
     .strictObject({
+      enabled: z
+        .boolean()
+        .default(true)
+        .describe(
+          "Run the embedded notifier (routing, grouping, silences, outbox) on the rule engine's alerts",
+        ),
+      alertmanagerConfig: z
+        .string()
+        .min(1)
+        .default("monitoring/alertmanager.yml")
+        .describe(
+          "Alertmanager configuration file: routes, receivers, inhibition (the file a real Alertmanager reads)",
+        ),
+      stateFile: z
+        .string()
+        .min(1)
+        .optional()
+        .describe(
+          "SQLite file of the outbox, notification log, silences and alert history (default: notifier.db beside a SQLite database, else ./data/notifier.db)",
+        ),
+      externalUrl: z
+        .url()
+        .optional()
+        .describe("Base URL of links in notifications (default: http://HOST:PORT/monitoring)"),
+      channelTimeoutMs: durationMs(10_000, "Time limit of one delivery attempt to one channel"),
+      rateLimitPerMinute: z
+        .number()
+        .int()
+        .min(0)
+        .default(10)
+        .describe("Messages per minute to each receiver integration; waiting ones coalesce (0: no limit)"),
+      retry: z
+        .strictObject({
+          initialBackoffMs: durationMs(
+            1_000,
+            "First retry delay of a failed delivery (doubles, with jitter)",
+          ),
+          maxBackoffMs: durationMs(300_000, "Longest delay between delivery retries"),
+          expiryMs: durationMs(
+            86_400_000,
+            "A notification not delivered after this long is given up (and counted)",
+          ),
+        })
+        .prefault({}),
+      webhookSigningSecret: z
+        .string()
+        .min(16, "must be at least 16 characters")
+        .optional()
+        .describe("HMAC-SHA256 key: webhooks carry X-TUG-Signature when set (a secret)"),
+      forwardTo: z
+        .array(z.url())
+        .default([])
+        .describe("Alertmanager URLs that also receive every alert (POST /api/v2/alerts)"),
       slackWebhookUrl: z.url().optional().describe("Slack incoming-webhook URL (a secret)"),
       smtp: z
         .strictObject({
@@ -158,6 +211,7 @@ export const configSchema = z.strictObject({
           port: z.number().int().min(1).max(65535).default(587).describe("SMTP server port"),
           username: z.string().optional().describe("SMTP user name"),
           password: z.string().optional().describe("SMTP password (a secret)"),
+          from: z.string().min(3).optional().describe("Sender address when alertmanager.yml names none"),
         })
         .prefault({}),
     })
@@ -332,11 +386,19 @@ export const ENV_SETTINGS = [
   { env: "SMTP_PORT", path: ["notifications", "smtp", "port"], kind: "integer" },
   { env: "SMTP_USERNAME", path: ["notifications", "smtp", "username"], kind: "string" },
   { env: "SMTP_PASSWORD", path: ["notifications", "smtp", "password"], kind: "string" },
-] as const satisfies ReadonlyArray<{ env: string; path: readonly string[]; kind: "string" | "integer" }>;
+  { env: "SMTP_FROM", path: ["notifications", "smtp", "from"], kind: "string" },
+  { env: "WEBHOOK_SIGNING_SECRET", path: ["notifications", "webhookSigningSecret"], kind: "string" },
+  { env: "ALERTMANAGER_URLS", path: ["notifications", "forwardTo"], kind: "list" },
+] as const satisfies ReadonlyArray<{
+  env: string;
+  path: readonly string[];
+  kind: "string" | "integer" | "list";
+}>;
 
 /** Paths whose values are secrets: redacted wherever configuration is shown. */
 export const SECRET_PATHS = [
   "monitoring.token",
   "notifications.slackWebhookUrl",
   "notifications.smtp.password",
+  "notifications.webhookSigningSecret",
 ] as const;
