@@ -10,6 +10,8 @@ Usage:
   tug config docs [--write FILE] print the settings table of docs/configuration.md, or rewrite it in FILE
   tug promql test FILE.test…     run Prometheus PromQL test files against the embedded engine
   tug rules test FILE.yml…       run promtool rule unit-test files against the embedded rule engine
+  tug alerts test --receiver NAME [--config FILE]
+                                 send a test notification through one receiver of alertmanager.yml
   tug help                       this text
 `;
 
@@ -63,6 +65,12 @@ export async function main(argv: string[]): Promise<number> {
     }
     case "rules":
       return (await import("./rules.js")).rulesCommand(
+        [sub ?? "", ...rest],
+        (s) => process.stdout.write(s),
+        (s) => process.stderr.write(s),
+      );
+    case "alerts":
+      return (await import("./alerts.js")).alertsCommand(
         [sub ?? "", ...rest],
         (s) => process.stdout.write(s),
         (s) => process.stderr.write(s),

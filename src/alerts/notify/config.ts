@@ -1032,7 +1032,8 @@ export function parseAlertmanagerConfig(
       receivers,
       timeIntervals,
     },
-    warnings: r.warnings,
+    // A receiver is read once per route that uses it: say each thing once.
+    warnings: [...new Set(r.warnings)],
   };
 }
 

@@ -322,8 +322,10 @@ export class Outbox {
   /** Newest row per group absorbs the older ones; multi-group channels take every group. */
   private coalesce(rows: OutboxRow[], channel: Channel): OutboxRow[] {
     const byGroup = new Map<string, OutboxRow>();
+    const firstId = new Map<string, number>();
     const absorbed: Array<{ row: OutboxRow; into: OutboxRow }> = [];
     for (const row of rows) {
+      if (!firstId.has(row.groupKey)) firstId.set(row.groupKey, row.id);
       const prev = byGroup.get(row.groupKey);
       if (prev) {
         row.notification = mergeNotifications(prev.notification, row.notification);
@@ -331,7 +333,10 @@ export class Outbox {
       }
       byGroup.set(row.groupKey, row);
     }
-    const survivors = [...byGroup.values()].sort((a, b) => a.id - b.id);
+    // Groups keep the order in which they first waited.
+    const survivors = [...byGroup.values()].sort(
+      (a, b) => (firstId.get(a.groupKey) as number) - (firstId.get(b.groupKey) as number),
+    );
     const now = this.now();
     const update = this.opts.db.prepare("UPDATE outbox SET payload = ? WHERE id = ?");
     this.opts.db.transaction(() => {
