@@ -58,7 +58,11 @@ function recordingChannel(multiGroup: boolean) {
   return { channel, sent };
 }
 
-function notification(group: string, alert: string, status: "firing" | "resolved" = "firing") {
+function notification(
+  group: string,
+  alert: string,
+  status: "firing" | "resolved" = "firing",
+): Omit<Notification, "dedupKey"> {
   const labels = { alertname: group, instance: alert };
   return {
     receiver: "team",
@@ -79,7 +83,7 @@ function notification(group: string, alert: string, status: "firing" | "resolved
     commonAnnotations: {},
     externalURL: "http://x",
     groupKey: `{}:{alertname="${group}"}`,
-  } as const;
+  };
 }
 
 function setup(multiGroup: boolean) {
