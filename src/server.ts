@@ -6,6 +6,7 @@ import { Redis } from "ioredis";
 import { createAlertmanagerForwarder, createChannels } from "./alerts/channels/index.js";
 import {
   createNotifierMetrics,
+  fingerprint,
   loadAlertmanagerConfig,
   Notifier,
   type NotifierEvents,
@@ -235,6 +236,8 @@ export async function buildApp(opts: AppOptions): Promise<App> {
     });
   }
 
+  const externalUrl =
+    config.notifications.externalUrl ?? `http://${config.server.host}:${config.server.port}/monitoring`;
   let rules: RuleEngine | undefined;
   if (store) {
     const groups = config.alerts.ruleFiles.flatMap((f) => {
@@ -251,6 +254,8 @@ export async function buildApp(opts: AppOptions): Promise<App> {
       groups,
       evaluationIntervalMs: config.alerts.evaluationIntervalMs,
       externalLabels: config.alerts.externalLabels,
+      // Alerts link back to the app (Prometheus's generatorURL form: <external URL>/graph?g0.expr=…).
+      externalURL: externalUrl,
       now: opts.now,
     });
   }
@@ -311,12 +316,15 @@ export async function buildApp(opts: AppOptions): Promise<App> {
             ? { signingSecret: notifications.webhookSigningSecret }
             : {}),
         }),
-      externalURL:
-        notifications.externalUrl ?? `http://${config.server.host}:${config.server.port}/monitoring`,
+      externalURL: externalUrl,
       initialBackoffMs: notifications.retry.initialBackoffMs,
       maxBackoffMs: notifications.retry.maxBackoffMs,
       expiryMs: notifications.retry.expiryMs,
       ratePerMinute: notifications.rateLimitPerMinute,
+      ruleValue: (labels) => {
+        const fp = fingerprint(labels);
+        return rules?.alerts().find((a) => fingerprint(a.labels) === fp)?.value;
+      },
       now: opts.now,
       events: {
         queued: both("queued"),

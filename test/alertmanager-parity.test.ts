@@ -2,6 +2,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
+import { stringify } from "yaml";
 import { createChannels } from "../src/alerts/channels/index.js";
 import { loadAlertmanagerConfig, Notifier, openStateDb } from "../src/alerts/notify/index.js";
 import {
@@ -10,6 +11,7 @@ import {
   startAlertmanager,
   startRecorder,
 } from "./support/alertmanager.js";
+import { startTestApp } from "./support/app.js";
 
 /**
  * Parity with the real Alertmanager 0.25: the same alertmanager.yml and the same scripted
@@ -209,3 +211,55 @@ it("sends the same notifications as Alertmanager 0.25 for a scripted incident", 
   };
   expect(fromUs.map((x) => strip(x.json))).toEqual(fromAm.map((x) => strip(x.json)));
 }, 120_000);
+
+it("forwards the rule engine's alerts to a real Alertmanager (notifications.forwardTo)", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "tug-forward-"));
+  const rules = join(dir, "rules.yml");
+  writeFileSync(
+    rules,
+    stringify({
+      groups: [
+        {
+          name: "fwd",
+          interval: "1s",
+          rules: [
+            {
+              alert: "ForwardedAlert",
+              expr: "vector(7)",
+              labels: { severity: "warning", service: "tug-api" },
+            },
+          ],
+        },
+      ],
+    }),
+  );
+  const app = await startTestApp(
+    {},
+    {
+      yaml: [
+        "alerts:",
+        `  ruleFiles: [${JSON.stringify(rules)}]`,
+        "notifications:",
+        "  enabled: false",
+        `  forwardTo: [${JSON.stringify(am.url)}]`,
+        "",
+      ].join("\n"),
+    },
+  );
+  try {
+    const deadline = Date.now() + 15_000;
+    let found: any;
+    while (!found && Date.now() < deadline) {
+      const list = (await fetch(`${am.url}/api/v2/alerts`).then((r) => r.json())) as any[];
+      found = list.find((a) => a.labels.alertname === "ForwardedAlert");
+      if (!found) await sleep(200);
+    }
+    expect(found?.labels).toEqual({ alertname: "ForwardedAlert", severity: "warning", service: "tug-api" });
+    expect(found?.status.state).toBe("active");
+    expect(found?.generatorURL).toMatch(
+      /^http:\/\/127\.0\.0\.1:\d+\/monitoring\/graph\?g0\.expr=vector\(7\)/,
+    );
+  } finally {
+    await app.close();
+  }
+}, 60_000);

@@ -156,9 +156,9 @@ export function emailSubject(notifications: Notification[]): string {
   return `${subjectStatus({ status, alerts })} ${notifications.length} groups: ${parts.join("; ")}`;
 }
 
-/** The `value` annotation when the rule set one: our rule engine's alerts have no value field. */
+/** The rule's value from the embedded rule engine, else a `value` annotation when the rule set one. */
 function alertValue(a: NotificationAlert): string | undefined {
-  return a.annotations.value;
+  return a.value ?? a.annotations.value;
 }
 
 function textBody(notifications: Notification[]): string {

@@ -37,6 +37,8 @@ export interface NotifierOptions {
   events?: NotifierEvents;
   now?: () => number;
   timers?: Timers;
+  /** The current value of the rule behind an alert (embedded mode), for messages that show it. */
+  ruleValue?: (labels: Record<string, string>) => string | undefined;
   /** Alert store GC period (Alertmanager: 30 min). */
   alertGcIntervalMs?: number;
 }
@@ -406,15 +408,19 @@ export class Notifier {
     group: AggregationGroup,
     alerts: StoredAlert[],
   ): Omit<Notification, "dedupKey"> {
-    const out: NotificationAlert[] = alerts.map((a) => ({
-      status: a.endsAt === 0 ? "firing" : "resolved",
-      labels: a.labels,
-      annotations: a.annotations,
-      startsAt: goTime(a.startsAt),
-      endsAt: goTime(a.endsAt),
-      generatorURL: a.generatorURL,
-      fingerprint: a.fingerprint,
-    }));
+    const out: NotificationAlert[] = alerts.map((a) => {
+      const value = a.endsAt === 0 ? this.opts.ruleValue?.(a.labels) : undefined;
+      return {
+        status: a.endsAt === 0 ? "firing" : "resolved",
+        labels: a.labels,
+        annotations: a.annotations,
+        startsAt: goTime(a.startsAt),
+        endsAt: goTime(a.endsAt),
+        generatorURL: a.generatorURL,
+        fingerprint: a.fingerprint,
+        ...(value !== undefined ? { value } : {}),
+      };
+    });
     return {
       receiver: quoteMeta(receiver),
       status: out.some((a) => a.status === "firing") ? "firing" : "resolved",

@@ -148,6 +148,11 @@ export interface NotificationAlert {
   generatorURL: string;
   /** model.LabelSet.Fingerprint() as 16 hex digits. */
   fingerprint: string;
+  /**
+   * The rule's value at the last evaluation, when the embedded rule engine knows it. Not part of
+   * Alertmanager's data: the webhook body leaves it out; email shows it.
+   */
+  value?: string;
 }
 
 /** One notification for one aggregation group (Alertmanager's template.Data plus what we add). */
