@@ -93,6 +93,34 @@ describe("an invalid rule file stops start-up", () => {
   });
 });
 
+describe("an invalid alertmanager.yml stops start-up", () => {
+  it("with file:line and what is wrong, never the secret", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "tug-am-"));
+    const am = join(dir, "alertmanager.yml");
+    writeFileSync(
+      am,
+      [
+        "route:",
+        "  receiver: team",
+        "  group_wait: soon",
+        "receivers:",
+        "  - name: team",
+        "    slack_configs:",
+        "      - api_url: https://hooks.slack.com/services/T0/B0/very-secret-token",
+        "",
+      ].join("\n"),
+    );
+    const yaml = join(dir, "tug.yml");
+    writeFileSync(yaml, `notifications:\n  alertmanagerConfig: "${am}"\n`);
+    const r = await runToExit({ MONITORING_CONFIG: yaml });
+    expect(r.code).toBe(78);
+    const lines = r.stderr.trim().split("\n");
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(new RegExp(`^tug: invalid configuration: ${am}:3:\\d+: .*group_wait`));
+    expect(r.stderr).not.toContain("very-secret-token");
+  });
+});
+
 describe("npm start", () => {
   it("answers /monitoring/metrics within 10 s, and the API flow shows up in the metrics", async () => {
     const dir = mkdtempSync(join(tmpdir(), "tug-npm-start-"));
