@@ -1,7 +1,8 @@
 // PromQL evaluator with Prometheus 2.42's semantics (`promql/engine.go`): lookback delta, staleness,
 // offset and @, subqueries aligned to absolute multiples of their step, vector matching, aggregations.
-// A range query evaluates the expression once per step; a subquery evaluates its inner expression once
-// per subquery step. Pure: an expression and a store in, a value out.
+// A range query evaluates the nodes rangeeval.ts supports once over all steps (series at a time) and
+// the rest once per step; a subquery evaluates its inner expression once per subquery step. Pure: an
+// expression and a store in, a value out.
 
 import {
   type CompiledMatcher,
@@ -36,6 +37,7 @@ import {
   setLabel,
 } from "./labelset.js";
 import { parseExpr } from "./parse.js";
+import { RangePlan, type StepMatrix } from "./rangeeval.js";
 import { compileLabelMatcher } from "./regex.js";
 import {
   formatFloatPlain,
@@ -94,6 +96,30 @@ export function evaluateRange(
   store: SeriesStore,
   opts: EngineOptions = {},
 ): MatrixValue {
+  return rangeQuery(expr, startMs, endMs, stepMs, store, opts, true);
+}
+
+/** evaluateRange with every node evaluated once per step: the reference the range plan is tested against. */
+export function evaluateRangeStepwise(
+  expr: Expr | string,
+  startMs: number,
+  endMs: number,
+  stepMs: number,
+  store: SeriesStore,
+  opts: EngineOptions = {},
+): MatrixValue {
+  return rangeQuery(expr, startMs, endMs, stepMs, store, opts, false);
+}
+
+function rangeQuery(
+  expr: Expr | string,
+  startMs: number,
+  endMs: number,
+  stepMs: number,
+  store: SeriesStore,
+  opts: EngineOptions,
+  usePlan: boolean,
+): MatrixValue {
   const e = typeof expr === "string" ? parseExpr(expr) : expr;
   const t = exprType(e);
   if (t !== "scalar" && t !== "vector") {
@@ -106,11 +132,39 @@ export function evaluateRange(
     throw new PromQLEvalError("zero or negative query resolution step widths are not accepted");
   if (endMs < startMs) throw new PromQLEvalError("end timestamp must not be before start time");
   const ev = new Evaluator(store, startMs, endMs, opts);
+  // Node-at-a-time over all steps where rangeeval.ts supports the nodes (see there why); the
+  // per-step loop below covers the rest and reads the precomputed nodes' vectors.
+  if (usePlan) {
+    const times: number[] = [];
+    for (let ts = startMs; ts <= endMs; ts += stepMs) times.push(ts);
+    const plan = new RangePlan(ev, times);
+    const root = plan.precompute(e);
+    if (root !== null) return { type: "matrix", series: matrixSeries(root, times) };
+    ev.plan = plan;
+  }
   const series = collectSteps(startMs, endMs, stepMs, (ts) => {
     const v = ev.eval(e, ts);
     return v.type === "scalar" ? [{ labels: [], value: v.value }] : asVector(v, "query");
   });
   return { type: "matrix", series };
+}
+
+/** A precomputed root's rows as a range query's series (rows hold distinct label sets), sorted by labels. */
+function matrixSeries(m: StepMatrix, times: readonly number[]): RangeSeries[] {
+  const n = times.length;
+  const out: RangeSeries[] = [];
+  for (let r = 0; r < m.labels.length; r++) {
+    const timestamps: number[] = [];
+    const values: number[] = [];
+    for (let k = 0; k < n; k++) {
+      const i = r * n + k;
+      if (m.present[i] !== 1) continue;
+      timestamps.push(times[k] as number);
+      values.push(m.values[i] as number);
+    }
+    if (timestamps.length > 0) out.push({ labels: m.labels[r] as Labels, timestamps, values });
+  }
+  return out.sort((x, y) => compareLabelSets(x.labels, y.labels));
 }
 
 /** Evaluate at every step from `first` to `end` and gather the points into series, sorted by labels. */
@@ -186,6 +240,8 @@ export function checkUniqueLabelsets(samples: readonly { labels: Labels }[]): vo
 export class Evaluator {
   readonly lookbackMs: number;
   readonly subqueryStepMs: number;
+  /** A range query's precomputed nodes (rangeeval.ts): their vectors at the query's steps. */
+  plan: RangePlan | undefined;
 
   /**
    * Each selector's series, read from the store once per query over every step's window (as
@@ -208,6 +264,10 @@ export class Evaluator {
   }
 
   eval(e: Expr, t: number): Value {
+    if (this.plan !== undefined) {
+      const samples = this.plan.vectorAt(e, t);
+      if (samples !== undefined) return { type: "vector", samples };
+    }
     switch (e.type) {
       case "NumberLiteral":
         return { type: "scalar", value: e.value };

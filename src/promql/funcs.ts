@@ -66,10 +66,10 @@ type RangeFn = (
 ) => number | undefined;
 
 /** Functions over a range vector: one output per series with samples; undefined = no output for that series. */
-const OVER_RANGE: Record<string, RangeFn> = {
-  rate: (_e, _c, _t, a, v, ts) => extrapolatedRate(a, v, ts, true, true),
-  increase: (_e, _c, _t, a, v, ts) => extrapolatedRate(a, v, ts, true, false),
-  delta: (_e, _c, _t, a, v, ts) => extrapolatedRate(a, v, ts, false, false),
+export const OVER_RANGE: Record<string, RangeFn> = {
+  rate: (_e, _c, _t, a, v, ts) => extrapolatedRate(a, v, ts, 0, v.length, true, true),
+  increase: (_e, _c, _t, a, v, ts) => extrapolatedRate(a, v, ts, 0, v.length, true, false),
+  delta: (_e, _c, _t, a, v, ts) => extrapolatedRate(a, v, ts, 0, v.length, false, false),
   irate: (_e, _c, _t, _a, v, ts) => instantValue(v, ts, true),
   idelta: (_e, _c, _t, _a, v, ts) => instantValue(v, ts, false),
   deriv: (_e, _c, _t, _a, v, ts) => {
@@ -174,29 +174,47 @@ function variance(v: Samples): number {
   return aux / count;
 }
 
-/** Prometheus's extrapolatedRate: rate, increase and delta. */
-function extrapolatedRate(
-  a: RangeArg,
-  v: Samples,
-  ts: Samples,
+/**
+ * Prometheus's extrapolatedRate (rate, increase, delta) over samples [lo, hi) of `v`/`ts`.
+ * Index-based so that a range query's series-at-a-time pass (rangeeval.ts) can slide a window
+ * over a series' arrays without a view per step; the per-step path passes the whole window.
+ */
+export function extrapolatedRate(
+  a: { rangeStartMs: number; rangeEndMs: number; rangeMs: number },
+  v: ArrayLike<number>,
+  ts: ArrayLike<number>,
+  lo: number,
+  hi: number,
   isCounter: boolean,
   isRate: boolean,
+  drops?: CounterDrops,
 ): number | undefined {
-  const n = v.length;
+  const n = hi - lo;
   if (n < 2) return undefined;
-  const first = v[0] as number;
-  const last = v[n - 1] as number;
+  const first = v[lo] as number;
+  const last = v[hi - 1] as number;
   let result = last - first;
   if (isCounter) {
-    let prev = 0;
-    for (const x of v) {
-      if (x < prev) result += prev;
-      prev = x;
+    // Go starts from the first sample and adds the value before each drop, in order.
+    if (drops === undefined) {
+      let prev = first;
+      for (let i = lo + 1; i < hi; i++) {
+        const x = v[i] as number;
+        if (x < prev) result += prev;
+        prev = x;
+      }
+    } else {
+      // The same additions in the same order, from the series' precomputed drop positions.
+      const idx = drops.at;
+      for (let j = drops.from; j < idx.length && (idx[j] as number) < hi; j++)
+        result += v[(idx[j] as number) - 1] as number;
     }
   }
-  let durationToStart = ((ts[0] as number) - a.rangeStartMs) / 1000;
-  const durationToEnd = (a.rangeEndMs - (ts[n - 1] as number)) / 1000;
-  const sampledInterval = ((ts[n - 1] as number) - (ts[0] as number)) / 1000;
+  const t0 = ts[lo] as number;
+  const t1 = ts[hi - 1] as number;
+  let durationToStart = (t0 - a.rangeStartMs) / 1000;
+  const durationToEnd = (a.rangeEndMs - t1) / 1000;
+  const sampledInterval = (t1 - t0) / 1000;
   const avgBetween = sampledInterval / (n - 1);
   if (isCounter && result > 0 && first >= 0) {
     // A counter cannot have been below zero: don't extrapolate past the time it would have been 0.
@@ -207,9 +225,31 @@ function extrapolatedRate(
   let interval = sampledInterval;
   interval += durationToStart < threshold ? durationToStart : avgBetween / 2;
   interval += durationToEnd < threshold ? durationToEnd : avgBetween / 2;
-  result *= interval / sampledInterval;
-  if (isRate) result /= a.rangeMs / 1000;
-  return result;
+  // Go's order of operations, bit for bit: one factor (divided by the range for a rate), then a
+  // single multiplication. Scaling then dividing the result rounds differently in the last bit,
+  // and histogram_quantile turns such a bit into a different bucket when the rank ties a bucket's
+  // count (a 0.99 quantile of 99-of-100 observations gave 0.001000000000000024 instead of 0.0005).
+  let factor = interval / sampledInterval;
+  if (isRate) factor /= goDurationSeconds(a.rangeMs);
+  return result * factor;
+}
+
+/**
+ * A series' counter drops for a sliding window: `at` lists every index i with v[i] < v[i - 1]
+ * (ascending); `from` is the first entry inside the current window (at[from] > lo).
+ */
+export interface CounterDrops {
+  at: Int32Array;
+  from: number;
+}
+
+/**
+ * Go's time.Duration.Seconds() for a whole number of milliseconds: whole seconds plus the
+ * nanosecond remainder / 1e9, which for ranges like 1234 ms rounds differently from ms / 1000.
+ */
+export function goDurationSeconds(ms: number): number {
+  const sec = Math.trunc(ms / 1000);
+  return sec + ((ms - sec * 1000) * 1e6) / 1e9;
 }
 
 function instantValue(v: Samples, ts: Samples, isRate: boolean): number | undefined {
@@ -547,36 +587,69 @@ function bucketQuantile(q: number, raw: Bucket[]): number {
   if (Number.isNaN(q)) return Number.NaN;
   if (q < 0) return -Infinity;
   if (q > 1) return Infinity;
+  // Stable, like Go's sort.Sort on up to 12 elements (insertion sort), so equal bounds coalesce in input order.
   const sorted = [...raw].sort((a, b) => a.upperBound - b.upperBound);
-  if ((sorted[sorted.length - 1] as Bucket).upperBound !== Infinity) return Number.NaN;
-  // Coalesce buckets with the same upper bound, then force the counts to be monotonic.
-  const buckets: Bucket[] = [];
-  for (const b of sorted) {
-    const last = buckets[buckets.length - 1];
-    if (last && last.upperBound === b.upperBound) last.count += b.count;
-    else buckets.push({ ...b });
+  const n = sorted.length;
+  const ub = n <= SCRATCH_UB.length ? SCRATCH_UB : new Float64Array(n);
+  const cnt = n <= SCRATCH_CNT.length ? SCRATCH_CNT : new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    ub[i] = (sorted[i] as Bucket).upperBound;
+    cnt[i] = (sorted[i] as Bucket).count;
   }
+  return sortedBucketQuantile(q, ub, cnt, n);
+}
+
+const SCRATCH_UB = new Float64Array(64);
+const SCRATCH_CNT = new Float64Array(64);
+
+/**
+ * Prometheus's bucketQuantile after its sort, on parallel arrays of numbers (rewritten in place):
+ * the per-step path and the range path's per-step loop (rangeeval.ts) share it, so both give the
+ * same bits. `q` must be in [0, 1]; ub/cnt hold n buckets sorted by upper bound.
+ */
+export function sortedBucketQuantile(q: number, ub: Float64Array, cnt: Float64Array, n0: number): number {
+  if (n0 === 0 || (ub[n0 - 1] as number) !== Infinity) return Number.NaN;
+  // coalesceBuckets: sum the counts of equal upper bounds.
+  let n = 0;
+  for (let i = 0; i < n0; i++) {
+    if (n > 0 && ub[n - 1] === ub[i]) cnt[n - 1] = (cnt[n - 1] as number) + (cnt[i] as number);
+    else {
+      ub[n] = ub[i] as number;
+      cnt[n] = cnt[i] as number;
+      n++;
+    }
+  }
+  // ensureMonotonic: a count below an earlier one is raised to it (NaN counts stay as they are).
   let max = -Infinity;
-  for (const b of buckets) {
-    if (b.count > max) max = b.count;
-    else if (b.count < max) b.count = max;
+  for (let i = 0; i < n; i++) {
+    const c = cnt[i] as number;
+    if (c > max) max = c;
+    else if (c < max) cnt[i] = max;
   }
-  if (buckets.length < 2) return Number.NaN;
-  const observations = (buckets[buckets.length - 1] as Bucket).count;
+  if (n < 2) return Number.NaN;
+  const observations = cnt[n - 1] as number;
   if (observations === 0) return Number.NaN;
   let rank = q * observations;
-  let b = 0;
-  while (b < buckets.length - 1 && !((buckets[b] as Bucket).count >= rank)) b++;
-  if (b === buckets.length - 1) return (buckets[buckets.length - 2] as Bucket).upperBound;
-  if (b === 0 && (buckets[0] as Bucket).upperBound <= 0) return (buckets[0] as Bucket).upperBound;
+  // sort.Search(n-1, count >= rank): a binary search as in Go. It equals a linear scan for
+  // monotonic counts, but a NaN count makes the predicate non-monotonic and then only the same
+  // search finds the same bucket.
+  let lo = 0;
+  let hi = n - 1;
+  while (lo < hi) {
+    const h = (lo + hi) >>> 1;
+    if (!((cnt[h] as number) >= rank)) lo = h + 1;
+    else hi = h;
+  }
+  const b = lo;
+  if (b === n - 1) return ub[n - 2] as number;
+  if (b === 0 && (ub[0] as number) <= 0) return ub[0] as number;
   let bucketStart = 0;
-  const bucketEnd = (buckets[b] as Bucket).upperBound;
-  let count = (buckets[b] as Bucket).count;
+  const bucketEnd = ub[b] as number;
+  let count = cnt[b] as number;
   if (b > 0) {
-    const prev = buckets[b - 1] as Bucket;
-    bucketStart = prev.upperBound;
-    count -= prev.count;
-    rank -= prev.count;
+    bucketStart = ub[b - 1] as number;
+    count -= cnt[b - 1] as number;
+    rank -= cnt[b - 1] as number;
   }
   return bucketStart + (bucketEnd - bucketStart) * (rank / count);
 }
