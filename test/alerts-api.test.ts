@@ -229,6 +229,14 @@ describe("history, intake, test notifications, metrics", () => {
     expect(unknown.body.error.details[0].field).toBe("receiver");
   });
 
+  it("the alerts' generatorURL leads somewhere: /monitoring/graph answers with the query", async () => {
+    const r = await fetch(`${t.url}/monitoring/graph?g0.expr=${encodeURIComponent("vector(1)")}&g0.tab=1`, {
+      redirect: "manual",
+    });
+    expect(r.status).toBe(302);
+    expect(r.headers.get("location")).toBe("/monitoring/api/v1/query?query=vector(1)");
+  });
+
   it("exports the notifier's metrics", async () => {
     const text = (await t.call("GET", "/monitoring/metrics")).body as string;
     expect(text).toMatch(/^notifications_total\{receiver="hook",outcome="delivered"\} [1-9]/m);

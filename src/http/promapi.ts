@@ -570,6 +570,14 @@ export async function promApiRoutes(app: FastifyInstance, opts: PromApiOptions):
 
   // Prometheus's /federate: the latest sample of every matching series, with its timestamp,
   // so a real Prometheus can pull the embedded store (honor_labels, honor_timestamps).
+  // Alerts link to `<external URL>/graph?g0.expr=…` as Prometheus's do; until the built-in
+  // dashboard serves a graph page, the link answers with the expression's current value.
+  app.get<{ Querystring: Record<string, string | undefined> }>("/monitoring/graph", async (req, reply) => {
+    const expr = req.query["g0.expr"];
+    if (!expr) return reply.redirect(`${prefix}/rules`);
+    return reply.redirect(`${prefix}/query?query=${encodeURIComponent(expr)}`);
+  });
+
   app.get("/monitoring/federate", async (req, reply) => {
     try {
       const p = formParams(req);

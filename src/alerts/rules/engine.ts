@@ -143,6 +143,18 @@ interface GroupState {
   lastEvaluationMs: number | undefined;
   evaluationTimeMs: number;
   timer: unknown;
+  /** Phase of the group's ticks within its interval (Prometheus: a hash of name and file). */
+  offsetMs: number;
+}
+
+/** A stable phase in [0, intervalMs) for a group, so groups do not all evaluate at once. */
+function groupOffset(def: GroupDef, intervalMs: number): number {
+  let h = 0x811c9dc5;
+  for (const ch of `${def.file}\u0000${def.name}`) {
+    h ^= ch.codePointAt(0) as number;
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h % intervalMs;
 }
 
 const ZERO_TIME = "0001-01-01T00:00:00Z";
@@ -197,6 +209,7 @@ export class RuleEngine {
       lastEvaluationMs: undefined,
       evaluationTimeMs: 0,
       timer: undefined,
+      offsetMs: groupOffset(def, def.intervalMs ?? defaultInterval),
     }));
   }
 
@@ -216,12 +229,24 @@ export class RuleEngine {
     }
   }
 
+  /**
+   * Prometheus's group ticker: evaluations at fixed, interval-aligned times (plus the group's
+   * offset), each at its tick's timestamp. Scheduling "one interval after the last one ended"
+   * would drift by the evaluation time every round and tie the phase to the start-up moment.
+   */
   private schedule(g: GroupState): void {
-    g.timer = this.timers.setTimeout(() => {
-      if (!this.running) return;
-      this.evaluateGroup(g, this.now());
-      this.schedule(g);
-    }, g.intervalMs);
+    const now = this.now();
+    const adjusted = now - g.offsetMs;
+    const at =
+      adjusted - (((adjusted % g.intervalMs) + g.intervalMs) % g.intervalMs) + g.offsetMs + g.intervalMs;
+    g.timer = this.timers.setTimeout(
+      () => {
+        if (!this.running) return;
+        this.evaluateGroup(g, Math.min(at, this.now()));
+        this.schedule(g);
+      },
+      Math.max(0, at - now),
+    );
   }
 
   /** Evaluates every group once at `tMs`, in file order (what tests and `promtool test rules` use). */
@@ -427,7 +452,10 @@ export class RuleEngine {
   }
 
   private generatorURL(expr: string): string {
-    return `${this.externalURL}/graph?g0.expr=${encodeURIComponent(expr).replace(/%20/g, "+")}&g0.tab=1`;
+    // Prometheus links the expression's one-line String(); without a printer, the rule text
+    // with its line breaks and indentation folded comes closest.
+    const oneLine = expr.replace(/\s+/g, " ").replace(/\( /g, "(").replace(/ \)/g, ")").trim();
+    return `${this.externalURL}/graph?g0.expr=${encodeURIComponent(oneLine).replace(/%20/g, "+")}&g0.tab=1`;
   }
 
   /** Prometheus's sendAlerts: firing alerts every resend delay, resolved ones once more after resolving. */
