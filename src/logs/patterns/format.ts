@@ -1,0 +1,311 @@
+// Turns one raw log line into a message body plus its level: Loghub-style `<Field>` formats for
+// plain text, pino JSON lines (message in `msg`, numeric `level`), or the bare line.
+
+/** A compiled plain-text log format such as `<Date> <Time> <Level> <Component>: <Content>`. */
+export interface LogFormat {
+  /** The format string as given. */
+  source: string;
+  /** Field names in order of appearance (without the angle brackets). */
+  fields: string[];
+  /** `^…$` regex with capture group i+1 for field i (the format's own groups made non-capturing). */
+  regex: RegExp;
+  /** Index into `fields` of `Content` (the message body), or -1 when the format has none. */
+  contentIndex: number;
+  /** Index into `fields` of `Level`, or -1. */
+  levelIndex: number;
+  /**
+   * The separators between fields when they are plain text (the common case), for a scan that
+   * needs no regex; undefined when the format uses regex syntax (`(\[<PID>\])?`).
+   */
+  separators: Separator[] | undefined;
+  /** Plain text the line must start with (before the first field), for the scan. */
+  lead: Separator;
+}
+
+/** A literal separator: text parts, where " " stands for a run of whitespace (`\s+`). */
+type Separator = string[];
+
+const FIELD = /<([^<>]+)>/g;
+
+/**
+ * Compiles a Loghub log format. As in Loghub's benchmark, text between fields is a regex
+ * fragment whose runs of spaces match any whitespace, and each field matches lazily (`.*?`), so a
+ * field may hold spaces when the literal text after it pins where it ends.
+ */
+export function compileLogFormat(format: string): LogFormat {
+  const fields: string[] = [];
+  const literals: string[] = [];
+  let re = "";
+  let last = 0;
+  for (const m of format.matchAll(FIELD)) {
+    const lit = format.slice(last, m.index);
+    literals.push(lit);
+    re += fragment(lit);
+    re += "(.*?)";
+    fields.push(m[1] as string);
+    last = m.index + m[0].length;
+  }
+  const tail = format.slice(last);
+  literals.push(tail);
+  re += fragment(tail);
+  let separators: Separator[] | undefined;
+  const plain = literals.map(plainText);
+  // The scan handles fields separated by plain text, the last one running to the line end;
+  // anything else goes through the regex.
+  if (fields.length > 0 && plain.every((p) => p !== undefined) && tail === "") {
+    separators = plain.slice(1, -1).map((p) => splitSpaces(p as string));
+    if (separators.some((s) => s.length === 0)) separators = undefined; // adjacent fields: ambiguous
+  }
+  return {
+    source: format,
+    fields,
+    regex: new RegExp(`^${re}$`),
+    contentIndex: fields.indexOf("Content"),
+    levelIndex: fields.indexOf("Level"),
+    separators,
+    lead: splitSpaces(plain[0] ?? ""),
+  };
+}
+
+/** A literal fragment as regex: spaces → `\s+`, the fragment's own groups made non-capturing. */
+function fragment(s: string): string {
+  return s.replace(/ +/g, "\\s+").replace(/(^|[^\\])\((?!\?)/g, "$1(?:");
+}
+
+/** The text a fragment matches when it is plain (only escaped punctuation), else undefined. */
+function plainText(s: string): string | undefined {
+  let out = "";
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charAt(i);
+    if (c === "\\") {
+      const d = s.charAt(i + 1);
+      if (d === "" || /[A-Za-z0-9]/.test(d)) return undefined; // \s, \d, … are classes
+      out += d;
+      i++;
+    } else if ("()[]{}?*+.|^$".includes(c)) return undefined;
+    else out += c;
+  }
+  return out;
+}
+
+function splitSpaces(s: string): string[] {
+  const parts: string[] = [];
+  let lit = "";
+  for (let i = 0; i < s.length; i++) {
+    if (s.charCodeAt(i) === 32) {
+      if (lit !== "") parts.push(lit);
+      lit = "";
+      if (parts[parts.length - 1] !== " ") parts.push(" ");
+    } else lit += s.charAt(i);
+  }
+  if (lit !== "") parts.push(lit);
+  return parts;
+}
+
+function isWs(c: number): boolean {
+  return c === 32 || c === 9 || c === 10 || c === 11 || c === 12 || c === 13;
+}
+
+/** Length of the match of `sep` at `at` in `text` (up to `end`), or -1. `\s+` parts are greedy, as in the regex. */
+function matchSeparator(sep: Separator, text: string, at: number, end: number): number {
+  let p = at;
+  for (const part of sep) {
+    if (part === " ") {
+      if (p >= end || !isWs(text.charCodeAt(p))) return -1;
+      p++;
+      while (p < end && isWs(text.charCodeAt(p))) p++;
+    } else {
+      if (p + part.length > end || !text.startsWith(part, p)) return -1;
+      p += part.length;
+    }
+  }
+  return p - at;
+}
+
+/**
+ * Splits the line text[start, end) by a plain format without a regex. Each lazy field ends at the
+ * first place its separator matches: with plain-text separators that is also where the regex's
+ * backtracking settles (a later place only leaves less text for the rest), so both give the same
+ * fields. Writes field boundaries into `bounds` (start, end per field); false when the line does
+ * not match.
+ */
+function scanFields(
+  lead: Separator,
+  seps: Separator[],
+  text: string,
+  start: number,
+  end: number,
+  bounds: Int32Array,
+): boolean {
+  let pos = start;
+  if (lead.length > 0) {
+    const len = matchSeparator(lead, text, start, end);
+    if (len < 0) return false;
+    pos += len;
+  }
+  for (let f = 0; f < seps.length; f++) {
+    const sep = seps[f] as Separator;
+    const first = sep[0] as string;
+    let q = pos;
+    let len = -1;
+    while (q < end) {
+      if (first === " ") {
+        while (q < end && !isWs(text.charCodeAt(q))) q++;
+      } else {
+        q = text.indexOf(first, q);
+        if (q < 0) return false;
+      }
+      if (q >= end) return false;
+      len = matchSeparator(sep, text, q, end);
+      if (len >= 0) break;
+      q++;
+    }
+    if (len < 0) return false;
+    bounds[2 * f] = pos;
+    bounds[2 * f + 1] = q;
+    pos = q + len;
+  }
+  bounds[2 * seps.length] = pos;
+  bounds[2 * seps.length + 1] = end;
+  return true;
+}
+
+/** Normalised name of a pino numeric level (10…60); other numbers become their decimal string. */
+export function pinoLevelName(level: number): string {
+  switch (level) {
+    case 10:
+      return "trace";
+    case 20:
+      return "debug";
+    case 30:
+      return "info";
+    case 40:
+      return "warn";
+    case 50:
+      return "error";
+    case 60:
+      return "fatal";
+    default:
+      return String(level);
+  }
+}
+
+/** How lines are read: `pino` JSON, a Loghub format, or `auto` (JSON objects as pino, others bare). */
+export type InputMode = { kind: "auto" } | { kind: "pino" } | { kind: "format"; format: LogFormat };
+
+/**
+ * Parses lines into message and level. One instance is reused for every line (`parse` fills
+ * `message`, `level` and `matched`), so the hot path allocates nothing beyond the message slice.
+ */
+export class LineParser {
+  /** The message body of the last parsed line. */
+  message = "";
+  /** Its level (pino levels by name), or undefined when the line carries none. */
+  level: string | undefined = undefined;
+  /** False when the last line did not match the format or was not valid JSON in `pino` mode. */
+  matched = true;
+  private readonly bounds: Int32Array;
+
+  constructor(readonly mode: InputMode) {
+    this.bounds = new Int32Array(mode.kind === "format" ? 2 * mode.format.fields.length : 0);
+  }
+
+  /** Parses one line (without its newline). */
+  parse(line: string): void {
+    this.parseRange(line, 0, line.length);
+  }
+
+  /**
+   * Parses the line text[start, end) (no newline inside). Lets a caller holding a whole chunk of
+   * the file skip slicing out every line: only the message is sliced.
+   */
+  parseRange(text: string, start: number, end: number): void {
+    const mode = this.mode;
+    // Loghub strips lines before matching; the common unpadded line needs no copy.
+    if (end > start && (isWs(text.charCodeAt(start)) || isWs(text.charCodeAt(end - 1)))) {
+      while (start < end && isWs(text.charCodeAt(start))) start++;
+      while (end > start && isWs(text.charCodeAt(end - 1))) end--;
+    }
+    if (mode.kind === "format") {
+      const f = mode.format;
+      if (f.separators !== undefined) {
+        if (scanFields(f.lead, f.separators, text, start, end, this.bounds)) {
+          const b = this.bounds;
+          const ci = f.contentIndex;
+          this.message = ci >= 0 ? text.slice(b[2 * ci], b[2 * ci + 1]) : text.slice(start, end);
+          const li = f.levelIndex;
+          if (li < 0) this.level = undefined;
+          else {
+            // Consecutive lines mostly share a level: keep the string instead of slicing a new one.
+            const a = b[2 * li] as number;
+            const e = b[2 * li + 1] as number;
+            const prev = this.level;
+            if (prev === undefined || prev.length !== e - a || !text.startsWith(prev, a))
+              this.level = text.slice(a, e);
+          }
+          this.matched = true;
+          return;
+        }
+        this.unmatched(text.slice(start, end));
+        return;
+      }
+      const line = text.slice(start, end);
+      const m = f.regex.exec(line);
+      if (m !== null) {
+        this.message = f.contentIndex >= 0 ? (m[f.contentIndex + 1] ?? "") : line;
+        this.level = f.levelIndex >= 0 ? m[f.levelIndex + 1] : undefined;
+        this.matched = true;
+        return;
+      }
+      this.unmatched(line);
+      return;
+    }
+    const line = text.slice(start, end);
+    if (line.charCodeAt(0) === 123 /* { */ && this.parseJson(line)) return;
+    if (mode.kind === "pino") this.unmatched(line);
+    else {
+      this.message = line;
+      this.level = undefined;
+      this.matched = true;
+    }
+  }
+
+  /** A line that fits no format keeps the whole line as its message, so it still gets a template. */
+  private unmatched(line: string): void {
+    this.message = line;
+    this.level = undefined;
+    this.matched = false;
+  }
+
+  private parseJson(line: string): boolean {
+    let obj: unknown;
+    try {
+      obj = JSON.parse(line);
+    } catch {
+      return false;
+    }
+    if (obj === null || typeof obj !== "object" || Array.isArray(obj)) return false;
+    const o = obj as Record<string, unknown>;
+    const raw = o.msg ?? o.message;
+    if (typeof raw === "string") this.message = raw;
+    else if (raw === undefined) {
+      // pino logs a bare Error as `err` with no msg: its message is the best body there is.
+      const err = o.err as Record<string, unknown> | undefined;
+      this.message = typeof err?.message === "string" ? err.message : "";
+    } else this.message = typeof raw === "object" ? JSON.stringify(raw) : String(raw);
+    const lv = o.level;
+    this.level = typeof lv === "number" ? pinoLevelName(lv) : typeof lv === "string" ? lv : undefined;
+    this.matched = true;
+    return true;
+  }
+}
+
+/** Convenience for tests and one-off use: parse a single line with a format. */
+export function parseLine(
+  mode: InputMode,
+  line: string,
+): { message: string; level: string | undefined; matched: boolean } {
+  const p = new LineParser(mode);
+  p.parse(line);
+  return { message: p.message, level: p.level, matched: p.matched };
+}
