@@ -35,9 +35,11 @@ import {
 } from "./health/index.js";
 import { alertRoutes } from "./http/alerts.js";
 import { installErrorHandling } from "./http/errors.js";
+import { logRoutes } from "./http/logs.js";
 import { debugInfo, type Lifecycle, monitoringRoutes } from "./http/monitoring.js";
 import { promApiRoutes } from "./http/promapi.js";
 import { accessLogger } from "./logs/access.js";
+import { createLogAnalysis, type LogAnalysis } from "./logs/analysis/index.js";
 import { type AppLogger, createLogger, type FileSink, type Logger } from "./logs/logger.js";
 import { createScrubber, secretValues } from "./logs/redact.js";
 import { createRotatingFile } from "./logs/rotation.js";
@@ -107,13 +109,13 @@ function resolveInstallPath(p: string): string {
   return existsSync(bundled) ? bundled : p;
 }
 
-/** `notifications.stateFile`, else beside the SQLite database, else ./data/notifier.db. */
-function notifierStateFile(config: Config): string {
-  if (config.notifications.stateFile) return config.notifications.stateFile;
+/** A state file: as configured, else beside the SQLite database, else under ./data. */
+function stateFileBeside(config: Config, configured: string | undefined, name: string): string {
+  if (configured) return configured;
   const url = config.database.url;
   if (url.startsWith("sqlite:") && url !== "sqlite::memory:")
-    return join(dirname(url.slice("sqlite:".length)), "notifier.db");
-  return url === "sqlite::memory:" ? ":memory:" : "./data/notifier.db";
+    return join(dirname(url.slice("sqlite:".length)), name);
+  return join("./data", name);
 }
 
 /** The log file of `log.*`: rotated by size and day, kept by count and age, gzipped. */
@@ -147,6 +149,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
     ],
     [config.database.url, config.redis.url, ...config.health.targets.map((t) => t.url)],
   );
+  let logAnalysis: LogAnalysis | undefined;
   let appLogger: AppLogger;
   if (opts.logger) {
     const given = opts.logger;
@@ -158,7 +161,14 @@ export async function buildApp(opts: AppOptions): Promise<App> {
     };
   } else {
     const sink = opts.fileSink ? opts.fileSink(config) : rotatingFileSink(config);
-    appLogger = createLogger({ level: config.log.level, stdout: config.log.stdout, file: sink, secrets });
+    appLogger = createLogger({
+      level: config.log.level,
+      stdout: config.log.stdout,
+      file: sink,
+      secrets,
+      // Lines written before the analysis exists (the first start-up lines) are not analysed.
+      tap: (line) => logAnalysis?.analyzer.tap(line),
+    });
   }
   const logger = appLogger.logger;
   const version = packageVersion();
@@ -238,6 +248,17 @@ export async function buildApp(opts: AppOptions): Promise<App> {
 
   const externalUrl =
     config.notifications.externalUrl ?? `http://${config.server.host}:${config.server.port}/monitoring`;
+  if (metrics && config.log.analysis.enabled) {
+    logAnalysis = createLogAnalysis({
+      registry: metrics.registry,
+      stateFile: stateFileBeside(config, config.log.analysis.stateFile, "log-analysis.json"),
+      maxTemplates: config.log.analysis.maxTemplates,
+      now: opts.now,
+      onError: (err) => process.stderr.write(`tug: log analysis: ${(err as Error).message}\n`),
+    });
+    if (store) logAnalysis.useStore(store);
+  }
+
   let rules: RuleEngine | undefined;
   if (store) {
     const groups = config.alerts.ruleFiles.flatMap((f) => {
@@ -272,7 +293,11 @@ export async function buildApp(opts: AppOptions): Promise<App> {
       },
     );
     for (const w of warnings) logger.warn({ file: notifications.alertmanagerConfig }, w);
-    notifierDb = openStateDb(notifierStateFile(config));
+    notifierDb = openStateDb(
+      config.database.url === "sqlite::memory:" && !notifications.stateFile
+        ? ":memory:"
+        : stateFileBeside(config, notifications.stateFile, "notifier.db"),
+    );
     const nm = createNotifierMetrics(metrics.registry);
     const log: NotifierEvents = {
       failed: (row, error, retryAt) =>
@@ -463,6 +488,13 @@ export async function buildApp(opts: AppOptions): Promise<App> {
           }
         : undefined,
     });
+    if (logAnalysis) {
+      await fastify.register(logRoutes, {
+        analyzer: logAnalysis.analyzer,
+        logFile: config.log.filePath,
+        token: config.monitoring.token,
+      });
+    }
     if (notifier && rules) {
       const r = rules;
       await fastify.register(alertRoutes, {
@@ -533,6 +565,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
     sampler?.stop();
     rules?.stop();
     await notifier?.stop(5_000);
+    logAnalysis?.stop();
     notifierDb?.close();
     summary?.stop();
     health?.stop();
@@ -570,6 +603,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
         health.start(config.health.intervalMs);
       }
       sampler?.start();
+      logAnalysis?.start();
       notifier?.start();
       rules?.start();
       if (state === "starting") state = "ready";

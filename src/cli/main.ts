@@ -10,6 +10,10 @@ Usage:
   tug config docs [--write FILE] print the settings table of docs/configuration.md, or rewrite it in FILE
   tug promql test FILE.test…     run Prometheus PromQL test files against the embedded engine
   tug rules test FILE.yml…       run promtool rule unit-test files against the embedded rule engine
+  tug logs analyze FILE [--format FORMAT|pino] [--output OUT.csv]
+                                 mine templates from a log file: summary, and LineId,EventId,EventTemplate rows
+  tug anomaly detect SERIES.csv [--output OUT.csv]
+                                 score timestamp,value rows (anomalous at >= 0.5)
   tug alerts test --receiver NAME [--config FILE]
                                  send a test notification through one receiver of alertmanager.yml
   tug help                       this text
@@ -65,6 +69,18 @@ export async function main(argv: string[]): Promise<number> {
     }
     case "rules":
       return (await import("./rules.js")).rulesCommand(
+        [sub ?? "", ...rest],
+        (s) => process.stdout.write(s),
+        (s) => process.stderr.write(s),
+      );
+    case "logs":
+      return (await import("./logs.js")).logsCommand(
+        [sub ?? "", ...rest],
+        (s) => process.stdout.write(s),
+        (s) => process.stderr.write(s),
+      );
+    case "anomaly":
+      return (await import("./anomaly.js")).anomalyCommand(
         [sub ?? "", ...rest],
         (s) => process.stdout.write(s),
         (s) => process.stderr.write(s),

@@ -20,6 +20,8 @@ export interface LoggerOptions {
   base?: Record<string, unknown>;
   /** Secret values of this configuration: never written, whatever the field. */
   secrets?: ReadonlyArray<string | undefined>;
+  /** Sees every line as written (after redaction); must return at once (the log analysis tap). */
+  tap?: (line: string) => void;
 }
 
 export interface AppLogger {
@@ -38,7 +40,15 @@ export function createLogger(opts: LoggerOptions): AppLogger {
   const stdout = opts.stdout ? pino.destination({ dest: 1, sync: false }) : undefined;
   if (stdout) streams.push({ stream: stdout, level: "trace" });
   if (opts.file) streams.push({ stream: opts.file.stream as pino.DestinationStream, level: "trace" });
-  const scrub = createScrubber(opts.secrets ?? []);
+  const scrubber = createScrubber(opts.secrets ?? []);
+  const tap = opts.tap;
+  const scrub = tap
+    ? (s: string) => {
+        const out = scrubber(s);
+        tap(out);
+        return out;
+      }
+    : scrubber;
   const logger = pino(
     {
       level: opts.level,

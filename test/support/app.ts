@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadConfig } from "../../src/core/config/index.js";
-import { type App, buildApp } from "../../src/server.js";
+import { type App, type AppOptions, buildApp } from "../../src/server.js";
 
 export interface TestApp {
   app: App;
@@ -20,7 +20,12 @@ export interface TestApp {
 /** A real app on 127.0.0.1 and port 0, with its own temp dir for SQLite and logs. */
 export async function startTestApp(
   env: Record<string, string> = {},
-  opts: { now?: () => number; monitoring?: boolean; yaml?: string } = {},
+  opts: {
+    now?: () => number;
+    monitoring?: boolean;
+    yaml?: string;
+    plugins?: AppOptions["plugins"];
+  } = {},
 ): Promise<TestApp> {
   const dir = mkdtempSync(join(tmpdir(), "tug-test-"));
   // Logs go to the file only: tests read them there, and the test output stays readable.
@@ -35,7 +40,7 @@ export async function startTestApp(
     LOG_LEVEL: "warn",
     ...env,
   });
-  const app = await buildApp({ config, now: opts.now, monitoring: opts.monitoring });
+  const app = await buildApp({ config, now: opts.now, monitoring: opts.monitoring, plugins: opts.plugins });
   const url = await app.listen();
   const call: TestApp["call"] = async (method, path, o = {}) => {
     const headers: Record<string, string> = { ...(o.headers ?? {}) };

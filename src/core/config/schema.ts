@@ -103,6 +103,29 @@ export const configSchema = z.strictObject({
             ),
         })
         .prefault({}),
+      analysis: z
+        .strictObject({
+          enabled: z
+            .boolean()
+            .default(true)
+            .describe(
+              "In-process analysis of the app's own log lines: templates, error groups, anomalies, trends",
+            ),
+          stateFile: z
+            .string()
+            .min(1)
+            .optional()
+            .describe(
+              "JSON snapshot of templates, error groups, trends and detectors, saved every minute (default: log-analysis.json beside a SQLite database, else ./data/log-analysis.json)",
+            ),
+          maxTemplates: z
+            .number()
+            .int()
+            .min(100)
+            .default(10_000)
+            .describe("Distinct message shapes kept by the template miner (least recently used evicted)"),
+        })
+        .prefault({}),
     })
     .prefault({}),
   database: z

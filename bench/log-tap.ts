@@ -1,0 +1,107 @@
+// The cost of the in-process log analysis on the logging hot path: the same realistic mix of
+// lines through the app's logger (pino → redaction → file) with the analysis tap on and off,
+// in interleaved rounds; the "on" time includes draining the tap's queue, so all analysis work
+// is paid inside the measurement. Target: on / off ≤ 1.10.
+//
+//   npx tsx bench/log-tap.ts [--lines 200000] [--rounds 5]
+
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { LogAnalyzer } from "../src/logs/analysis/index.js";
+import { createLogger, plainFileSink } from "../src/logs/logger.js";
+
+const arg = (name: string, def: number) => {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? Number(process.argv[i + 1]) : def;
+};
+const LINES = arg("--lines", 200_000);
+const ROUNDS = arg("--rounds", 5);
+const dir = mkdtempSync(join(tmpdir(), "tug-logtap-"));
+
+/**
+ * What the app logs: mostly access lines, some slow queries and warnings, a few errors. A server
+ * logs a few lines per event-loop turn, so the loop yields every 50 lines (both variants), which
+ * is when the tap's queue is drained, as in the app.
+ */
+async function logMix(log: ReturnType<typeof createLogger>["logger"], n: number): Promise<void> {
+  const routes = ["/api/v1/activities", "/api/v1/users/me", "/api/v1/activities/:id", "/monitoring/metrics"];
+  for (let i = 0; i < n; i++) {
+    if (i % 50 === 0) await new Promise((r) => setImmediate(r));
+    const child = log.child({ reqId: `req-${i.toString(36)}` });
+    const k = i % 100;
+    if (k < 90) {
+      child.info(
+        {
+          event: "access",
+          method: "GET",
+          route: routes[i % 4],
+          url: `${routes[i % 4]}?limit=${i % 50}`,
+          statusCode: 200,
+          durationMs: (i % 997) / 10,
+          bytes: 512 + (i % 300),
+        },
+        "request completed",
+      );
+    } else if (k < 95) {
+      child.warn(
+        {
+          event: "slow_query",
+          operation: "select",
+          table: "activities",
+          durationMs: 612.5,
+          sql: `SELECT * FROM activities WHERE user_id = ${i} LIMIT 20`,
+          failed: false,
+        },
+        "slow query",
+      );
+    } else if (k < 99) {
+      child.info(`session ${i} refreshed for user ${i % 1000} after ${i % 60} minutes`);
+    } else {
+      child.error(
+        { err: new Error(`upstream 10.0.${i % 255}.7 refused connection after ${i % 3000} ms`) },
+        "unhandled error",
+      );
+    }
+  }
+}
+
+async function run(withTap: boolean): Promise<number> {
+  const file = join(dir, `app-${withTap ? "tap" : "plain"}.log`);
+  writeFileSync(file, "");
+  const analyzer = withTap ? new LogAnalyzer({ anomalies: { score: () => 0 } }) : undefined;
+  const sink = plainFileSink(file);
+  const app = createLogger({
+    level: "info",
+    stdout: false,
+    file: sink,
+    secrets: ["hunter2-secret-value"],
+    ...(analyzer ? { tap: (line: string) => analyzer.tap(line) } : {}),
+  });
+  const start = process.hrtime.bigint();
+  await logMix(app.logger, LINES);
+  analyzer?.drain();
+  const ms = Number(process.hrtime.bigint() - start) / 1e6;
+  await app.close();
+  return ms;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+await run(false);
+await run(true); // warm-up both paths
+const off: number[] = [];
+const on: number[] = [];
+for (let r = 0; r < ROUNDS; r++) {
+  off.push(await run(false));
+  on.push(await run(true));
+  process.stderr.write(
+    `round ${r + 1}/${ROUNDS}: off ${off.at(-1)?.toFixed(0)} ms, on ${on.at(-1)?.toFixed(0)} ms\n`,
+  );
+}
+const mOff = median(off);
+const mOn = median(on);
+console.log(`log lines: ${LINES} per round, ${ROUNDS} rounds (medians)`);
+console.log(`logging alone:          ${mOff.toFixed(0)} ms  (${((mOff * 1000) / LINES).toFixed(2)} µs/line)`);
+console.log(`logging + analysis tap: ${mOn.toFixed(0)} ms  (${((mOn * 1000) / LINES).toFixed(2)} µs/line)`);
+console.log(`ratio on/off: ${(mOn / mOff).toFixed(3)}  (target ≤ 1.10)`);
+process.on("exit", () => rmSync(dir, { recursive: true, force: true }));
