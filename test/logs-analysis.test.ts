@@ -1,4 +1,7 @@
 import { randomUUID } from "node:crypto";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LogAnalyzer } from "../src/logs/analysis/index.js";
 import { startTestApp, type TestApp } from "./support/app.js";
@@ -96,6 +99,37 @@ describe("error groups", () => {
     expect(text).toMatch(/^log_lines_total\{level="error"\} \d+/m);
     expect(text).toMatch(/^log_error_groups\{status="new"\} 3$/m);
     expect(text).toMatch(/^log_templates \d+/m);
+  });
+});
+
+describe("persistence", () => {
+  it("error groups and templates survive a restart (snapshot file)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "tug-analysis-"));
+    const stateFile = join(dir, "analysis.json");
+    // startTestApp's YAML already opens `log:`; this continues that mapping.
+    const yaml = `  analysis:\n    stateFile: ${JSON.stringify(stateFile)}\n`;
+    const plugins = [
+      (app: import("fastify").FastifyInstance) => {
+        app.get("/boom/:n", async (req) => {
+          throw new RangeError(`value ${(req.params as { n: string }).n} out of range`);
+        });
+      },
+    ];
+    const first = await startTestApp({}, { yaml, plugins });
+    for (let i = 0; i < 4; i++) await first.call("GET", `/boom/${i * 13}`);
+    await new Promise((r) => setTimeout(r, 50));
+    await first.close();
+    const second = await startTestApp({}, { yaml, plugins });
+    try {
+      const groups = (await second.call("GET", "/monitoring/logs/errors")).body.groups as Array<any>;
+      expect(groups.map((g) => `${g.errorType}:${g.count}`)).toEqual(["RangeError:4"]);
+      await second.call("GET", "/boom/999");
+      await new Promise((r) => setTimeout(r, 50));
+      const again = (await second.call("GET", "/monitoring/logs/errors")).body.groups as Array<any>;
+      expect(again.map((g) => `${g.errorType}:${g.count}`)).toEqual(["RangeError:5"]);
+    } finally {
+      await second.close();
+    }
   });
 });
 
