@@ -146,6 +146,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
       config.notifications.smtp.password,
       config.notifications.slackWebhookUrl,
       config.notifications.webhookSigningSecret,
+      config.monitoring.grafanaAdminPassword,
     ],
     [config.database.url, config.redis.url, ...config.health.targets.map((t) => t.url)],
   );
@@ -171,6 +172,12 @@ export async function buildApp(opts: AppOptions): Promise<App> {
     });
   }
   const logger = appLogger.logger;
+  if (config.environment === "production" && config.monitoring.grafanaAdminPassword === "admin123") {
+    logger.warn(
+      { event: "insecure_default", setting: "GRAFANA_ADMIN_PASSWORD" },
+      "GRAFANA_ADMIN_PASSWORD is the documented development default: set a strong password for the stack's Grafana",
+    );
+  }
   const version = packageVersion();
   const service: ServiceInfo = {
     serviceId: config.service.name,

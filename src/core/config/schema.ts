@@ -170,6 +170,12 @@ export const configSchema = z.strictObject({
         .min(16, "must be at least 16 characters")
         .optional()
         .describe("Bearer token for /monitoring/* (probes excepted); required outside development"),
+      grafanaAdminPassword: z
+        .string()
+        .optional()
+        .describe(
+          "The stack's Grafana admin password (a secret), read only to warn at start in production when it is the development default admin123",
+        ),
     })
     .prefault({}),
   notifications: z
@@ -404,6 +410,7 @@ export const ENV_SETTINGS = [
   { env: "DATABASE_URL", path: ["database", "url"], kind: "string" },
   { env: "REDIS_URL", path: ["redis", "url"], kind: "string" },
   { env: "MONITORING_TOKEN", path: ["monitoring", "token"], kind: "string" },
+  { env: "GRAFANA_ADMIN_PASSWORD", path: ["monitoring", "grafanaAdminPassword"], kind: "string" },
   { env: "SLACK_WEBHOOK_URL", path: ["notifications", "slackWebhookUrl"], kind: "string" },
   { env: "SMTP_HOST", path: ["notifications", "smtp", "host"], kind: "string" },
   { env: "SMTP_PORT", path: ["notifications", "smtp", "port"], kind: "integer" },
@@ -421,6 +428,7 @@ export const ENV_SETTINGS = [
 /** Paths whose values are secrets: redacted wherever configuration is shown. */
 export const SECRET_PATHS = [
   "monitoring.token",
+  "monitoring.grafanaAdminPassword",
   "notifications.slackWebhookUrl",
   "notifications.smtp.password",
   "notifications.webhookSigningSecret",
