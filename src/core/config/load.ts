@@ -109,6 +109,12 @@ function parseEnv(env: Env, raw: Raw, fromEnv: Map<string, string>): void {
         throw new ConfigError(`${s.env}=${describeValue(value)} is not valid: expected a whole number`);
       }
       parsed = Number.parseInt(value, 10);
+    } else if (s.kind === "boolean") {
+      const v = value.trim().toLowerCase();
+      if (!["true", "false", "1", "0", "yes", "no"].includes(v)) {
+        throw new ConfigError(`${s.env}=${describeValue(value)} is not valid: expected true or false`);
+      }
+      parsed = v === "true" || v === "1" || v === "yes";
     } else if (s.kind === "list") {
       // Comma-separated, blanks ignored: ALERTMANAGER_URLS=http://am1:9093,http://am2:9093
       parsed = value

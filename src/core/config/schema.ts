@@ -419,10 +419,11 @@ export const ENV_SETTINGS = [
   { env: "SMTP_FROM", path: ["notifications", "smtp", "from"], kind: "string" },
   { env: "WEBHOOK_SIGNING_SECRET", path: ["notifications", "webhookSigningSecret"], kind: "string" },
   { env: "ALERTMANAGER_URLS", path: ["notifications", "forwardTo"], kind: "list" },
+  { env: "NOTIFICATIONS_ENABLED", path: ["notifications", "enabled"], kind: "boolean" },
 ] as const satisfies ReadonlyArray<{
   env: string;
   path: readonly string[];
-  kind: "string" | "integer" | "list";
+  kind: "string" | "integer" | "list" | "boolean";
 }>;
 
 /** Paths whose values are secrets: redacted wherever configuration is shown. */
