@@ -548,6 +548,7 @@ describe("slack channel", () => {
       ["[RESOLVED] DiskFull ", "good"],
     ]);
     expect(body.attachments[0]?.fields).toEqual([{ title: "Runbook", value: "http://wiki/x", short: true }]);
+    expect(requests[0]?.headers["idempotency-key"]).toMatch(/^multi-[0-9a-f]{32}$/);
     expect(body.attachments[0]?.fallback).toBe(
       "[FIRING:1] HighErrorRate (api page) | http://am.local:9093/#/alerts?receiver=team-a",
     );

@@ -10,6 +10,7 @@
 // comparison is exact, key order included), so it is left out.
 
 import type { Channel, DeliveryResult, Notification, SlackConfig } from "../notify/types.js";
+import { combinedDedupKey } from "./email.js";
 import {
   ALERTMANAGER_NAME,
   alertmanagerURL,
@@ -43,7 +44,12 @@ export function createSlackChannel(cfg: SlackConfig, index: number, opts: SlackO
       if (!cfg.apiUrl) return { ok: false, retryable: false, error: SLACK_URL_MISSING };
       if (notifications.length === 0) return { ok: true };
       const body = slackBody(cfg, notifications);
-      const headers = { "User-Agent": opts.userAgent ?? DEFAULT_USER_AGENT };
+      // Slack's body has no room for our key without departing from Alertmanager's message; the
+      // header carries it for proxies and bridges that deduplicate (Slack itself ignores it).
+      const headers = {
+        "User-Agent": opts.userAgent ?? DEFAULT_USER_AGENT,
+        "Idempotency-Key": combinedDedupKey(notifications),
+      };
       const res = await postJson("slack", cfg.apiUrl, body, headers, signal, opts.timeoutMs);
       if (res.kind === "failed") return res.result;
       const status = statusResult("slack", cfg.apiUrl, res);
