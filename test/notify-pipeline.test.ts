@@ -8,13 +8,18 @@ import type { Channel, Notification } from "../src/alerts/notify/types.js";
  * `continue`, time intervals, send_resolved, repeat_interval, and the persisted notification log.
  */
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Waits until `list` has `n` entries (or 5 s): timers on a loaded machine only make it slower. */
+async function atLeast(list: unknown[], n: number): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (list.length < n && Date.now() < deadline) await sleep(20);
+}
 const notifiers: Notifier[] = [];
 afterEach(async () => {
   for (const n of notifiers.splice(0)) await n.stop(100);
 });
 
 function start(yaml: string, db = openStateDb(":memory:")) {
-  const sent: Array<{ receiver: string; integration: string; n: Notification }> = [];
+  const sent: Array<{ receiver: string; integration: string; n: Notification; at: number }> = [];
   const { config } = parseAlertmanagerConfig(yaml, "test.yml");
   const notifier = new Notifier({
     config,
@@ -27,7 +32,7 @@ function start(yaml: string, db = openStateDb(":memory:")) {
           sendResolved: c.sendResolved,
           multiGroup: false,
           async send(ns) {
-            for (const n of ns) sent.push({ receiver: r.name, integration: c.url, n });
+            for (const n of ns) sent.push({ receiver: r.name, integration: c.url, n, at: Date.now() });
             return { ok: true };
           },
         }),
@@ -81,7 +86,8 @@ describe("routing", () => {
       firing({ alertname: "A", team: "db", severity: "critical" }),
       firing({ alertname: "B" }),
     ]);
-    await sleep(400);
+    await atLeast(sent, 3);
+    await sleep(300); // and no fourth
     expect(sent.map((s) => `${s.receiver}:${s.n.groupLabels.alertname}`).sort()).toEqual([
       "db:A",
       "fallback:B",
@@ -125,7 +131,7 @@ describe("time intervals", () => {
     expect(sent).toHaveLength(0);
     const { notifier: n2, sent: s2 } = start(yaml("  active_time_intervals: [always]"));
     n2.receive([firing({ alertname: "Active" })]);
-    await sleep(400);
+    await atLeast(s2, 1);
     expect(s2).toHaveLength(1);
   });
 });
@@ -163,12 +169,19 @@ describe("dedup", () => {
     const { notifier, sent } = start(yaml(true, "600ms"));
     const a = firing({ alertname: "G", instance: "1" });
     notifier.receive([a]);
-    await sleep(450); // first flush at 50 ms, then two unchanged flushes
-    expect(sent).toHaveLength(1);
-    await sleep(600); // repeat_interval passed: the next flush repeats it
-    expect(sent.length).toBe(2);
+    // Timer-based: wait for events rather than fixed times, so a loaded machine only slows it.
+    const until = async (n: number) => {
+      const deadline = Date.now() + 5000;
+      while (sent.length < n && Date.now() < deadline) await sleep(20);
+    };
+    await until(2);
+    expect(sent).toHaveLength(2);
+    // Unchanged flushes every 200 ms in between sent nothing: the repeat came after repeat_interval.
+    const gap = (sent[1]?.at ?? 0) - (sent[0]?.at ?? 0);
+    expect(gap).toBeGreaterThanOrEqual(600 - 20);
+    expect(sent[1]?.n.status).toBe("firing");
     notifier.receive([{ ...a, endsAt: new Date().toISOString() }]);
-    await sleep(300);
+    await until(3);
     expect(sent.at(-1)?.n.status).toBe("resolved");
   });
 
@@ -177,7 +190,7 @@ describe("dedup", () => {
     const first = start(yaml(true), db);
     const a = firing({ alertname: "G", instance: "1" });
     first.notifier.receive([a]);
-    await sleep(200);
+    await atLeast(first.sent, 1);
     expect(first.sent).toHaveLength(1);
     await first.notifier.stop(100);
     const second = start(yaml(true), db);
@@ -185,7 +198,7 @@ describe("dedup", () => {
     await sleep(300);
     expect(second.sent).toHaveLength(0);
     second.notifier.receive([firing({ alertname: "G", instance: "2" })]);
-    await sleep(300);
+    await atLeast(second.sent, 1);
     expect(second.sent).toHaveLength(1);
   });
 });
