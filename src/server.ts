@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from "fastify";
 import { Redis } from "ioredis";
@@ -23,6 +23,7 @@ import {
   type SessionStore,
 } from "./api/index.js";
 import { type Config, ConfigError, redactConfig } from "./core/config/index.js";
+import { externalUrl, resolveInstallPath } from "./core/install.js";
 import {
   databaseCheck,
   eventLoopCheck,
@@ -100,13 +101,6 @@ function packageVersion(): string {
   } catch {
     return "0.0.0";
   }
-}
-
-/** A relative path from the working directory if it is there, else from the install folder. */
-function resolveInstallPath(p: string): string {
-  if (p.startsWith("/") || existsSync(p)) return p;
-  const bundled = new URL(`../${p}`, import.meta.url).pathname;
-  return existsSync(bundled) ? bundled : p;
 }
 
 /** A state file: as configured, else beside the SQLite database, else under ./data. */
@@ -253,8 +247,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
     });
   }
 
-  const externalUrl =
-    config.notifications.externalUrl ?? `http://${config.server.host}:${config.server.port}/monitoring`;
+  const linkBase = externalUrl(config);
   if (metrics && config.log.analysis.enabled) {
     logAnalysis = createLogAnalysis({
       registry: metrics.registry,
@@ -283,7 +276,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
       evaluationIntervalMs: config.alerts.evaluationIntervalMs,
       externalLabels: config.alerts.externalLabels,
       // Alerts link back to the app (Prometheus's generatorURL form: <external URL>/graph?g0.expr=…).
-      externalURL: externalUrl,
+      externalURL: linkBase,
       now: opts.now,
     });
   }
@@ -348,7 +341,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
             ? { signingSecret: notifications.webhookSigningSecret }
             : {}),
         }),
-      externalURL: externalUrl,
+      externalURL: linkBase,
       initialBackoffMs: notifications.retry.initialBackoffMs,
       maxBackoffMs: notifications.retry.maxBackoffMs,
       expiryMs: notifications.retry.expiryMs,

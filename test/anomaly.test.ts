@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { anomalyCommand, formatScore, parseSeriesCsv, parseTimestamp } from "../src/cli/anomaly.js";
 import { ANOMALY_THRESHOLD, AnomalyDetector, AnomalyRegistry } from "../src/logs/analysis/anomaly.js";
+import { runAsync } from "./support/cli.js";
 
 function rng(seed: number): () => number {
   let a = seed >>> 0;
@@ -193,20 +194,7 @@ describe("tug anomaly detect", () => {
   const dir = mkdtempSync(join(tmpdir(), "tug-anomaly-"));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  async function cli(argv: string[]) {
-    let out = "";
-    let err = "";
-    const code = await anomalyCommand(
-      argv,
-      (s) => {
-        out += s;
-      },
-      (s) => {
-        err += s;
-      },
-    );
-    return { code, out, err };
-  }
+  const cli = (argv: string[]) => runAsync(anomalyCommand, argv);
 
   const g = gaussian(11);
   const values = Array.from({ length: 400 }, (_, i) => (i === 300 ? "95.5" : (50 + g()).toFixed(3)));

@@ -1,9 +1,9 @@
 // `tug alerts test --receiver NAME`: one test notification through every integration of a
 // receiver of alertmanager.yml, straight from the command line (no running server needed).
-import { existsSync } from "node:fs";
 import { createChannels } from "../alerts/channels/index.js";
 import { loadAlertmanagerConfig, testNotification } from "../alerts/notify/index.js";
 import { ConfigError, loadConfig } from "../core/config/index.js";
+import { externalUrl, resolveInstallPath } from "../core/install.js";
 
 const USAGE = "usage: tug alerts test --receiver NAME [--config alertmanager.yml]\n";
 
@@ -27,11 +27,7 @@ export async function alertsCommand(
   try {
     const config = loadConfig();
     const n = config.notifications;
-    let file = flag(rest, "--config") ?? n.alertmanagerConfig;
-    if (!file.startsWith("/") && !existsSync(file)) {
-      const bundled = new URL(`../../${file}`, import.meta.url).pathname;
-      if (existsSync(bundled)) file = bundled;
-    }
+    const file = resolveInstallPath(flag(rest, "--config") ?? n.alertmanagerConfig);
     const { config: am, warnings } = loadAlertmanagerConfig(file, {
       slackWebhookUrl: n.slackWebhookUrl,
       smtp: n.smtp,
@@ -50,7 +46,7 @@ export async function alertsCommand(
       err(`tug: receiver "${receiver}" has no integrations to test\n`);
       return 1;
     }
-    const externalURL = n.externalUrl ?? `http://${config.server.host}:${config.server.port}/monitoring`;
+    const externalURL = externalUrl(config);
     out(`sending a test notification through receiver "${receiver}" (${channels.length} integration(s))\n`);
     const results = await testNotification(receiver, channels, externalURL, Date.now());
     for (const x of results)

@@ -3,21 +3,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { promqlCommand } from "../../src/cli/promql.js";
+import { runSync } from "../support/cli.js";
 
-function run(argv: string[]): { code: number; out: string; err: string } {
-  let out = "";
-  let err = "";
-  const code = promqlCommand(
-    argv,
-    (s) => {
-      out += s;
-    },
-    (s) => {
-      err += s;
-    },
-  );
-  return { code, out, err };
-}
+const run = (argv: string[]) => runSync(promqlCommand, argv);
 
 describe("tug promql test", () => {
   const dir = mkdtempSync(join(tmpdir(), "promql-cli-"));

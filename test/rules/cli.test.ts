@@ -4,22 +4,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { rulesCommand } from "../../src/cli/rules.js";
+import { runSync } from "../support/cli.js";
 import { promtoolPath } from "../support/services.js";
 
-function run(argv: string[]): { code: number; out: string; err: string } {
-  let out = "";
-  let err = "";
-  const code = rulesCommand(
-    argv,
-    (s) => {
-      out += s;
-    },
-    (s) => {
-      err += s;
-    },
-  );
-  return { code, out, err };
-}
+const run = (argv: string[]) => runSync(rulesCommand, argv);
 
 /** A copy of the default rules and tests with one expected annotation changed. */
 function brokenCopy(): string {

@@ -134,14 +134,8 @@ export function goQueryEscape(s: string): string {
     .replace(/%20/g, "+");
 }
 
-/**
- * Go's regexp.QuoteMeta. Alertmanager's template.Data carries the receiver name quoted this way
- * (the UI filters receivers by regex), so whoever builds a Notification should set
- * `receiver: goQuoteMeta(name)` to send what Alertmanager sends; the channels use it as given.
- */
-export function goQuoteMeta(s: string): string {
-  return s.replace(/[\\.+*?()|[\]{}^$]/g, "\\$&");
-}
+/** Go's regexp.QuoteMeta, which the notifier applies to receiver names as Alertmanager does. */
+export { quoteMeta as goQuoteMeta } from "../notify/alerts.js";
 
 /**
  * template.Data's status and common labels/annotations for a list of alerts, as Alertmanager

@@ -132,6 +132,9 @@ export class Outbox {
   private readonly insert;
   private readonly heads;
   private readonly queueRows;
+  private readonly finishRow;
+  private readonly attemptRow;
+  private readonly countPending;
 
   constructor(private readonly opts: OutboxOptions) {
     this.now = opts.now ?? Date.now;
@@ -147,6 +150,16 @@ export class Outbox {
     this.queueRows = opts.db.prepare(
       "SELECT * FROM outbox WHERE state = 'pending' AND receiver = ? AND integration = ? ORDER BY id",
     );
+    this.finishRow = opts.db.prepare(
+      "UPDATE outbox SET state = ?, finished_at = ?, last_error = COALESCE(?, last_error) WHERE id = ?",
+    );
+    // One statement for the three outcomes of an attempt: delivered, refused (both finished) or
+    // to be retried (pending, with the next attempt's time); a null leaves the column as it was.
+    this.attemptRow = opts.db.prepare(
+      `UPDATE outbox SET state = ?, attempts = attempts + 1, finished_at = COALESCE(?, finished_at),
+         next_attempt_at = COALESCE(?, next_attempt_at), last_error = COALESCE(?, last_error) WHERE id = ?`,
+    );
+    this.countPending = opts.db.prepare("SELECT COUNT(*) AS n FROM outbox WHERE state = 'pending'");
   }
 
   /** Writes a notification; it is sent by the worker as soon as its queue allows. */
@@ -195,9 +208,7 @@ export class Outbox {
 
   /** Rows not yet delivered, expired or refused. */
   pendingCount(): number {
-    return (
-      this.opts.db.prepare("SELECT COUNT(*) AS n FROM outbox WHERE state = 'pending'").get() as { n: number }
-    ).n;
+    return (this.countPending.get() as { n: number }).n;
   }
 
   /** Waits until nothing is pending or in flight (tests and graceful shutdown). */
@@ -244,10 +255,7 @@ export class Outbox {
   }
 
   private finish(ids: number[], state: string, now: number, error?: string): void {
-    const stmt = this.opts.db.prepare(
-      "UPDATE outbox SET state = ?, finished_at = ?, last_error = COALESCE(?, last_error) WHERE id = ?",
-    );
-    for (const id of ids) stmt.run(state, now, error ?? null, id);
+    for (const id of ids) this.finishRow.run(state, now, error ?? null, id);
   }
 
   private pump(): void {
@@ -372,32 +380,20 @@ export class Outbox {
     const now = this.now();
     const db = this.opts.db;
     try {
-      if (result.ok) {
-        db.transaction(() => {
-          for (const r of batch)
-            db.prepare(
-              "UPDATE outbox SET state = 'delivered', finished_at = ?, attempts = attempts + 1 WHERE id = ?",
-            ).run(now, r.id);
-        })();
-        for (const r of batch) this.opts.events?.delivered?.(r, now - r.createdAt);
-      } else if (!result.retryable) {
-        db.transaction(() => {
-          for (const r of batch)
-            db.prepare(
-              "UPDATE outbox SET state = 'failed', finished_at = ?, attempts = attempts + 1, last_error = ? WHERE id = ?",
-            ).run(now, result.error, r.id);
-        })();
-        for (const r of batch) this.opts.events?.rejected?.(r, result.error);
-      } else {
-        const attempts = Math.max(...batch.map((r) => r.attempts)) + 1;
-        const retryAt = now + this.backoff(attempts);
-        db.transaction(() => {
-          for (const r of batch)
-            db.prepare(
-              "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? WHERE id = ?",
-            ).run(retryAt, result.error, r.id);
-        })();
-        for (const r of batch) this.opts.events?.failed?.(r, result.error, retryAt);
+      const retryAt =
+        result.ok || !result.retryable
+          ? undefined
+          : now + this.backoff(Math.max(...batch.map((r) => r.attempts)) + 1);
+      const state = result.ok ? "delivered" : result.retryable ? "pending" : "failed";
+      const error = result.ok ? null : result.error;
+      db.transaction(() => {
+        for (const r of batch)
+          this.attemptRow.run(state, retryAt === undefined ? now : null, retryAt ?? null, error, r.id);
+      })();
+      for (const r of batch) {
+        if (result.ok) this.opts.events?.delivered?.(r, now - r.createdAt);
+        else if (retryAt === undefined) this.opts.events?.rejected?.(r, result.error);
+        else this.opts.events?.failed?.(r, result.error, retryAt);
       }
     } catch {
       // The state file failed (disk full, closed during shutdown): the row stays pending and
