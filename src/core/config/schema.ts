@@ -234,6 +234,64 @@ export const configSchema = z.strictObject({
         .default([])
         .describe("Alertmanager URLs that also receive every alert (POST /api/v2/alerts)"),
       slackWebhookUrl: z.url().optional().describe("Slack incoming-webhook URL (a secret)"),
+      limits: z
+        .strictObject({
+          maxAlertsPerRequest: z
+            .number()
+            .int()
+            .min(1)
+            .default(1000)
+            .describe("Alerts one POST /monitoring/api/v2/alerts may carry; more is refused with 400"),
+          maxAlerts: z
+            .number()
+            .int()
+            .min(100)
+            .default(10_000)
+            .describe("Distinct alerts held at once (firing or resolved-but-kept); new ones beyond are refused with 429"),
+          maxLabelsPerAlert: z
+            .number()
+            .int()
+            .min(1)
+            .default(64)
+            .describe("Labels (and, separately, annotations) one alert may carry"),
+          maxLabelValueBytes: z
+            .number()
+            .int()
+            .min(64)
+            .default(2048)
+            .describe("Longest label name or value of an alert or silence matcher, in bytes"),
+          maxAnnotationBytes: z
+            .number()
+            .int()
+            .min(256)
+            .default(16_384)
+            .describe("Largest annotation value of an alert, in bytes"),
+          maxSilences: z
+            .number()
+            .int()
+            .min(10)
+            .default(1000)
+            .describe("Active and pending silences at once; more are refused with 429"),
+          maxMatchersPerSilence: z
+            .number()
+            .int()
+            .min(1)
+            .default(32)
+            .describe("Matchers one silence may carry"),
+          historyRetentionMs: z
+            .number()
+            .int()
+            .min(3_600_000)
+            .default(7 * 86_400_000)
+            .describe("Alert and notification history older than this is deleted from the state file"),
+          maxHistoryRows: z
+            .number()
+            .int()
+            .min(1000)
+            .default(100_000)
+            .describe("The alert and notification history keeps at most this many rows (oldest dropped first)"),
+        })
+        .prefault({}),
       smtp: z
         .strictObject({
           host: z.string().min(1).optional().describe("SMTP server host"),
@@ -366,6 +424,48 @@ export const configSchema = z.strictObject({
         .describe("Series beyond this many are refused by the embedded store (and counted)"),
     })
     .prefault({}),
+  engine: z
+    .strictObject({
+      queryTimeoutMs: durationMs(
+        30_000,
+        "A PromQL query (API or dashboard) is cancelled after this long, queue time included (Prometheus's --query.timeout; a request's own `timeout` can only lower it)",
+      ),
+      maxSamples: z
+        .number()
+        .int()
+        .min(1000)
+        .default(10_000_000)
+        .describe(
+          "Most samples one query may hold in memory at once (Prometheus's --query.max-samples; lower than its 50 M because the engine worker's heap is bounded by memoryLimitMb)",
+        ),
+      maxPointsPerSeries: z
+        .number()
+        .int()
+        .min(100)
+        .default(11_000)
+        .describe("A range query with more steps than this is refused (Prometheus's fixed 11,000)"),
+      maxQueuedQueries: z
+        .number()
+        .int()
+        .min(1)
+        .default(20)
+        .describe(
+          "Queries waiting for the engine worker beyond this many are refused with 503 (Prometheus's --query.max-concurrency queue)",
+        ),
+      memoryLimitMb: z
+        .number()
+        .int()
+        .min(64)
+        .default(1024)
+        .describe(
+          "Heap limit of the engine worker (store, PromQL, rules); past it the worker is restarted, the API is not affected",
+        ),
+      watchdogGraceMs: durationMs(
+        5_000,
+        "A worker that has not answered this long after a query's deadline is terminated and restarted",
+      ),
+    })
+    .prefault({}),
   alerts: z
     .strictObject({
       ruleFiles: z
@@ -393,6 +493,23 @@ export const configSchema = z.strictObject({
         .default(86_400)
         .describe("Lifetime of a login session token"),
       passwordMinLength: z.number().int().min(8).max(128).default(8).describe("Shortest password accepted"),
+      loginThrottle: z
+        .strictObject({
+          perAccount: z
+            .number()
+            .int()
+            .min(1)
+            .default(10)
+            .describe("Failed logins per account within windowMs before further attempts get 429"),
+          perAddress: z
+            .number()
+            .int()
+            .min(1)
+            .default(100)
+            .describe("Login attempts per client address within windowMs before further attempts get 429"),
+          windowMs: durationMs(900_000, "Window of the login throttle"),
+        })
+        .prefault({}),
     })
     .prefault({}),
 });
