@@ -10,10 +10,18 @@
 // message text instead of a JSON parse; only error, access-failure and slow-query lines, which
 // are rare, are parsed in full.
 
+import { performance } from "node:perf_hooks";
 import { type MinerSnapshot, TemplateMiner } from "../patterns/index.js";
 import { type ErrorGroup, ErrorTracker } from "./errors.js";
 import { SlowQueries, type SlowQueryPattern } from "./slowqueries.js";
 import { type RouteTrend, RouteTrends } from "./trends.js";
+
+/** Lines waiting for analysis beyond this many are not analysed (counted; see tap). */
+const MAX_QUEUED = 50_000;
+/** Analysis per turn of the event loop on the scheduled path, in ms. */
+const SLICE_MS = 4;
+/** A line longer than this is analysed on its first this-many characters (a 1 MB line logged by mistake must not cost 1 MB of mining). */
+const MAX_ANALYSED_CHARS = 16_384;
 
 /** One streaming detector per named series; scores in [0, 1], anomalous at ≥ 0.5. */
 export interface AnomalyScorer {
@@ -191,6 +199,7 @@ export class LogAnalyzer {
   private minute: number;
   private readonly now: () => number;
   private linesTotal = 0;
+  private droppedLines = 0;
 
   constructor(private readonly opts: AnalyzerOptions) {
     this.now = opts.now ?? Date.now;
@@ -212,29 +221,69 @@ export class LogAnalyzer {
       : new TemplateMiner(minerOpts);
   }
 
-  /** The tap: called with every serialized line; returns at once. */
+  /**
+   * The tap: called with every serialized line; returns at once. The queue is bounded: a burst
+   * beyond MAX_QUEUED lines (logging faster than the analysis keeps up, for longer than a few
+   * slices) drops the newest lines from the analysis only, counted in `droppedLines`; the log
+   * file itself is unaffected. A line is analysed on its first MAX_ANALYSED_CHARS characters.
+   */
   tap(line: string): void {
-    this.queue.push(line);
+    if (this.queue.length >= MAX_QUEUED) {
+      this.droppedLines++;
+      return;
+    }
+    this.queue.push(line.length > MAX_ANALYSED_CHARS ? line.slice(0, MAX_ANALYSED_CHARS) : line);
     if (!this.scheduled) {
       this.scheduled = true;
-      setImmediate(() => this.drain());
+      setImmediate(this.drainSlice);
     }
   }
 
+  /** Lines the bounded queue refused since start (see tap). */
+  get dropped(): number {
+    return this.droppedLines;
+  }
+
+  /**
+   * The scheduled drain: at most SLICE_MS of analysis per turn of the event loop, then the rest
+   * waits for the next turn, so a burst of log lines never holds the API's loop for long.
+   */
+  private readonly drainSlice = (): void => {
+    this.scheduled = false;
+    this.drain(SLICE_MS);
+    if (this.queue.length > 0 && !this.scheduled) {
+      this.scheduled = true;
+      setImmediate(this.drainSlice);
+    }
+  };
+
   /** Periodic: processes the queue and closes the minute even when nothing is logged. */
   tick(): void {
-    this.drain();
+    this.drain(SLICE_MS);
+    if (this.queue.length > 0 && !this.scheduled) {
+      this.scheduled = true;
+      setImmediate(this.drainSlice);
+    }
     this.closeMinute(Math.floor(this.now() / 60_000));
   }
 
-  /** Processes everything queued now (tests, shutdown). */
-  drain(): void {
-    this.scheduled = false;
+  /**
+   * Processes what is queued: everything (tests, shutdown, snapshots), or as much as fits in
+   * `budgetMs` of wall time (the scheduled path and API reads), checked every 32 lines.
+   */
+  drain(budgetMs = Number.POSITIVE_INFINITY): void {
     const batch = this.queue;
-    this.queue = [];
+    if (batch.length === 0) return;
     // One clock read per batch: the lines of a batch were written within the same tick.
     const now = this.now();
-    for (const line of batch) this.ingest(line, now);
+    const until = performance.now() + budgetMs;
+    let i = 0;
+    while (i < batch.length) {
+      const end = Math.min(batch.length, i + 32);
+      for (; i < end; i++) this.ingest(batch[i] as string, now);
+      if (performance.now() >= until) break;
+    }
+    this.queue = i >= batch.length ? [] : batch.slice(i);
   }
 
   /** One line (JSON from pino, or any JSON line with `level` and `msg`). */
