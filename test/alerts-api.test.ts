@@ -1,4 +1,5 @@
 import { spawn } from "node:child_process";
+import { randomUUID } from "node:crypto";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -6,18 +7,25 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
 import { type Recorder, startRecorder } from "./support/alertmanager.js";
 import { startTestApp, type TestApp } from "./support/app.js";
+import { waitFor } from "./support/wait.js";
 
 /**
  * The notifier inside the app, end to end: the rule engine evaluates a rule file in which
  * DatabaseDown and HighErrorRate both fire, the repository's own alertmanager.yml route tree and
  * inhibit rules decide (receivers pointed at a local recording server), and the HTTP API shows
  * what is firing and why it is or is not sent.
+ *
+ * Load and order independence: every test identifies the deliveries it expects (by alert name,
+ * or by a receiver path of its own) instead of counting what the shared recorder received, and
+ * waits for events (a delivery, a group flush, an empty outbox) instead of for fixed times, so a
+ * group of another test that flushes late cannot change what a test sees.
  */
 const ROOT = new URL("..", import.meta.url).pathname;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 let recorder: Recorder;
 let t: TestApp;
 let amFile: string;
+/** Every flush of an aggregation group the notifier's pipeline saw: group key and alert names. */
+const flushes: Array<{ groupKey: string; alertnames: string[] }> = [];
 
 /** The repository's alertmanager.yml with every receiver replaced by one local webhook. */
 function repoAlertmanagerConfig(url: string): string {
@@ -29,7 +37,7 @@ function repoAlertmanagerConfig(url: string): string {
   retarget(doc.route);
   doc.route.group_wait = "1s";
   doc.route.group_interval = "2s";
-  doc.receivers = [{ name: "hook", webhook_configs: [{ url: `${url}/hook`, send_resolved: true }] }];
+  doc.receivers = [{ name: "hook", webhook_configs: [{ url, send_resolved: true }] }];
   return stringify(doc);
 }
 
@@ -37,7 +45,7 @@ beforeAll(async () => {
   recorder = await startRecorder();
   const dir = mkdtempSync(join(tmpdir(), "tug-alerts-api-"));
   amFile = join(dir, "alertmanager.yml");
-  writeFileSync(amFile, repoAlertmanagerConfig(recorder.url));
+  writeFileSync(amFile, repoAlertmanagerConfig(`${recorder.url}/hook`));
   const rules = join(dir, "rules.yml");
   writeFileSync(
     rules,
@@ -76,6 +84,29 @@ beforeAll(async () => {
       ].join("\n"),
     },
   );
+  // Observe the notifier's group flushes (the dispatcher calls this method on each one), so the
+  // inhibition test can wait for flushes that must have sent nothing instead of sleeping.
+  const notifier = t.app.notifier as unknown as {
+    pipeline(
+      group: { groupKey: string },
+      alerts: Array<{ labels: Record<string, string> }>,
+      now: number,
+    ): boolean;
+  };
+  const pipeline = notifier.pipeline.bind(notifier);
+  notifier.pipeline = (group, alerts, now) => {
+    const ok = pipeline(group, alerts, now);
+    flushes.push({ groupKey: group.groupKey, alertnames: alerts.map((a) => a.labels.alertname ?? "") });
+    return ok;
+  };
+  // Every test starts from both rules firing in the notifier, whichever test runs first.
+  await waitFor("DatabaseDown and HighErrorRate firing", async () => {
+    const { body } = await t.call("GET", "/monitoring/alerts");
+    const firing = new Set(
+      body.alerts.filter((a: any) => a.state === "firing").map((a: any) => a.labels.alertname),
+    );
+    return firing.has("DatabaseDown") && firing.has("HighErrorRate");
+  });
 }, 60_000);
 
 afterAll(async () => {
@@ -84,16 +115,35 @@ afterAll(async () => {
 });
 
 const hooks = () => recorder.received.filter((r) => r.path === "/hook");
+/** Deliveries to the app's receiver of the groups of these alert names. */
+const deliveriesOf = (...alertnames: string[]) =>
+  hooks().filter((r) => alertnames.includes(r.json?.groupLabels?.alertname));
+const pending = () => t.app.notifier?.outbox.pendingCount() ?? 0;
+/** The rule engine's DatabaseDown notification has reached the receiver. */
+const databaseDownDelivered = () =>
+  waitFor("DatabaseDown delivered", () => deliveriesOf("DatabaseDown").length > 0, {
+    last: () => hooks().map((r) => r.json?.groupLabels),
+  });
 
 describe("correlation", () => {
   it("a firing DatabaseDown inhibits HighErrorRate of the same service: one notification, not two", async () => {
-    const deadline = Date.now() + 20_000;
-    while (hooks().length === 0 && Date.now() < deadline) await sleep(100);
-    // Several evaluation and group intervals more: nothing else may arrive.
-    await sleep(5000);
-    const sent = hooks().map((r) => `${r.json.groupLabels.alertname}:${r.json.status}`);
+    await databaseDownDelivered();
+    // HighErrorRate's group flushed at group_wait and again a group_interval later while
+    // DatabaseDown fired, and whatever those flushes queued has been delivered: had inhibition
+    // let it through, its notification would be here by now.
+    const herFlushes = () => flushes.filter((f) => f.alertnames.includes("HighErrorRate")).length;
+    await waitFor(
+      "two flushes of HighErrorRate's group and an empty outbox",
+      () => herFlushes() >= 2 && pending() === 0,
+      {
+        last: () => ({ flushes, pending: pending() }),
+      },
+    );
+    const sent = deliveriesOf("DatabaseDown", "HighErrorRate").map(
+      (r) => `${r.json.groupLabels.alertname}:${r.json.status}`,
+    );
     expect(sent).toEqual(["DatabaseDown:firing"]);
-    const body = hooks()[0]?.json;
+    const body = deliveriesOf("DatabaseDown")[0]?.json;
     expect(body.groupKey).toBe('{}/{severity="critical"}:{alertname="DatabaseDown", service="tug-api"}');
     expect(body.alerts[0].labels).toEqual({
       alertname: "DatabaseDown",
@@ -177,6 +227,7 @@ describe("silences", () => {
 
 describe("history, intake, test notifications, metrics", () => {
   it("records firing alerts and delivered notifications", async () => {
+    await databaseDownDelivered();
     const r = await t.call("GET", "/monitoring/alerts/history?limit=50");
     expect(r.status).toBe(200);
     const kinds = r.body.entries.map((e: any) => `${e.kind}:${e.alertname}`);
@@ -208,6 +259,11 @@ describe("history, intake, test notifications, metrics", () => {
       source: "api",
       state: "firing",
     });
+    // Its group flushes after group_wait: wait for that delivery here, so it is not left in
+    // flight for a later test.
+    await waitFor("ExternalCheck delivered", () => deliveriesOf("ExternalCheck").length > 0);
+    await waitFor("an empty outbox", () => pending() === 0);
+    expect(deliveriesOf("ExternalCheck")).toHaveLength(1);
   });
 
   it("sends a test notification through one receiver", async () => {
@@ -219,11 +275,12 @@ describe("history, intake, test notifications, metrics", () => {
       ok: true,
       results: [{ integration: "webhook[0]", ok: true }],
     });
+    // Sent before the answer, bypassing the outbox: already here, exactly once.
     expect(
       hooks()
         .slice(before)
-        .map((x) => x.json.groupLabels.alertname),
-    ).toContain("TestAlert");
+        .filter((x) => x.json.groupLabels.alertname === "TestAlert"),
+    ).toHaveLength(1);
     const unknown = await t.call("POST", "/monitoring/alerts/test", { body: { receiver: "nobody" } });
     expect(unknown.status).toBe(400);
     expect(unknown.body.error.details[0].field).toBe("receiver");
@@ -238,6 +295,8 @@ describe("history, intake, test notifications, metrics", () => {
   });
 
   it("exports the notifier's metrics", async () => {
+    await databaseDownDelivered();
+    await waitFor("an empty outbox", () => pending() === 0);
     const text = (await t.call("GET", "/monitoring/metrics")).body as string;
     expect(text).toMatch(/^notifications_total\{receiver="hook",outcome="delivered"\} [1-9]/m);
     expect(text).toMatch(/^alerts_firing\{severity="critical"\} 2$/m);
@@ -246,9 +305,13 @@ describe("history, intake, test notifications, metrics", () => {
   });
 
   it("`tug alerts test --receiver hook` sends one from the command line", async () => {
-    const before = hooks().length;
+    // The same routing file, with the receiver at a path of this test's own: what arrives there
+    // came from this command and nothing else.
+    const path = `/cli-${randomUUID()}`;
+    const cliAm = join(t.dir, "cli-alertmanager.yml");
+    writeFileSync(cliAm, repoAlertmanagerConfig(`${recorder.url}${path}`));
     const yaml = join(t.dir, "cli.yml");
-    writeFileSync(yaml, `notifications:\n  alertmanagerConfig: ${JSON.stringify(amFile)}\n`);
+    writeFileSync(yaml, `notifications:\n  alertmanagerConfig: ${JSON.stringify(cliAm)}\n`);
     const { code, out } = await new Promise<{ code: number | null; out: string }>((resolve) => {
       const child = spawn(
         process.execPath,
@@ -269,6 +332,7 @@ describe("history, intake, test notifications, metrics", () => {
     });
     expect(out).toMatch(/ok {6}webhook\[0\]/);
     expect(code).toBe(0);
-    expect(hooks().length).toBe(before + 1);
+    const mine = recorder.received.filter((r) => r.path === path);
+    expect(mine.map((r) => r.json.groupLabels.alertname)).toEqual(["TestAlert"]);
   });
 });
