@@ -17,16 +17,39 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
+/** An app built but not yet listening (see `buildTestApp`). */
+export interface BuiltTestApp {
+  app: App;
+  dir: string;
+  /** Listen on 127.0.0.1 and port 0 and finish start-up; resolves once the app is ready. */
+  listen(): Promise<TestApp>;
+  /** The bound address once the socket listens (start-up may still be running), else undefined. */
+  address(): string | undefined;
+}
+
 /** A real app on 127.0.0.1 and port 0, with its own temp dir for SQLite and logs. */
 export async function startTestApp(
   env: Record<string, string> = {},
-  opts: {
-    now?: () => number;
-    monitoring?: boolean;
-    yaml?: string;
-    plugins?: AppOptions["plugins"];
-  } = {},
+  opts: TestAppOptions = {},
 ): Promise<TestApp> {
+  return (await buildTestApp(env, opts)).listen();
+}
+
+export interface TestAppOptions {
+  now?: () => number;
+  monitoring?: boolean;
+  yaml?: string;
+  plugins?: AppOptions["plugins"];
+}
+
+/**
+ * As `startTestApp`, in two steps: for tests that must reach the app while its start-up is still
+ * running (the socket listens before migrations and first checks finish) without choosing a port.
+ */
+export async function buildTestApp(
+  env: Record<string, string> = {},
+  opts: TestAppOptions = {},
+): Promise<BuiltTestApp> {
   const dir = mkdtempSync(join(tmpdir(), "tug-test-"));
   // Logs go to the file only: tests read them there, and the test output stays readable.
   const yaml = join(dir, "tug.yml");
@@ -41,20 +64,27 @@ export async function startTestApp(
     ...env,
   });
   const app = await buildApp({ config, now: opts.now, monitoring: opts.monitoring, plugins: opts.plugins });
-  const url = await app.listen();
-  const call: TestApp["call"] = async (method, path, o = {}) => {
-    const headers: Record<string, string> = { ...(o.headers ?? {}) };
-    if (o.token) headers.authorization = `Bearer ${o.token}`;
-    let body: string | undefined = o.raw;
-    if (o.body !== undefined) {
-      headers["content-type"] = "application/json";
-      body = JSON.stringify(o.body);
-    }
-    const res = await fetch(`${url}${path}`, { method, headers, body });
-    const text = await res.text();
-    let parsed: unknown = text;
-    if ((res.headers.get("content-type") ?? "").includes("json") && text) parsed = JSON.parse(text);
-    return { status: res.status, body: parsed, headers: res.headers };
+  const address = (): string | undefined => {
+    const a = app.fastify.server.address();
+    return a && typeof a === "object" ? `http://${a.address}:${a.port}` : undefined;
   };
-  return { app, url, dir, call, close: () => app.close() };
+  const listen = async (): Promise<TestApp> => {
+    const url = await app.listen();
+    const call: TestApp["call"] = async (method, path, o = {}) => {
+      const headers: Record<string, string> = { ...(o.headers ?? {}) };
+      if (o.token) headers.authorization = `Bearer ${o.token}`;
+      let body: string | undefined = o.raw;
+      if (o.body !== undefined) {
+        headers["content-type"] = "application/json";
+        body = JSON.stringify(o.body);
+      }
+      const res = await fetch(`${url}${path}`, { method, headers, body });
+      const text = await res.text();
+      let parsed: unknown = text;
+      if ((res.headers.get("content-type") ?? "").includes("json") && text) parsed = JSON.parse(text);
+      return { status: res.status, body: parsed, headers: res.headers };
+    };
+    return { app, url, dir, call, close: () => app.close() };
+  };
+  return { app, dir, listen, address };
 }
