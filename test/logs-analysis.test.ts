@@ -5,10 +5,13 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LogAnalyzer } from "../src/logs/analysis/index.js";
 import { startTestApp, type TestApp } from "./support/app.js";
+import { waitFor } from "./support/wait.js";
 
 /**
  * The in-process log analysis on the app's own logs: a real server, real pino lines through the
- * tap, error groups read back through /monitoring/logs/errors.
+ * tap, error groups read back through /monitoring/logs/errors. The tap drains its queue on a
+ * schedule, so tests wait until the analysis has counted what they sent (never for fixed times);
+ * the error traffic is made once in beforeAll, so every test sees it whatever the order.
  */
 class PaymentDeclined extends Error {
   override name = "PaymentDeclined";
@@ -50,16 +53,33 @@ afterAll(async () => {
   await t?.close();
 });
 
+/** The error groups once their counts add up to `total` (the tap has analysed every line). */
+async function groupsCounting(app: TestApp, total: number): Promise<Array<any>> {
+  let last: unknown;
+  return waitFor(
+    `error groups counting ${total} errors`,
+    async () => {
+      const groups = (await app.call("GET", "/monitoring/logs/errors")).body.groups as Array<any>;
+      last = groups.map((g) => `${g.errorType}:${g.count}`);
+      return groups.reduce((n, g) => n + g.count, 0) >= total ? groups : undefined;
+    },
+    { last: () => last },
+  );
+}
+
 describe("error groups", () => {
-  it("three distinct errors on three routes, with varying ids and numbers, make exactly three groups", async () => {
-    const want = { payments: 7, inventory: 5, orders: 3 };
+  const want = { payments: 7, inventory: 5, orders: 3 };
+  beforeAll(async () => {
     for (let i = 0; i < want.payments; i++)
       expect((await t.call("GET", `/boom/payments/${randomUUID().slice(0, 4 + i)}`)).status).toBe(500);
     for (let i = 0; i < want.inventory; i++)
       expect((await t.call("GET", `/boom/inventory/SKU-${100 + i * 37}`)).status).toBe(500);
     for (let i = 0; i < want.orders; i++)
       expect((await t.call("GET", `/boom/orders/${randomUUID()}`)).status).toBe(500);
-    await new Promise((r) => setTimeout(r, 100));
+    await groupsCounting(t, want.payments + want.inventory + want.orders);
+  });
+
+  it("three distinct errors on three routes, with varying ids and numbers, make exactly three groups", async () => {
     const r = await t.call("GET", "/monitoring/logs/errors");
     expect(r.status).toBe(200);
     const groups = r.body.groups as Array<any>;
@@ -117,15 +137,14 @@ describe("persistence", () => {
     ];
     const first = await startTestApp({}, { yaml, plugins });
     for (let i = 0; i < 4; i++) await first.call("GET", `/boom/${i * 13}`);
-    await new Promise((r) => setTimeout(r, 50));
+    await groupsCounting(first, 4);
     await first.close();
     const second = await startTestApp({}, { yaml, plugins });
     try {
       const groups = (await second.call("GET", "/monitoring/logs/errors")).body.groups as Array<any>;
       expect(groups.map((g) => `${g.errorType}:${g.count}`)).toEqual(["RangeError:4"]);
       await second.call("GET", "/boom/999");
-      await new Promise((r) => setTimeout(r, 50));
-      const again = (await second.call("GET", "/monitoring/logs/errors")).body.groups as Array<any>;
+      const again = await groupsCounting(second, 5);
       expect(again.map((g) => `${g.errorType}:${g.count}`)).toEqual(["RangeError:5"]);
     } finally {
       await second.close();
