@@ -4,7 +4,6 @@ import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
 import { parseExpr } from "../src/promql/index.js";
@@ -17,6 +16,7 @@ import {
   substituteVariables,
 } from "./support/dashboards.js";
 import { promtoolPath } from "./support/services.js";
+import { waitFor } from "./support/wait.js";
 
 const FILES = [
   "database-performance.json",
@@ -326,8 +326,15 @@ describe("dashboard queries against the app's embedded Prometheus API", () => {
       const timeout = await t.call("GET", "/monitoring/api/v1/query?query=vector(1)&timeout=0.000000001");
       expect(timeout.status).toBe(503);
     };
+    // The store has sampled the registry after `ms` (a scrape, not a fixed wait, which a loaded
+    // machine can outlast): the newest sample of http_requests_total is younger than that.
+    const scrapedAfter = (ms: number) =>
+      waitFor(`a scrape after ${new Date(ms).toISOString()}`, async () => {
+        const r = await t.call("GET", "/monitoring/api/v1/query?query=max(timestamp(http_requests_total))");
+        return Number(r.body?.data?.result?.[0]?.value?.[1] ?? 0) * 1000 > ms;
+      });
     await burst();
-    await sleep(2500);
+    await scrapedAfter(Date.now());
     await burst();
     const metrics = await t.call("GET", "/monitoring/metrics");
     exposed = new Set(
@@ -337,8 +344,8 @@ describe("dashboard queries against the app's embedded Prometheus API", () => {
           : [name],
       ),
     );
-    // The second burst reaches the store at the next scrapes.
-    await sleep(2500);
+    // The second burst reaches the store at the next scrape.
+    await scrapedAfter(Date.now());
   });
 
   afterAll(async () => {
