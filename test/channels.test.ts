@@ -490,7 +490,8 @@ describe("webhook channel", () => {
     const r = await createWebhookChannel(cfg(), 0, { timeoutMs: 300 }).send([notification()], never());
     expect(r).toMatchObject({ ok: false, retryable: true });
     if (!r.ok) expect(r.error).toContain("timed out after 300ms");
-    expect(Date.now() - started).toBeLessThan(2000);
+    // At the timeout, not when the server (never) answers; the bound leaves a loaded machine room.
+    expect(Date.now() - started).toBeLessThan(5000);
   });
 
   it("stops when the caller aborts", async () => {
