@@ -27,10 +27,22 @@ export function fingerprint(labels: Record<string, string>): string {
     hi = h >>> 0;
     lo = newLo >>> 0;
   };
+  // UTF-8 bytes of a string; ASCII (nearly every label) without encoding into a new array.
+  const addString = (s: string): void => {
+    for (let i = 0; i < s.length; i++) {
+      const c = s.charCodeAt(i);
+      if (c >= 0x80) {
+        // Everything before i was ASCII, so i is at a character boundary.
+        for (const b of encoder.encode(s.slice(i))) add(b);
+        return;
+      }
+      add(c);
+    }
+  };
   for (const name of Object.keys(labels).sort()) {
-    for (const b of encoder.encode(name)) add(b);
+    addString(name);
     add(0xff);
-    for (const b of encoder.encode(labels[name] as string)) add(b);
+    addString(labels[name] as string);
     add(0xff);
   }
   return hi.toString(16).padStart(8, "0") + lo.toString(16).padStart(8, "0");
