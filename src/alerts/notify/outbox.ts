@@ -150,14 +150,17 @@ export class Outbox {
     this.queueRows = opts.db.prepare(
       "SELECT * FROM outbox WHERE state = 'pending' AND receiver = ? AND integration = ? ORDER BY id",
     );
+    // A finished row keeps its record (receiver, group, outcome, times, error) but not its body:
+    // nothing reads it again, and bodies of large groups are what made the state file grow.
     this.finishRow = opts.db.prepare(
-      "UPDATE outbox SET state = ?, finished_at = ?, last_error = COALESCE(?, last_error) WHERE id = ?",
+      "UPDATE outbox SET state = ?, finished_at = ?, last_error = COALESCE(?, last_error), payload = '' WHERE id = ?",
     );
     // One statement for the three outcomes of an attempt: delivered, refused (both finished) or
     // to be retried (pending, with the next attempt's time); a null leaves the column as it was.
     this.attemptRow = opts.db.prepare(
-      `UPDATE outbox SET state = ?, attempts = attempts + 1, finished_at = COALESCE(?, finished_at),
-         next_attempt_at = COALESCE(?, next_attempt_at), last_error = COALESCE(?, last_error) WHERE id = ?`,
+      `UPDATE outbox SET state = @state, attempts = attempts + 1, finished_at = COALESCE(@finishedAt, finished_at),
+         next_attempt_at = COALESCE(@retryAt, next_attempt_at), last_error = COALESCE(@error, last_error),
+         payload = CASE WHEN @state = 'pending' THEN payload ELSE '' END WHERE id = @id`,
     );
     this.countPending = opts.db.prepare("SELECT COUNT(*) AS n FROM outbox WHERE state = 'pending'");
   }
@@ -388,7 +391,13 @@ export class Outbox {
       const error = result.ok ? null : result.error;
       db.transaction(() => {
         for (const r of batch)
-          this.attemptRow.run(state, retryAt === undefined ? now : null, retryAt ?? null, error, r.id);
+          this.attemptRow.run({
+            state,
+            finishedAt: retryAt === undefined ? now : null,
+            retryAt: retryAt ?? null,
+            error,
+            id: r.id,
+          });
       })();
       for (const r of batch) {
         if (result.ok) this.opts.events?.delivered?.(r, now - r.createdAt);

@@ -1,7 +1,8 @@
 // The notifier's durable state in one SQLite file: the outbox (every notification is written
 // here before it is sent), the notification log (what each receiver was last told about each
 // group, Alertmanager's nflog), silences, and the alert history. WAL with synchronous=NORMAL
-// survives a killed process: a committed row is in the WAL before the call returns.
+// survives a killed process: a committed row is in the WAL before the call returns. The file is
+// kept bounded by prune.ts; journal_size_limit truncates the WAL after each checkpoint.
 
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
@@ -26,6 +27,7 @@ CREATE TABLE IF NOT EXISTS outbox (
   finished_at INTEGER
 );
 CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (state, receiver, integration, id);
+CREATE INDEX IF NOT EXISTS outbox_finished ON outbox (finished_at) WHERE state != 'pending';
 CREATE TABLE IF NOT EXISTS nflog (
   receiver TEXT NOT NULL,
   integration TEXT NOT NULL,
@@ -55,7 +57,11 @@ CREATE TABLE IF NOT EXISTS alert_history (
   detail TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS alert_history_at ON alert_history (at);
+CREATE INDEX IF NOT EXISTS alert_history_alertname ON alert_history (alertname, id);
 `;
+
+/** The WAL is truncated to this after a checkpoint (SQLite checkpoints every ~4 MB written). */
+export const WAL_SIZE_LIMIT_BYTES = 4 * 1024 * 1024;
 
 /** Opens (creating when needed) the notifier's state file; `:memory:` for throwaway state. */
 export function openStateDb(file: string): StateDb {
@@ -64,6 +70,8 @@ export function openStateDb(file: string): StateDb {
   db.pragma("journal_mode = WAL");
   db.pragma("synchronous = NORMAL");
   db.pragma("busy_timeout = 5000");
+  // After a checkpoint the WAL is cut back to this size instead of staying at its largest.
+  db.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT_BYTES}`);
   db.exec(SCHEMA);
   return db;
 }
