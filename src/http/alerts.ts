@@ -1,12 +1,21 @@
 // /monitoring/alerts, /monitoring/silences and Alertmanager's alert intake: what is firing and
-// why it is (or is not) being sent, the history, silences, and test notifications.
+// why it is (or is not) being sent, the history, silences, and test notifications. Listings are
+// paginated (limit/offset, as /api/v1/activities) and the intake is bounded by
+// `notifications.limits`: a 400 names the alert and field, a 429 the limit that was reached.
 
-import type { FastifyInstance } from "fastify";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { z } from "zod";
-import { AlertInputError, type Notifier, SilenceError } from "../alerts/notify/index.js";
+import {
+  AlertInputError,
+  fingerprint,
+  type Notifier,
+  type NotifierLimits,
+  type PostableAlert,
+  SilenceError,
+} from "../alerts/notify/index.js";
 import type { ApiAlert } from "../alerts/rules/index.js";
 import { parseInput } from "../api/validation.js";
-import { TugError } from "../core/errors.js";
+import { type FieldError, TugError } from "../core/errors.js";
 import { monitoringAuth } from "./auth.js";
 
 export interface AlertRoutesOptions {
@@ -15,6 +24,62 @@ export interface AlertRoutesOptions {
   ruleAlerts: () => ApiAlert[];
   token: string | undefined;
   now?: () => number;
+  /** Intake bounds (`notifications.limits`); the notifier's own where absent. */
+  limits?: Partial<NotifierLimits>;
+}
+
+/** Page size of the listings when `limit` is not given, and the largest allowed. */
+export const DEFAULT_PAGE = 100;
+export const MAX_PAGE = 1000;
+
+/**
+ * A query integer in plain decimal digits: `0x10`, `1e2`, `-1`, ` 5` and the empty string are
+ * refused (Number() and z.coerce would take most of them) with a 400 naming the parameter.
+ */
+const strictInt = (min: number, max: number, def: number) =>
+  z
+    .string()
+    .regex(/^[0-9]+$/, "must be a whole number in decimal digits")
+    .transform(Number)
+    .pipe(z.number().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`))
+    .optional()
+    .default(def);
+
+const page = {
+  limit: strictInt(1, MAX_PAGE, DEFAULT_PAGE),
+  offset: strictInt(0, 1_000_000_000, 0),
+};
+
+function pagination(limit: number, offset: number, shown: number, total: number) {
+  return { limit, offset, total, nextOffset: offset + shown < total ? offset + shown : null };
+}
+
+/** `0, 1, 2, 5` → `alerts[0..2], alerts[5]`. */
+function indexRanges(indices: number[]): string {
+  const parts: string[] = [];
+  for (let i = 0; i < indices.length; ) {
+    let j = i;
+    while (j + 1 < indices.length && indices[j + 1] === (indices[j] as number) + 1) j++;
+    parts.push(i === j ? `alerts[${indices[i]}]` : `alerts[${indices[i]}..${indices[j]}]`);
+    i = j + 1;
+  }
+  return parts.join(", ");
+}
+
+/**
+ * 429 in the one error shape. LIMIT_EXCEEDED is not yet in the catalog (src/core/errors.ts is
+ * not this module's): once it is, this becomes `throw new TugError("LIMIT_EXCEEDED", …)`.
+ */
+function limitExceeded(
+  req: FastifyRequest,
+  reply: FastifyReply,
+  message: string,
+  details: FieldError[],
+): FastifyReply {
+  return reply
+    .code(429)
+    .header("retry-after", "60")
+    .send({ error: { code: "LIMIT_EXCEEDED", message, details }, requestId: req.id });
 }
 
 const rfc3339 = z.iso.datetime({ offset: true });
@@ -37,8 +102,10 @@ const silenceBody = z.strictObject({
   comment: z.string().min(1),
 });
 
+const alertsQuery = z.strictObject(page);
+
 const historyQuery = z.strictObject({
-  limit: z.coerce.number().int().min(1).max(10_000).default(100),
+  ...page,
   since: rfc3339.optional(),
   alertname: z.string().min(1).optional(),
 });
@@ -63,11 +130,16 @@ function fieldError(err: SilenceError | AlertInputError): TugError {
 export async function alertRoutes(app: FastifyInstance, opts: AlertRoutesOptions): Promise<void> {
   const { notifier } = opts;
   const now = opts.now ?? Date.now;
+  const limits: NotifierLimits = { ...notifier.limits, ...(opts.limits ?? {}) };
   app.addHook("onRequest", monitoringAuth(opts.token, new Set()));
 
-  app.get("/monitoring/alerts", async (_req, reply) => {
+  // The rule engine's alerts first (pending and firing, in its order), then the alerts posted
+  // by other clients in order of arrival; only the page is turned into views.
+  app.get("/monitoring/alerts", async (req, reply) => {
     reply.header("cache-control", "no-store");
-    const fromRules = opts.ruleAlerts().map((a) => ({
+    const { limit, offset } = parseInput(alertsQuery, req.query, "query");
+    const rules = opts.ruleAlerts();
+    const fromRules = rules.slice(offset, offset + limit).map((a) => ({
       labels: a.labels,
       annotations: a.annotations,
       state: a.state,
@@ -77,32 +149,40 @@ export async function alertRoutes(app: FastifyInstance, opts: AlertRoutesOptions
       notification: notifier.status(a.labels),
     }));
     // Alerts posted by other clients (through /monitoring/api/v2/alerts) have no rule state.
-    const known = new Set(fromRules.map((a) => JSON.stringify(Object.entries(a.labels).sort())));
-    const posted = notifier
-      .alerts()
-      .filter((a) => !known.has(JSON.stringify(Object.entries(a.labels).sort())))
-      .map((a) => ({
-        labels: a.labels,
-        annotations: a.annotations,
-        state: "firing" as const,
-        since: a.startsAt,
-        value: null,
-        source: "api" as const,
-        notification: a.status,
-      }));
-    return { alerts: [...fromRules, ...posted], groups: notifier.groups() };
+    const known = new Set(rules.map((a) => fingerprint(a.labels)));
+    const rest = notifier.alertPage({
+      offset: Math.max(0, offset - rules.length),
+      limit: limit - fromRules.length,
+      skip: (fp) => known.has(fp),
+    });
+    const posted = rest.alerts.map((a) => ({
+      labels: a.labels,
+      annotations: a.annotations,
+      state: "firing" as const,
+      since: a.startsAt,
+      value: null,
+      source: "api" as const,
+      notification: a.status,
+    }));
+    const alerts = [...fromRules, ...posted];
+    return {
+      alerts,
+      // The aggregation groups of the alerts on this page.
+      groups: notifier.groupsOf(alerts.map((a) => a.labels)),
+      pagination: pagination(limit, offset, alerts.length, rules.length + rest.total),
+    };
   });
 
   app.get("/monitoring/alerts/history", async (req, reply) => {
     reply.header("cache-control", "no-store");
     const q = parseInput(historyQuery, req.query, "query");
-    return {
-      entries: notifier.listHistory({
-        limit: q.limit,
-        ...(q.since ? { since: Date.parse(q.since) } : {}),
-        ...(q.alertname ? { alertname: q.alertname } : {}),
-      }),
-    };
+    const { entries, total } = notifier.listHistory({
+      limit: q.limit,
+      offset: q.offset,
+      ...(q.since ? { since: Date.parse(q.since) } : {}),
+      ...(q.alertname ? { alertname: q.alertname } : {}),
+    });
+    return { entries, pagination: pagination(q.limit, q.offset, entries.length, total) };
   });
 
   app.post("/monitoring/alerts/test", async (req) => {
@@ -143,6 +223,8 @@ export async function alertRoutes(app: FastifyInstance, opts: AlertRoutesOptions
       reply.code(200);
       return { silenceID };
     } catch (err) {
+      if (err instanceof SilenceError && err.status === 429)
+        return limitExceeded(req, reply, err.message, [{ field: err.field, message: err.message }]);
       if (err instanceof SilenceError) throw fieldError(err);
       throw err;
     }
@@ -159,14 +241,49 @@ export async function alertRoutes(app: FastifyInstance, opts: AlertRoutesOptions
   });
 
   // Alertmanager's intake, so Prometheus (or anything that speaks to Alertmanager) can send
-  // alerts to the embedded notifier.
-  app.post("/monitoring/api/v2/alerts", async (req) => {
-    const alerts = parseInput(postableAlerts, req.body);
+  // alerts to the embedded notifier. As Alertmanager: the valid alerts of a batch are stored
+  // and the invalid ones answered with a 400 that names each (index and field). Ours: new
+  // alerts beyond maxAlerts are refused with a 429 that says how many; a batch larger than
+  // maxAlertsPerRequest is refused whole, before any of it is read.
+  app.post("/monitoring/api/v2/alerts", async (req, reply) => {
+    let result: ReturnType<Notifier["receive"]>;
+    let n: number;
     try {
-      notifier.receive(alerts);
+      if (Array.isArray(req.body)) notifier.admitBatch(req.body.length, "api", limits.maxAlertsPerRequest);
+      const alerts = parseInput(postableAlerts, req.body) as PostableAlert[];
+      n = alerts.length;
+      result = notifier.receive(alerts, "api");
     } catch (err) {
       if (err instanceof AlertInputError) throw fieldError(err);
       throw err;
+    }
+    const { accepted, invalid, refused } = result;
+    const full = `the notifier holds ${limits.maxAlerts} alerts from API clients, the most allowed (notifications.limits.maxAlerts)`;
+    const refusedDetail: FieldError[] =
+      refused.length > 0
+        ? [
+            {
+              field: "alerts",
+              message: `${refused.length} new alerts refused, ${full}: ${indexRanges(refused)}`,
+            },
+          ]
+        : [];
+    if (invalid.length > 0) {
+      throw new TugError(
+        "VALIDATION_FAILED",
+        `Invalid body: ${invalid.length} of ${n} alerts refused as invalid` +
+          (refused.length > 0 ? `, ${refused.length} refused as the store is full` : "") +
+          `; ${accepted} accepted`,
+        [...invalid.map((e) => ({ field: e.field, message: e.message })), ...refusedDetail],
+      );
+    }
+    if (refused.length > 0) {
+      return limitExceeded(
+        req,
+        reply,
+        `${refused.length} of ${n} alerts refused: ${full}; ${accepted} accepted (alerts already held are always updated)`,
+        refusedDetail,
+      );
     }
     return {};
   });

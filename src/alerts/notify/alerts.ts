@@ -1,7 +1,11 @@
 // Alerts as Alertmanager 0.25 holds them (types.Alert, provider/mem): identified by label
 // fingerprint, merged when a new report overlaps the one held, resolved once endsAt passes.
+// Unlike Alertmanager's, an alert is also checked against the notifier's size limits, and the
+// store counts what each source (API clients, the rule engine) holds, so that the notifier can
+// refuse new alerts beyond `maxAlerts` per source.
 
 import { fingerprint } from "./fingerprint.js";
+import { DEFAULT_NOTIFIER_LIMITS, type NotifierLimits, shortQuote, utf8Bytes } from "./limits.js";
 
 /** An alert as clients post it (Alertmanager API v2 `postableAlert`; Prometheus sends these). */
 export interface PostableAlert {
@@ -30,11 +34,21 @@ export function resolvedAt(a: StoredAlert, t: number): boolean {
   return a.endsAt !== 0 && a.endsAt <= t;
 }
 
+/** Who sent an alert: a client of POST /api/v2/alerts, or the embedded rule engine. */
+export type AlertSource = "api" | "rules";
+
+/**
+ * Why an alert was refused: `invalid` (Alertmanager's own validation), `too_large` (a size
+ * limit of one alert), `request_too_large` (maxAlertsPerRequest), `store_full` (maxAlerts).
+ */
+export type RefusalReason = "invalid" | "too_large" | "request_too_large" | "store_full";
+
 /** A rejected alert; `field` names what was wrong. */
 export class AlertInputError extends Error {
   constructor(
     message: string,
     readonly field: string,
+    readonly reason: RefusalReason = "invalid",
   ) {
     super(message);
     this.name = "AlertInputError";
@@ -51,18 +65,77 @@ function parseTime(v: string | undefined, field: string): number {
   return t;
 }
 
+/** The size limits of one alert (labels, annotations, generatorURL); throws AlertInputError. */
+function checkSize(input: PostableAlert, where: string, limits: NotifierLimits): void {
+  const tooLarge = (field: string, what: string, limit: string) =>
+    new AlertInputError(`${field}: ${what}, more than ${limit}`, field, "too_large");
+  const nameMax = limits.maxLabelValueBytes;
+  const labels = Object.entries(input.labels ?? {});
+  if (labels.length > limits.maxLabelsPerAlert)
+    throw tooLarge(
+      `${where}.labels`,
+      `${labels.length} labels`,
+      `the ${limits.maxLabelsPerAlert} allowed (notifications.limits.maxLabelsPerAlert)`,
+    );
+  for (const [k, v] of labels) {
+    if (utf8Bytes(k) > nameMax)
+      throw tooLarge(
+        `${where}.labels`,
+        `label name ${shortQuote(k)} has ${utf8Bytes(k)} bytes`,
+        `${nameMax} (notifications.limits.maxLabelValueBytes)`,
+      );
+    if (typeof v === "string" && utf8Bytes(v) > nameMax)
+      throw tooLarge(
+        `${where}.labels.${k}`,
+        `value has ${utf8Bytes(v)} bytes`,
+        `${nameMax} (notifications.limits.maxLabelValueBytes)`,
+      );
+  }
+  const annotations = Object.entries(input.annotations ?? {});
+  if (annotations.length > limits.maxLabelsPerAlert)
+    throw tooLarge(
+      `${where}.annotations`,
+      `${annotations.length} annotations`,
+      `the ${limits.maxLabelsPerAlert} allowed (notifications.limits.maxLabelsPerAlert)`,
+    );
+  for (const [k, v] of annotations) {
+    if (utf8Bytes(k) > nameMax)
+      throw tooLarge(
+        `${where}.annotations`,
+        `annotation name ${shortQuote(k)} has ${utf8Bytes(k)} bytes`,
+        `${nameMax} (notifications.limits.maxLabelValueBytes)`,
+      );
+    if (typeof v === "string" && utf8Bytes(v) > limits.maxAnnotationBytes)
+      throw tooLarge(
+        `${where}.annotations.${k}`,
+        `value has ${utf8Bytes(v)} bytes`,
+        `${limits.maxAnnotationBytes} (notifications.limits.maxAnnotationBytes)`,
+      );
+  }
+  const url = input.generatorURL ?? "";
+  if (utf8Bytes(url) > limits.maxAnnotationBytes)
+    throw tooLarge(
+      `${where}.generatorURL`,
+      `${utf8Bytes(url)} bytes`,
+      `${limits.maxAnnotationBytes} (notifications.limits.maxAnnotationBytes)`,
+    );
+}
+
 /**
  * Alertmanager's API v2 postAlerts normalisation and validation: a missing startsAt becomes
  * now (or endsAt), a missing endsAt becomes now + resolve_timeout and marks the alert as
- * timing out; label names must be valid and an alert needs at least one label.
+ * timing out; label names must be valid and an alert needs at least one label. The size limits
+ * (`notifications.limits`) are checked first, so nothing larger is ever parsed further.
  */
 export function normalizeAlert(
   input: PostableAlert,
   index: number,
   nowMs: number,
   resolveTimeoutMs: number,
+  limits: NotifierLimits = DEFAULT_NOTIFIER_LIMITS,
 ): StoredAlert {
   const where = `alerts[${index}]`;
+  checkSize(input, where, limits);
   const labels = input.labels ?? {};
   if (Object.keys(labels).length === 0)
     throw new AlertInputError(`${where}.labels: at least one label pair required`, `${where}.labels`);
@@ -113,11 +186,17 @@ export function mergeAlerts(a: StoredAlert, o: StoredAlert, nowMs: number): Stor
   return res;
 }
 
-/** The alert store (provider/mem): merges overlapping reports of the same alert. */
+/**
+ * The alert store (provider/mem): merges overlapping reports of the same alert. Iteration is in
+ * order of first arrival (a Map keeps it), which the listing pages through. Each alert counts
+ * against the source that first sent it.
+ */
 export class AlertStore {
   private readonly alerts = new Map<string, StoredAlert>();
+  private readonly origin = new Map<string, AlertSource>();
+  private readonly counts: Record<AlertSource, number> = { api: 0, rules: 0 };
 
-  put(alert: StoredAlert, nowMs: number): StoredAlert {
+  put(alert: StoredAlert, nowMs: number, source: AlertSource = "rules"): StoredAlert {
     const old = this.alerts.get(alert.fingerprint);
     let next = alert;
     if (
@@ -127,6 +206,10 @@ export class AlertStore {
     ) {
       next = mergeAlerts(old, alert, nowMs);
     }
+    if (!old) {
+      this.origin.set(next.fingerprint, source);
+      this.counts[source]++;
+    }
     this.alerts.set(next.fingerprint, next);
     return next;
   }
@@ -135,8 +218,22 @@ export class AlertStore {
     return this.alerts.get(fp);
   }
 
+  has(fp: string): boolean {
+    return this.alerts.has(fp);
+  }
+
+  /** Alerts held that this source sent first. */
+  count(source: AlertSource): number {
+    return this.counts[source];
+  }
+
   list(): StoredAlert[] {
     return [...this.alerts.values()];
+  }
+
+  /** Every alert held, in order of first arrival, without copying. */
+  values(): IterableIterator<StoredAlert> {
+    return this.alerts.values();
   }
 
   /** Drops resolved alerts (Alertmanager's periodic alert GC). */
@@ -145,6 +242,9 @@ export class AlertStore {
     for (const [fp, a] of this.alerts) {
       if (resolvedAt(a, nowMs)) {
         this.alerts.delete(fp);
+        const source = this.origin.get(fp);
+        if (source) this.counts[source]--;
+        this.origin.delete(fp);
         dropped.push(a);
       }
     }

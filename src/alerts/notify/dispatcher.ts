@@ -170,6 +170,28 @@ export class Dispatcher {
     }
   }
 
+  /** The groups holding an alert with these labels: one lookup per matching route. */
+  groupsOf(labels: Record<string, string>): AggregationGroup[] {
+    const out: AggregationGroup[] = [];
+    for (const route of matchRoutes(this.root, labels)) {
+      const g = this.groups.get(route.id)?.get(fingerprint(groupLabels(route, labels)));
+      if (g) out.push(g);
+    }
+    return out;
+  }
+
+  /** The receivers an alert with these labels is routed to (Alertmanager's API: route.Match). */
+  receiversOf(labels: Record<string, string>): string[] {
+    return [...new Set(matchRoutes(this.root, labels).map((r) => r.opts.receiver))];
+  }
+
+  /** How many groups there are. */
+  size(): number {
+    let n = 0;
+    for (const byRoute of this.groups.values()) n += byRoute.size;
+    return n;
+  }
+
   /** Every group, for the API. */
   list(): AggregationGroup[] {
     return [...this.groups.values()].flatMap((m) => [...m.values()]);

@@ -53,6 +53,20 @@ export function createNotifierMetrics(registry: Registry): NotifierMetrics {
       if (notifier) this.set(notifier.outbox.pendingCount());
     },
   });
+  new Counter({
+    name: "notifier_alerts_refused_total",
+    help:
+      "Alerts the notifier refused, by source (api, rules) and reason: invalid, too_large (a size " +
+      "limit of one alert), request_too_large (maxAlertsPerRequest), store_full (maxAlerts)",
+    labelNames: ["source", "reason"],
+    registers: [registry],
+    collect() {
+      // The notifier counts (it has no registry); the counter shows its totals at scrape time.
+      this.reset();
+      for (const r of notifier?.refusedCounts() ?? [])
+        this.inc({ source: r.source, reason: r.reason }, r.count);
+    },
+  });
   new Gauge({
     name: "silences_active",
     help: "Silences in effect now",

@@ -4,20 +4,32 @@
 // 0.25's notification pipeline: inhibition, active/mute time intervals, silences, then per
 // receiver integration the dedup decision against the notification log. What must be sent is
 // written to the outbox, which delivers it. See docs/alerting.md.
+//
+// Everything it holds is bounded by `notifications.limits` (limits.ts): alerts per request and
+// per source, the size of an alert, silences, and the history in the state file (prune.ts).
+// Whether an alert is silenced or inhibited is cached per alert and recomputed only when the
+// silences or the inhibiting alerts change, so the pipeline, the listing and the status share
+// one computation and a listing page costs what is on it.
 
 import {
+  AlertInputError,
+  type AlertSource,
   AlertStore,
   goTime,
   normalizeAlert,
   type PostableAlert,
   quoteMeta,
+  type RefusalReason,
   resolvedAt,
   type StoredAlert,
 } from "./alerts.js";
 import { type AggregationGroup, Dispatcher, realTimers, type Timers } from "./dispatcher.js";
-import { Inhibitor } from "./inhibit.js";
+import { fingerprint } from "./fingerprint.js";
+import { type InhibitionDeps, Inhibitor } from "./inhibit.js";
+import { type NotifierLimits, notifierLimits } from "./limits.js";
 import { Nflog, needsUpdate } from "./nflog.js";
 import { commonOf, Outbox, type OutboxEvents } from "./outbox.js";
+import { StatePruner } from "./prune.js";
 import { Silences } from "./silences.js";
 import type { StateDb } from "./state.js";
 import { intervalContains } from "./timeinterval.js";
@@ -41,11 +53,37 @@ export interface NotifierOptions {
   ruleValue?: (labels: Record<string, string>) => string | undefined;
   /** Alert store GC period (Alertmanager: 30 min). */
   alertGcIntervalMs?: number;
+  /** Intake and state-file bounds (`notifications.limits`); each absent one has its default. */
+  limits?: Partial<NotifierLimits>;
+  /** Refused alerts are reported (events.refused) at most this often; default 1 min. */
+  refusalReportIntervalMs?: number;
+  /** Period of the state file's pruning pass; default 1 min. */
+  pruneIntervalMs?: number;
 }
 
 export interface NotifierEvents extends OutboxEvents {
   /** A notification was written to the outbox. */
   queued?(receiver: string, integration: string, notification: Omit<Notification, "dedupKey">): void;
+  /** Alerts were refused since the last report; called at most once per refusalReportIntervalMs. */
+  refused?(report: RefusalReport): void;
+}
+
+/** What receive() did with a batch: nothing is refused without being named here. */
+export interface ReceiveResult {
+  /** Alerts stored (new or updated). */
+  accepted: number;
+  /** Alerts refused as invalid or too large, each naming its index and field. */
+  invalid: AlertInputError[];
+  /** Indices of new alerts refused because the store holds maxAlerts alerts of this source. */
+  refused: number[];
+}
+
+/** Refusals summed over one report interval (for one log line). */
+export interface RefusalReport {
+  since: string;
+  refused: Array<{ source: AlertSource; reason: RefusalReason; count: number }>;
+  /** The last refusal's message, as an example. */
+  example: string;
 }
 
 export interface AlertStatus {
@@ -77,8 +115,35 @@ export interface HistoryEntry {
   detail: Record<string, unknown>;
 }
 
-/** History rows kept (oldest dropped first). */
-const HISTORY_MAX_ROWS = 100_000;
+/** A history row's labels beyond this many bytes of JSON are cut (alertname always kept). */
+const HISTORY_LABELS_MAX_BYTES = 4096;
+
+/** Labels for a history row: all of them, or as many as fit (alertname first) and a flag. */
+function historyLabels(labels: Record<string, string>): { json: string; truncated: boolean } {
+  const json = JSON.stringify(labels);
+  if (json.length <= HISTORY_LABELS_MAX_BYTES) return { json, truncated: false };
+  const kept: Record<string, string> = {};
+  let size = 2;
+  const names = Object.keys(labels).sort((a, b) => (a === "alertname" ? -1 : b === "alertname" ? 1 : 0));
+  for (const name of names) {
+    const value = labels[name] as string;
+    const add = JSON.stringify(name).length + JSON.stringify(value).length + 2;
+    if (size + add > HISTORY_LABELS_MAX_BYTES) continue;
+    kept[name] = value;
+    size += add;
+  }
+  return { json: JSON.stringify(kept), truncated: true };
+}
+
+type HistoryRow = [number, string, string, string, string, string];
+
+interface CachedStatus {
+  /** Silences.epoch() when computed. */
+  silences: number;
+  /** The inhibition buckets the result was read from. */
+  inhibitions: InhibitionDeps;
+  status: AlertStatus;
+}
 
 export function integrationName(c: Pick<Channel, "kind" | "index">): string {
   return `${c.kind}[${c.index}]`;
@@ -86,24 +151,46 @@ export function integrationName(c: Pick<Channel, "kind" | "index">): string {
 
 export class Notifier {
   readonly silences: Silences;
+  readonly limits: NotifierLimits;
   private readonly store = new AlertStore();
   private readonly dispatcher: Dispatcher;
   private readonly inhibitor: Inhibitor;
   private readonly nflog: Nflog;
   readonly outbox: Outbox;
+  private readonly pruner: StatePruner;
   private readonly channels = new Map<string, Channel[]>();
   private readonly now: () => number;
   private readonly timers: Timers;
   private gcTimer: unknown;
   private readonly historyInsert;
+  /** Silenced/inhibited state per held alert, valid while both epochs are unchanged. */
+  private readonly statusCache = new Map<string, CachedStatus>();
+  /** Refusals since start, by `source\0reason` (for notifier_alerts_refused_total). */
+  private readonly refusedTotals = new Map<string, number>();
+  /** Refusals not yet reported. */
+  private unreported = new Map<string, number>();
+  private unreportedSince = 0;
+  private lastRefusal = "";
+  private lastReportAt = Number.NEGATIVE_INFINITY;
+  private reportTimer: unknown;
+  /** History rows of the batch receive() is handling, written together at its end. */
+  private historyBatch: HistoryRow[] | undefined;
 
   constructor(private readonly opts: NotifierOptions) {
     this.now = opts.now ?? Date.now;
     this.timers = opts.timers ?? realTimers;
+    this.limits = notifierLimits(opts.limits);
     for (const r of opts.config.receivers.values()) this.channels.set(r.name, opts.createChannels(r));
-    this.silences = new Silences(opts.db, this.now);
+    this.silences = new Silences(opts.db, this.now, this.limits);
     this.nflog = new Nflog(opts.db);
-    this.inhibitor = new Inhibitor(opts.config.inhibitRules, () => this.store.list());
+    this.inhibitor = new Inhibitor(opts.config.inhibitRules);
+    this.pruner = new StatePruner({
+      db: opts.db,
+      limits: this.limits,
+      now: this.now,
+      timers: this.timers,
+      ...(opts.pruneIntervalMs !== undefined ? { intervalMs: opts.pruneIntervalMs } : {}),
+    });
     this.historyInsert = opts.db.prepare(
       "INSERT INTO alert_history (at, kind, fingerprint, alertname, labels, detail) VALUES (?, ?, ?, ?, ?, ?)",
     );
@@ -163,6 +250,7 @@ export class Notifier {
 
   start(): void {
     this.outbox.start();
+    this.pruner.start();
     const gc = (): void => {
       this.gcTimer = this.timers.setTimeout(
         () => {
@@ -177,47 +265,134 @@ export class Notifier {
 
   async stop(graceMs = 5_000): Promise<void> {
     if (this.gcTimer !== undefined) this.timers.clearTimeout(this.gcTimer);
+    if (this.reportTimer !== undefined) this.timers.clearTimeout(this.reportTimer);
+    this.reportTimer = undefined;
+    if (this.unreported.size > 0) this.reportRefusals();
     this.dispatcher.stop();
-    await this.outbox.stop(graceMs);
+    await Promise.all([this.outbox.stop(graceMs), this.pruner.stop()]);
   }
 
-  /** Alertmanager's POST /api/v2/alerts: validates all, then merges and dispatches each. */
-  receive(alerts: PostableAlert[]): number {
+  /**
+   * Alertmanager's POST /api/v2/alerts: each alert is validated on its own; the valid ones are
+   * merged and dispatched, the invalid ones refused (as Alertmanager does, which stores the
+   * valid alerts of a batch and answers 400 for the rest). A new alert is refused when the
+   * alerts this source holds number maxAlerts; alerts already held are always updated. From
+   * the API, a batch of more than maxAlertsPerRequest is refused whole (AlertInputError).
+   * Refusals are counted and reported; nothing here throws at the rule engine.
+   */
+  receive(alerts: PostableAlert[], source: AlertSource = "rules"): ReceiveResult {
     const now = this.now();
-    const normalized = alerts.map((a, i) =>
-      normalizeAlert(a, i, now, this.opts.config.global.resolveTimeoutMs),
-    );
-    for (const alert of normalized) {
-      const before = this.store.get(alert.fingerprint);
-      const merged = this.store.put(alert, now);
-      const wasFiring = before !== undefined && !resolvedAt(before, now);
-      const isFiring = !resolvedAt(merged, now);
-      if (isFiring && !wasFiring) this.history("firing", merged, { startsAt: goTime(merged.startsAt) });
-      if (!isFiring && wasFiring) this.history("resolved", merged, { endsAt: goTime(merged.endsAt) });
-      this.dispatcher.process(merged);
+    const limits = this.limits;
+    if (source === "api") this.admitBatch(alerts.length, source);
+    const result: ReceiveResult = { accepted: 0, invalid: [], refused: [] };
+    let collected = false;
+    // History rows of the batch are written in one transaction at the end (one commit, not one each).
+    this.historyBatch = [];
+    try {
+      alerts.forEach((input, i) => {
+        let alert: StoredAlert;
+        try {
+          alert = normalizeAlert(input, i, now, this.opts.config.global.resolveTimeoutMs, limits);
+        } catch (err) {
+          if (!(err instanceof AlertInputError)) throw err;
+          result.invalid.push(err);
+          this.noteRefused(source, err.reason, 1, err.message);
+          return;
+        }
+        if (!this.store.has(alert.fingerprint) && this.store.count(source) >= limits.maxAlerts) {
+          // Resolved alerts wait for the periodic GC; make room from them once per batch first.
+          if (!collected) this.collectResolved(now);
+          collected = true;
+          if (this.store.count(source) >= limits.maxAlerts) {
+            result.refused.push(i);
+            return;
+          }
+        }
+        const before = this.store.get(alert.fingerprint);
+        const merged = this.store.put(alert, now, source);
+        this.inhibitor.update(merged, now);
+        const wasFiring = before !== undefined && !resolvedAt(before, now);
+        const isFiring = !resolvedAt(merged, now);
+        if (isFiring && !wasFiring) this.history("firing", merged, { startsAt: goTime(merged.startsAt) });
+        if (!isFiring && wasFiring) this.history("resolved", merged, { endsAt: goTime(merged.endsAt) });
+        this.dispatcher.process(merged);
+        result.accepted++;
+      });
+    } finally {
+      this.flushHistory();
     }
-    return normalized.length;
+    if (result.refused.length > 0)
+      this.noteRefused(
+        source,
+        "store_full",
+        result.refused.length,
+        `${result.refused.length} new alerts refused: ${limits.maxAlerts} alerts from ${source === "api" ? "API clients" : "the rule engine"} are held (notifications.limits.maxAlerts)`,
+      );
+    return result;
+  }
+
+  /**
+   * Refuses a batch of more than `max` alerts (maxAlertsPerRequest) before any of it is read:
+   * throws AlertInputError naming the bound, and counts the refusal.
+   */
+  admitBatch(count: number, source: AlertSource, max = this.limits.maxAlertsPerRequest): void {
+    if (count <= max) return;
+    const err = new AlertInputError(
+      `alerts: ${count} alerts in one request, more than the ${max} allowed (notifications.limits.maxAlertsPerRequest)`,
+      "alerts",
+      "request_too_large",
+    );
+    this.noteRefused(source, "request_too_large", count, err.message);
+    throw err;
   }
 
   /** Why an alert with these labels would not be sent now. */
   status(labels: Record<string, string>): AlertStatus {
-    const now = this.now();
+    return this.statusOf(fingerprint(labels), labels, this.now());
+  }
+
+  /**
+   * The cached status of an alert, recomputed when the silences changed (or one started or
+   * ended) or when an inhibition bucket it depends on gained or lost an unresolved source.
+   */
+  private statusOf(fp: string, labels: Record<string, string>, now: number): AlertStatus {
+    const silences = this.silences.epoch();
+    this.inhibitor.sweep(now);
+    const cached = this.statusCache.get(fp);
+    if (cached && cached.silences === silences && this.inhibitor.unchanged(cached.inhibitions))
+      return cached.status;
     const silencedBy = this.silences.mutedBy(labels);
-    const inhibitedBy = this.inhibitor.inhibitedBy(labels, now);
-    return {
+    const { by: inhibitedBy, deps: inhibitions } = this.inhibitor.check(labels, now);
+    const status: AlertStatus = {
       state: silencedBy.length > 0 || inhibitedBy.length > 0 ? "suppressed" : "active",
       silencedBy,
       inhibitedBy,
     };
+    // Only alerts held are cached (the cache is as bounded as the store).
+    if (this.store.has(fp)) this.statusCache.set(fp, { silences, inhibitions, status });
+    return status;
   }
 
-  /** The alerts the notifier holds that have not resolved. */
-  alerts(): NotifierAlertView[] {
+  /**
+   * One page of the unresolved alerts held, in order of first arrival, leaving out those
+   * `skip` names (e.g. the rule engine's, listed from the rules); `total` counts them all.
+   * Only the alerts on the page are turned into views.
+   */
+  alertPage(q: { offset: number; limit: number; skip?: (fp: string) => boolean }): {
+    total: number;
+    alerts: NotifierAlertView[];
+  } {
     const now = this.now();
-    return this.store
-      .list()
-      .filter((a) => !resolvedAt(a, now))
-      .map((a) => ({
+    const page: StoredAlert[] = [];
+    let total = 0;
+    for (const a of this.store.values()) {
+      if (resolvedAt(a, now) || q.skip?.(a.fingerprint)) continue;
+      if (total >= q.offset && page.length < q.limit) page.push(a);
+      total++;
+    }
+    return {
+      total,
+      alerts: page.map((a) => ({
         fingerprint: a.fingerprint,
         labels: a.labels,
         annotations: a.annotations,
@@ -225,30 +400,73 @@ export class Notifier {
         endsAt: goTime(a.endsAt),
         updatedAt: goTime(a.updatedAt),
         generatorURL: a.generatorURL,
-        receivers: this.dispatcherReceivers(a),
-        status: this.status(a.labels),
-      }));
+        receivers: this.dispatcher.receiversOf(a.labels),
+        status: this.statusOf(a.fingerprint, a.labels, now),
+      })),
+    };
   }
 
-  private dispatcherReceivers(a: StoredAlert): string[] {
-    return [
-      ...new Set(
-        this.dispatcher
-          .list()
-          .filter((g) => g.alerts.has(a.fingerprint))
-          .map((g) => g.route.opts.receiver),
-      ),
-    ];
-  }
-
-  /** Aggregation groups with their alerts (Alertmanager's GET /api/v2/alerts/groups). */
-  groups(): Array<{ groupKey: string; labels: Record<string, string>; receiver: string; alerts: number }> {
-    return this.dispatcher.list().map((g) => ({
+  /** The aggregation groups holding alerts with these label sets (one lookup per route each). */
+  groupsOf(labelSets: Iterable<Record<string, string>>): Array<{
+    groupKey: string;
+    labels: Record<string, string>;
+    receiver: string;
+    alerts: number;
+  }> {
+    const seen = new Map<string, AggregationGroup>();
+    for (const labels of labelSets) for (const g of this.dispatcher.groupsOf(labels)) seen.set(g.groupKey, g);
+    return [...seen.values()].map((g) => ({
       groupKey: g.groupKey,
       labels: g.labels,
       receiver: g.route.opts.receiver,
       alerts: g.alerts.size,
     }));
+  }
+
+  /** Refusals since start by source and reason (notifier_alerts_refused_total). */
+  refusedCounts(): Array<{ source: AlertSource; reason: RefusalReason; count: number }> {
+    return [...this.refusedTotals].map(([key, count]) => {
+      const [source, reason] = key.split("\u0000") as [AlertSource, RefusalReason];
+      return { source, reason, count };
+    });
+  }
+
+  private noteRefused(source: AlertSource, reason: RefusalReason, n: number, message: string): void {
+    const key = `${source}\u0000${reason}`;
+    this.refusedTotals.set(key, (this.refusedTotals.get(key) ?? 0) + n);
+    if (this.unreported.size === 0) this.unreportedSince = this.now();
+    this.unreported.set(key, (this.unreported.get(key) ?? 0) + n);
+    this.lastRefusal = message;
+    if (this.reportTimer !== undefined) return;
+    const interval = this.opts.refusalReportIntervalMs ?? 60_000;
+    const wait = this.lastReportAt + interval - this.now();
+    if (wait <= 0) {
+      this.reportRefusals();
+      return;
+    }
+    this.reportTimer = this.timers.setTimeout(() => {
+      this.reportTimer = undefined;
+      this.reportRefusals();
+    }, wait);
+  }
+
+  private reportRefusals(): void {
+    const refused = [...this.unreported].map(([key, count]) => {
+      const [source, reason] = key.split("\u0000") as [AlertSource, RefusalReason];
+      return { source, reason, count };
+    });
+    const report: RefusalReport = {
+      since: new Date(this.unreportedSince).toISOString(),
+      refused,
+      example: this.lastRefusal,
+    };
+    this.unreported = new Map();
+    this.lastReportAt = this.now();
+    try {
+      this.opts.events?.refused?.(report);
+    } catch {
+      // A failing listener must not turn into a failed intake.
+    }
   }
 
   receiverNames(): string[] {
@@ -267,19 +485,23 @@ export class Notifier {
 
   /** Records a rule-engine transition the notifier does not see itself (e.g. pending). */
   recordHistory(kind: string, labels: Record<string, string>, detail: Record<string, unknown>): void {
-    const a = normalizeAlert({ labels }, 0, this.now(), 0);
-    this.history(kind, a, detail);
+    this.history(kind, { fingerprint: fingerprint(labels), labels }, detail);
   }
 
-  /** Newest first. */
-  listHistory(q: { limit: number; since?: number; alertname?: string }): HistoryEntry[] {
+  /** Newest first; `total` counts every entry the filters select. */
+  listHistory(q: { limit: number; offset?: number; since?: number; alertname?: string }): {
+    entries: HistoryEntry[];
+    total: number;
+  } {
+    const where = "WHERE at >= ? AND (? IS NULL OR alertname = ?)";
+    const args = [q.since ?? 0, q.alertname ?? null, q.alertname ?? null];
+    const total = (
+      this.opts.db.prepare(`SELECT COUNT(*) AS n FROM alert_history ${where}`).get(...args) as { n: number }
+    ).n;
     const rows = this.opts.db
-      .prepare(
-        `SELECT * FROM alert_history WHERE at >= ? AND (? IS NULL OR alertname = ?)
-         ORDER BY id DESC LIMIT ?`,
-      )
-      .all(q.since ?? 0, q.alertname ?? null, q.alertname ?? null, q.limit) as Array<Record<string, unknown>>;
-    return rows.map((r) => ({
+      .prepare(`SELECT * FROM alert_history ${where} ORDER BY id DESC LIMIT ? OFFSET ?`)
+      .all(...args, q.limit, q.offset ?? 0) as Array<Record<string, unknown>>;
+    const entries = rows.map((r) => ({
       id: Number(r.id),
       at: new Date(Number(r.at)).toISOString(),
       kind: String(r.kind),
@@ -288,6 +510,12 @@ export class Notifier {
       labels: JSON.parse(String(r.labels)) as Record<string, string>,
       detail: JSON.parse(String(r.detail)) as Record<string, unknown>,
     }));
+    return { entries, total };
+  }
+
+  /** Runs one pruning pass of the state file now (tests, and after a large intake). */
+  prune(): ReturnType<StatePruner["runOnce"]> {
+    return this.pruner.runOnce();
   }
 
   /** Counts for /monitoring/status. */
@@ -298,13 +526,19 @@ export class Notifier {
     silences: { active: number; pending: number };
     outboxPending: number;
   } {
-    const alerts = this.alerts();
-    const suppressed = alerts.filter((a) => a.status.state === "suppressed").length;
+    const now = this.now();
+    let firing = 0;
+    let suppressed = 0;
+    for (const a of this.store.values()) {
+      if (resolvedAt(a, now)) continue;
+      if (this.statusOf(a.fingerprint, a.labels, now).state === "suppressed") suppressed++;
+      else firing++;
+    }
     const s = this.silences.counts();
     return {
-      firing: alerts.length - suppressed,
+      firing,
       suppressed,
-      groups: this.dispatcher.list().length,
+      groups: this.dispatcher.size(),
       silences: { active: s.active, pending: s.pending },
       outboxPending: this.outbox.pendingCount(),
     };
@@ -314,7 +548,7 @@ export class Notifier {
   firingBySeverity(): Map<string, number> {
     const out = new Map<string, number>();
     const now = this.now();
-    for (const a of this.store.list()) {
+    for (const a of this.store.values()) {
       if (resolvedAt(a, now)) continue;
       const sev = a.labels.severity ?? "none";
       out.set(sev, (out.get(sev) ?? 0) + 1);
@@ -322,40 +556,58 @@ export class Notifier {
     return out;
   }
 
+  /** Alertmanager's periodic GC; the state file's history is pruned by the StatePruner. */
   private gc(): void {
-    const now = this.now();
-    this.store.gc(now);
-    this.silences.gc();
-    this.nflog.gc(now);
-    this.opts.db
-      .prepare("DELETE FROM alert_history WHERE id <= (SELECT MAX(id) FROM alert_history) - ?")
-      .run(HISTORY_MAX_ROWS);
-    this.opts.db
-      .prepare("DELETE FROM outbox WHERE state != 'pending' AND finished_at < ?")
-      .run(now - 7 * 86_400_000);
+    this.collectResolved(this.now());
+    try {
+      this.silences.gc();
+    } catch {
+      // The state file refused the delete: the next GC tries again.
+    }
   }
 
-  private history(kind: string, subject: StoredAlert | string, detail: Record<string, unknown>): void {
+  /** Drops resolved alerts from the store and from what is derived from it. */
+  private collectResolved(now: number): void {
+    for (const a of this.store.gc(now)) {
+      this.inhibitor.remove(a);
+      this.statusCache.delete(a.fingerprint);
+    }
+  }
+
+  private history(
+    kind: string,
+    subject: Pick<StoredAlert, "fingerprint" | "labels"> | string,
+    detail: Record<string, unknown>,
+  ): void {
+    let row: HistoryRow;
+    if (typeof subject === "string") {
+      row = [this.now(), kind, "", "", "{}", JSON.stringify({ groupKey: subject, ...detail })];
+    } else {
+      const labels = historyLabels(subject.labels);
+      row = [
+        this.now(),
+        kind,
+        subject.fingerprint,
+        subject.labels.alertname ?? "",
+        labels.json,
+        JSON.stringify(labels.truncated ? { ...detail, labelsTruncated: true } : detail),
+      ];
+    }
+    if (this.historyBatch) this.historyBatch.push(row);
+    else this.writeHistory([row]);
+  }
+
+  private flushHistory(): void {
+    const rows = this.historyBatch ?? [];
+    this.historyBatch = undefined;
+    if (rows.length > 0) this.writeHistory(rows);
+  }
+
+  private writeHistory(rows: HistoryRow[]): void {
     try {
-      if (typeof subject === "string") {
-        this.historyInsert.run(
-          this.now(),
-          kind,
-          "",
-          "",
-          "{}",
-          JSON.stringify({ groupKey: subject, ...detail }),
-        );
-      } else {
-        this.historyInsert.run(
-          this.now(),
-          kind,
-          subject.fingerprint,
-          subject.labels.alertname ?? "",
-          JSON.stringify(subject.labels),
-          JSON.stringify(detail),
-        );
-      }
+      this.opts.db.transaction(() => {
+        for (const r of rows) this.historyInsert.run(...r);
+      })();
     } catch {
       // History is a convenience: a full disk must not stop notifications.
     }
@@ -366,14 +618,14 @@ export class Notifier {
     const route = group.route;
     const cfg = this.opts.config;
     const at = new Date(now);
-    let pass = alerts.filter((a) => this.inhibitor.inhibitedBy(a.labels, now).length === 0);
+    let pass = alerts.filter((a) => this.statusOf(a.fingerprint, a.labels, now).inhibitedBy.length === 0);
     if (pass.length === 0) return true;
     const active = route.opts.activeTimeIntervals;
     if (active.length > 0 && !active.some((n) => intervalContains(cfg.timeIntervals.get(n) ?? [], at)))
       return true;
     if (route.opts.muteTimeIntervals.some((n) => intervalContains(cfg.timeIntervals.get(n) ?? [], at)))
       return true;
-    pass = pass.filter((a) => this.silences.mutedBy(a.labels).length === 0);
+    pass = pass.filter((a) => this.statusOf(a.fingerprint, a.labels, now).silencedBy.length === 0);
     if (pass.length === 0) return true;
 
     const receiver = route.opts.receiver;
@@ -453,7 +705,7 @@ export async function testNotification(
     startsAt: goTime(nowMs),
     endsAt: goTime(0),
     generatorURL: externalURL,
-    fingerprint: normalizeAlert({ labels }, 0, nowMs, 0).fingerprint,
+    fingerprint: fingerprint(labels),
   };
   const notification: Notification = {
     receiver,

@@ -1,8 +1,21 @@
 // Silences as Alertmanager 0.25 keeps them (silence/silence.go): a silence mutes every alert
 // whose labels satisfy all its matchers while startsAt <= now < endsAt. Persisted in the
 // notifier's SQLite file and cached in memory, since every notification consults them.
+//
+// Bounded (`notifications.limits`): at most maxSilences active or pending, maxMatchersPerSilence
+// matchers of bounded size, createdBy and comment of SILENCE_TEXT_MAX_BYTES; expired silences
+// are kept for Alertmanager's retention (5 days) but never more than maxSilences of them. The
+// silences in effect are indexed by one of their equality matchers, so finding the silences of
+// an alert does not test every silence; `epoch()` changes whenever the outcome could.
 
 import { randomUUID } from "node:crypto";
+import {
+  DEFAULT_NOTIFIER_LIMITS,
+  type NotifierLimits,
+  SILENCE_TEXT_MAX_BYTES,
+  shortQuote,
+  utf8Bytes,
+} from "./limits.js";
 import { newMatcher } from "./matchers.js";
 import type { StateDb } from "./state.js";
 import type { Matcher } from "./types.js";
@@ -48,12 +61,12 @@ export interface SilenceInput {
   comment: string;
 }
 
-/** A request the silence store refuses; `field` names what was wrong. */
+/** A request the silence store refuses; `field` names what was wrong (429: a limit is reached). */
 export class SilenceError extends Error {
   constructor(
     message: string,
     readonly field: string,
-    readonly status: 400 | 404 = 400,
+    readonly status: 400 | 404 | 429 = 400,
   ) {
     super(message);
     this.name = "SilenceError";
@@ -87,11 +100,24 @@ export function silenceState(s: Silence, now: number): SilenceState {
 
 export class Silences {
   private readonly cache = new Map<string, Cached>();
+  private readonly limits: NotifierLimits;
+  /** Bumped on every change and whenever a silence starts or ends by time. */
+  private version = 0;
+  /** The version the index below was built for. */
+  private indexed = -1;
+  /** When the next pending silence starts or active one ends. */
+  private nextTransition = Number.NEGATIVE_INFINITY;
+  /** Silences in effect or pending, by `name\0value` of one non-empty `=` matcher. */
+  private byEquality = new Map<string, Cached[]>();
+  /** Silences in effect or pending without such a matcher: tested against every alert. */
+  private unindexed: Cached[] = [];
 
   constructor(
     private readonly db: StateDb,
     private readonly now: () => number = Date.now,
+    limits?: NotifierLimits,
   ) {
+    this.limits = limits ?? DEFAULT_NOTIFIER_LIMITS;
     const rows = db.prepare("SELECT * FROM silences").all() as Array<Record<string, unknown>>;
     for (const r of rows) {
       const silence: Silence = {
@@ -114,6 +140,7 @@ export class Silences {
   /** Alertmanager's validation (silence.validateSilence) plus ours; throws SilenceError. */
   private validate(input: SilenceInput): Matcher[] {
     if (input.matchers.length === 0) throw new SilenceError("at least one matcher required", "matchers");
+    this.checkSize(input);
     input.matchers.forEach((m, i) => {
       if (!/^[a-zA-Z_][a-zA-Z0-9_]*$/.test(m.name))
         throw new SilenceError(
@@ -129,6 +156,31 @@ export class Silences {
     if (input.createdBy.trim() === "") throw new SilenceError("createdBy is required", "createdBy");
     if (input.comment.trim() === "") throw new SilenceError("comment is required", "comment");
     return compiled;
+  }
+
+  /** The size limits, checked before any regex is compiled; throws SilenceError. */
+  private checkSize(input: SilenceInput): void {
+    const l = this.limits;
+    if (input.matchers.length > l.maxMatchersPerSilence)
+      throw new SilenceError(
+        `matchers: ${input.matchers.length} matchers, more than the ${l.maxMatchersPerSilence} allowed (notifications.limits.maxMatchersPerSilence)`,
+        "matchers",
+      );
+    input.matchers.forEach((m, i) => {
+      for (const part of ["name", "value"] as const) {
+        const bytes = utf8Bytes(m[part]);
+        if (bytes > l.maxLabelValueBytes)
+          throw new SilenceError(
+            `matchers[${i}].${part}: ${part === "name" ? `${shortQuote(m.name)} has ` : ""}${bytes} bytes, more than ${l.maxLabelValueBytes} (notifications.limits.maxLabelValueBytes)`,
+            `matchers[${i}].${part}`,
+          );
+      }
+    });
+    for (const field of ["createdBy", "comment"] as const) {
+      const bytes = utf8Bytes(input[field]);
+      if (bytes > SILENCE_TEXT_MAX_BYTES)
+        throw new SilenceError(`${field}: ${bytes} bytes, more than ${SILENCE_TEXT_MAX_BYTES}`, field);
+    }
   }
 
   /**
@@ -151,7 +203,16 @@ export class Silences {
         this.write(updated, compiled);
         return p.id;
       }
+      // The replacement takes the place of the silence it expires: no room needed.
       this.expire(p.id);
+    } else {
+      const held = this.counts();
+      if (held.active + held.pending >= this.limits.maxSilences)
+        throw new SilenceError(
+          `${held.active + held.pending} silences are active or pending, the most allowed (notifications.limits.maxSilences); expire one first`,
+          "silences",
+          429,
+        );
     }
     const silence: Silence = {
       id: randomUUID(),
@@ -177,6 +238,69 @@ export class Silences {
       )
       .run(s.id, JSON.stringify(s.matchers), s.startsAt, s.endsAt, s.updatedAt, s.createdBy, s.comment);
     this.cache.set(s.id, { silence: s, compiled });
+    this.changed();
+    if (s.endsAt <= this.now()) this.dropExcessExpired();
+  }
+
+  /** Keeps at most maxSilences expired silences: the ones that ended first go first. */
+  private dropExcessExpired(): void {
+    const now = this.now();
+    const expired = [...this.cache.values()].filter((c) => silenceState(c.silence, now) === "expired");
+    const excess = expired.length - this.limits.maxSilences;
+    if (excess <= 0) return;
+    expired.sort((a, b) => a.silence.endsAt - b.silence.endsAt);
+    this.delete(expired.slice(0, excess).map((c) => c.silence.id));
+  }
+
+  private delete(ids: string[]): void {
+    const stmt = this.db.prepare("DELETE FROM silences WHERE id = ?");
+    this.db.transaction(() => {
+      for (const id of ids) stmt.run(id);
+    })();
+    for (const id of ids) this.cache.delete(id);
+    this.changed();
+  }
+
+  private changed(): void {
+    this.version++;
+    this.nextTransition = Number.NEGATIVE_INFINITY;
+  }
+
+  /** Changes whenever the set of silences in effect may have changed (by a write or by time). */
+  epoch(): number {
+    this.refresh(this.now());
+    return this.version;
+  }
+
+  /** Rebuilds the index when a silence changed or started or ended since it was built. */
+  private refresh(now: number): void {
+    if (now >= this.nextTransition) {
+      this.version++;
+      let next = Number.POSITIVE_INFINITY;
+      for (const { silence: s } of this.cache.values()) {
+        if (s.startsAt > now && s.startsAt < next) next = s.startsAt;
+        if (s.endsAt > now && s.endsAt < next) next = s.endsAt;
+      }
+      this.nextTransition = next;
+    }
+    if (this.indexed === this.version) return;
+    const byEquality = new Map<string, Cached[]>();
+    const unindexed: Cached[] = [];
+    for (const c of this.cache.values()) {
+      if (silenceState(c.silence, now) === "expired") continue;
+      const eq = c.compiled.find((m) => m.type === "=" && m.value !== "");
+      if (!eq) {
+        unindexed.push(c);
+        continue;
+      }
+      const key = `${eq.name}\u0000${eq.value}`;
+      const list = byEquality.get(key);
+      if (list) list.push(c);
+      else byEquality.set(key, [c]);
+    }
+    this.byEquality = byEquality;
+    this.unindexed = unindexed;
+    this.indexed = this.version;
   }
 
   /** Ends a silence now (a pending one never starts); throws when unknown or already expired. */
@@ -205,29 +329,31 @@ export class Silences {
       .sort((a, b) => rank[a.status.state] - rank[b.status.state] || (a.endsAt < b.endsAt ? -1 : 1));
   }
 
-  /** IDs of the active silences that mute these labels. */
+  /**
+   * IDs of the active silences that mute these labels. Only the silences indexed under one of
+   * the alert's own label pairs, and those without an equality matcher, are tested.
+   */
   mutedBy(labels: Record<string, string>): string[] {
     const now = this.now();
+    this.refresh(now);
     const ids: string[] = [];
-    for (const { silence, compiled } of this.cache.values()) {
-      if (silenceState(silence, now) !== "active") continue;
+    const test = ({ silence, compiled }: Cached): void => {
+      if (silenceState(silence, now) !== "active") return;
       if (compiled.every((m) => m.matches(labels[m.name] ?? ""))) ids.push(silence.id);
+    };
+    for (const [name, value] of Object.entries(labels)) {
+      for (const c of this.byEquality.get(`${name}\u0000${value}`) ?? []) test(c);
     }
+    for (const c of this.unindexed) test(c);
     return ids.sort();
   }
 
-  /** Drops silences expired longer than the retention. */
+  /** Drops silences expired longer than the retention (Alertmanager's --data.retention, 5 days). */
   gc(): number {
     const cutoff = this.now() - SILENCE_RETENTION_MS;
-    let n = 0;
-    for (const [id, c] of this.cache) {
-      if (c.silence.endsAt < cutoff) {
-        this.cache.delete(id);
-        this.db.prepare("DELETE FROM silences WHERE id = ?").run(id);
-        n++;
-      }
-    }
-    return n;
+    const ids = [...this.cache.values()].filter((c) => c.silence.endsAt < cutoff).map((c) => c.silence.id);
+    if (ids.length > 0) this.delete(ids);
+    return ids.length;
   }
 
   counts(): Record<SilenceState, number> {
