@@ -243,6 +243,18 @@ describe("silenced and inhibited state", () => {
     t.now += 50_000; // every silence ends
     expect(state()).toEqual(["Disk:active:0", "Cpu:active:0"]);
     expect(n.summary()).toMatchObject({ firing: 2, suppressed: 0 });
+    // Many changes at once (more than are applied one by one): recomputed, same answer.
+    const ids = Array.from({ length: 40 }, (_, i) =>
+      n.silences.set({
+        ...base,
+        endsAt: t.now + 60_000,
+        matchers: [m("instance", i === 37 ? "a" : `z${i}`)],
+        startsAt: t.now,
+      }),
+    );
+    expect(n.status({ alertname: "Disk", instance: "a", team: "db" }).silencedBy).toEqual([ids[37]]);
+    n.silences.expire(ids[37] as string);
+    expect(state()).toEqual(["Disk:active:0", "Cpu:active:0"]);
   });
 
   it("follows inhibiting alerts appearing, resolving by time and being collected", () => {

@@ -352,25 +352,52 @@ export class Notifier {
   }
 
   /**
-   * The cached status of an alert, recomputed when the silences changed (or one started or
-   * ended) or when an inhibition bucket it depends on gained or lost an unresolved source.
+   * The cached status of an alert, brought up to date by testing only the silences that came
+   * into or left effect since (all of them when that is unknown or many), and recomputing the
+   * inhibition only when a bucket it was read from gained or lost an unresolved source.
    */
   private statusOf(fp: string, labels: Record<string, string>, now: number): AlertStatus {
-    const silences = this.silences.epoch();
+    const version = this.silences.epoch();
     this.inhibitor.sweep(now);
     const cached = this.statusCache.get(fp);
-    if (cached && cached.silences === silences && this.inhibitor.unchanged(cached.inhibitions))
+    const silencedBy =
+      (cached && this.silencedSince(cached, version, labels)) ?? this.silences.mutedBy(labels);
+    let inhibitedBy: string[];
+    let inhibitions: InhibitionDeps;
+    if (cached && this.inhibitor.unchanged(cached.inhibitions)) {
+      inhibitedBy = cached.status.inhibitedBy;
+      inhibitions = cached.inhibitions;
+    } else {
+      ({ by: inhibitedBy, deps: inhibitions } = this.inhibitor.check(labels, now));
+    }
+    if (cached && silencedBy === cached.status.silencedBy && inhibitions === cached.inhibitions) {
+      cached.silences = version;
       return cached.status;
-    const silencedBy = this.silences.mutedBy(labels);
-    const { by: inhibitedBy, deps: inhibitions } = this.inhibitor.check(labels, now);
+    }
     const status: AlertStatus = {
       state: silencedBy.length > 0 || inhibitedBy.length > 0 ? "suppressed" : "active",
       silencedBy,
       inhibitedBy,
     };
     // Only alerts held are cached (the cache is as bounded as the store).
-    if (this.store.has(fp)) this.statusCache.set(fp, { silences, inhibitions, status });
+    if (this.store.has(fp)) this.statusCache.set(fp, { silences: version, inhibitions, status });
     return status;
+  }
+
+  /** A cached silencedBy updated by the silence changes since; undefined: recompute it. */
+  private silencedSince(cached: CachedStatus, version: number, labels: Record<string, string>) {
+    if (cached.silences === version) return cached.status.silencedBy;
+    const changes = this.silences.changesSince(cached.silences);
+    if (changes === undefined || changes.length > 32) return undefined;
+    if (changes.length === 0) return cached.status.silencedBy;
+    const ids = new Set(cached.status.silencedBy);
+    for (const c of changes) {
+      if (c.on && this.silences.mutes(c.id, labels)) ids.add(c.id);
+      else ids.delete(c.id);
+    }
+    const out = [...ids].sort();
+    const before = cached.status.silencedBy;
+    return out.length === before.length && out.every((id, i) => id === before[i]) ? before : out;
   }
 
   /**

@@ -6,7 +6,9 @@
 // matchers of bounded size, createdBy and comment of SILENCE_TEXT_MAX_BYTES; expired silences
 // are kept for Alertmanager's retention (5 days) but never more than maxSilences of them. The
 // silences in effect are indexed by one of their equality matchers, so finding the silences of
-// an alert does not test every silence; `epoch()` changes whenever the outcome could.
+// an alert does not test every silence. `epoch()` changes whenever the outcome could, and
+// `changesSince()` says which silences came into or left effect, so that a status cached per
+// alert is brought up to date by testing those few silences, not all of them again.
 
 import { randomUUID } from "node:crypto";
 import {
@@ -111,6 +113,12 @@ export class Silences {
   private byEquality = new Map<string, Cached[]>();
   /** Silences in effect or pending without such a matcher: tested against every alert. */
   private unindexed: Cached[] = [];
+  /** The silences in effect at the last refresh. */
+  private active = new Set<string>();
+  /** Silences coming into (`on`) or leaving effect, oldest first, each at its own version. */
+  private changes: Array<{ version: number; id: string; on: boolean }> = [];
+  /** changesSince(v) is complete for v >= this (older entries were dropped). */
+  private logFrom = 0;
 
   constructor(
     private readonly db: StateDb,
@@ -272,16 +280,24 @@ export class Silences {
     return this.version;
   }
 
-  /** Rebuilds the index when a silence changed or started or ended since it was built. */
+  /**
+   * After a write or when a silence started or ended by time: notes which silences came into or
+   * left effect, and rebuilds the index.
+   */
   private refresh(now: number): void {
     if (now >= this.nextTransition) {
       this.version++;
       let next = Number.POSITIVE_INFINITY;
+      const active = new Set<string>();
       for (const { silence: s } of this.cache.values()) {
         if (s.startsAt > now && s.startsAt < next) next = s.startsAt;
         if (s.endsAt > now && s.endsAt < next) next = s.endsAt;
+        if (silenceState(s, now) === "active") active.add(s.id);
       }
       this.nextTransition = next;
+      for (const id of this.active) if (!active.has(id)) this.logChange(id, false);
+      for (const id of active) if (!this.active.has(id)) this.logChange(id, true);
+      this.active = active;
     }
     if (this.indexed === this.version) return;
     const byEquality = new Map<string, Cached[]>();
@@ -301,6 +317,32 @@ export class Silences {
     this.byEquality = byEquality;
     this.unindexed = unindexed;
     this.indexed = this.version;
+  }
+
+  private logChange(id: string, on: boolean): void {
+    this.changes.push({ version: ++this.version, id, on });
+    if (this.changes.length > 1024) {
+      const dropped = this.changes.splice(0, 512);
+      this.logFrom = (dropped[dropped.length - 1] as { version: number }).version;
+    }
+  }
+
+  /**
+   * The silences that came into (`on`) or left effect after `epoch()` returned `version`, oldest
+   * first; undefined when that is too long ago to know.
+   */
+  changesSince(version: number): ReadonlyArray<{ id: string; on: boolean }> | undefined {
+    if (version < this.logFrom) return undefined;
+    let i = this.changes.length;
+    while (i > 0 && (this.changes[i - 1] as { version: number }).version > version) i--;
+    return this.changes.slice(i);
+  }
+
+  /** Whether silence `id` is in effect now and mutes these labels. */
+  mutes(id: string, labels: Record<string, string>): boolean {
+    const c = this.cache.get(id);
+    if (!c || silenceState(c.silence, this.now()) !== "active") return false;
+    return c.compiled.every((m) => m.matches(labels[m.name] ?? ""));
   }
 
   /** Ends a silence now (a pending one never starts); throws when unknown or already expired. */
