@@ -2,7 +2,9 @@
 // offset and @, subqueries aligned to absolute multiples of their step, vector matching, aggregations.
 // A range query evaluates the nodes rangeeval.ts supports once over all steps (series at a time) and
 // the rest once per step; a subquery evaluates its inner expression once per subquery step. Pure: an
-// expression and a store in, a value out.
+// expression and a store in, a value out. Every loop that grows with its input ticks the query's
+// QueryGuard (limits.ts), which stops evaluation at its deadline or cancellation and counts the
+// samples held against max-samples.
 
 import {
   type CompiledMatcher,
@@ -36,6 +38,7 @@ import {
   removeLabels,
   setLabel,
 } from "./labelset.js";
+import { QueryGuard, type QueryLimits } from "./limits.js";
 import { parseExpr } from "./parse.js";
 import { RangePlan, type StepMatrix } from "./rangeeval.js";
 import { compileLabelMatcher } from "./regex.js";
@@ -53,6 +56,8 @@ export interface EngineOptions {
   lookbackDeltaMs?: number;
   /** Step of a subquery written without one (`x[5m:]`). Default 1 m, as in Prometheus's test engine. */
   noStepSubqueryIntervalMs?: number;
+  /** Timeout, cancellation and max-samples of this evaluation (limits.ts). Default: none. */
+  limits?: QueryLimits;
 }
 
 export const DEFAULT_LOOKBACK_DELTA_MS = 300_000;
@@ -84,7 +89,10 @@ export function evaluateInstant(
   opts: EngineOptions = {},
 ): Value {
   const e = typeof expr === "string" ? parseExpr(expr) : expr;
-  return new Evaluator(store, timeMs, timeMs, opts).eval(e, timeMs);
+  const ev = new Evaluator(store, timeMs, timeMs, opts);
+  // As Prometheus: a query whose context is already done does not start.
+  ev.guard.poll();
+  return ev.eval(e, timeMs);
 }
 
 /** Evaluates a range query: one series per label set, a point per step where it has a value. */
@@ -132,17 +140,24 @@ function rangeQuery(
     throw new PromQLEvalError("zero or negative query resolution step widths are not accepted");
   if (endMs < startMs) throw new PromQLEvalError("end timestamp must not be before start time");
   const ev = new Evaluator(store, startMs, endMs, opts);
+  const g = ev.guard;
+  g.poll();
   // Node-at-a-time over all steps where rangeeval.ts supports the nodes (see there why); the
   // per-step loop below covers the rest and reads the precomputed nodes' vectors.
   if (usePlan) {
     const times: number[] = [];
-    for (let ts = startMs; ts <= endMs; ts += stepMs) times.push(ts);
+    for (let ts = startMs; ts <= endMs; ts += stepMs) {
+      times.push(ts);
+      g.tick(1);
+    }
     const plan = new RangePlan(ev, times);
     const root = plan.precompute(e);
-    if (root !== null) return { type: "matrix", series: matrixSeries(root, times) };
+    if (root !== null) return { type: "matrix", series: matrixSeries(root, times, g) };
     ev.plan = plan;
   }
-  const series = collectSteps(startMs, endMs, stepMs, (ts) => {
+  // Each step's output stays held (eval counts it), so the result's points add up as in
+  // Prometheus's rangeEval.
+  const series = collectSteps(startMs, endMs, stepMs, g, (ts) => {
     const v = ev.eval(e, ts);
     return v.type === "scalar" ? [{ labels: [], value: v.value }] : asVector(v, "query");
   });
@@ -150,10 +165,11 @@ function rangeQuery(
 }
 
 /** A precomputed root's rows as a range query's series (rows hold distinct label sets), sorted by labels. */
-function matrixSeries(m: StepMatrix, times: readonly number[]): RangeSeries[] {
+function matrixSeries(m: StepMatrix, times: readonly number[], g: QueryGuard): RangeSeries[] {
   const n = times.length;
   const out: RangeSeries[] = [];
   for (let r = 0; r < m.labels.length; r++) {
+    g.tick(n);
     const timestamps: number[] = [];
     const values: number[] = [];
     for (let k = 0; k < n; k++) {
@@ -164,14 +180,25 @@ function matrixSeries(m: StepMatrix, times: readonly number[]): RangeSeries[] {
     }
     if (timestamps.length > 0) out.push({ labels: m.labels[r] as Labels, timestamps, values });
   }
-  return out.sort((x, y) => compareLabelSets(x.labels, y.labels));
+  return out.sort((x, y) => {
+    g.tick(1);
+    return compareLabelSets(x.labels, y.labels);
+  });
 }
 
 /** Evaluate at every step from `first` to `end` and gather the points into series, sorted by labels. */
-function collectSteps(first: number, end: number, step: number, at: (ts: number) => Sample[]): RangeSeries[] {
+function collectSteps(
+  first: number,
+  end: number,
+  step: number,
+  g: QueryGuard,
+  at: (ts: number) => Sample[],
+): RangeSeries[] {
   const out = new Map<string, RangeSeries>();
   for (let ts = first; ts <= end; ts += step) {
+    g.tick(1);
     for (const s of at(ts)) {
+      g.tick(1);
       const key = labelsKey(s.labels);
       let series = out.get(key);
       if (!series) {
@@ -182,7 +209,10 @@ function collectSteps(first: number, end: number, step: number, at: (ts: number)
       series.values.push(s.value);
     }
   }
-  return [...out.values()].sort((x, y) => compareLabelSets(x.labels, y.labels));
+  return [...out.values()].sort((x, y) => {
+    g.tick(1);
+    return compareLabelSets(x.labels, y.labels);
+  });
 }
 
 /** The static type of an expression (parser.Expr.Type()). */
@@ -226,10 +256,11 @@ function asVector(v: Value, what: string): Sample[] {
 }
 
 /** Throws Prometheus's error if two elements share a label set. */
-export function checkUniqueLabelsets(samples: readonly { labels: Labels }[]): void {
+export function checkUniqueLabelsets(samples: readonly { labels: Labels }[], g?: QueryGuard): void {
   if (samples.length < 2) return;
   const seen = new Set<string>();
   for (const s of samples) {
+    g?.tick(1);
     const k = labelsKey(s.labels);
     if (seen.has(k)) throw new PromQLEvalError("vector cannot contain metrics with the same labelset");
     seen.add(k);
@@ -240,6 +271,8 @@ export function checkUniqueLabelsets(samples: readonly { labels: Labels }[]): vo
 export class Evaluator {
   readonly lookbackMs: number;
   readonly subqueryStepMs: number;
+  /** This evaluation's limits and sample count: every loop below ticks it. */
+  readonly guard: QueryGuard;
   /** A range query's precomputed nodes (rangeeval.ts): their vectors at the query's steps. */
   plan: RangePlan | undefined;
 
@@ -261,9 +294,26 @@ export class Evaluator {
   ) {
     this.lookbackMs = opts.lookbackDeltaMs ?? DEFAULT_LOOKBACK_DELTA_MS;
     this.subqueryStepMs = opts.noStepSubqueryIntervalMs ?? DEFAULT_SUBQUERY_INTERVAL_MS;
+    this.guard = new QueryGuard(opts.limits);
   }
 
+  /**
+   * Evaluates `e` at `t`. Samples its children held are released once it has its value, which
+   * stays held (counted) until the caller's own eval returns: Prometheus's currentSamples.
+   */
   eval(e: Expr, t: number): Value {
+    const g = this.guard;
+    const held = g.samples;
+    g.tick(1);
+    const v = this.evalNode(e, t);
+    g.samples = held;
+    g.add(
+      v.type === "vector" ? v.samples.length : v.type === "scalar" ? 1 : v.type === "matrix" ? points(v) : 0,
+    );
+    return v;
+  }
+
+  private evalNode(e: Expr, t: number): Value {
     if (this.plan !== undefined) {
       const samples = this.plan.vectorAt(e, t);
       if (samples !== undefined) return { type: "vector", samples };
@@ -298,7 +348,7 @@ export class Evaluator {
           labels: dropMetricName(s.labels),
           value: -s.value,
         }));
-        checkUniqueLabelsets(samples);
+        checkUniqueLabelsets(samples, this.guard);
         return { type: "vector", samples };
       }
       case "BinaryExpr":
@@ -334,6 +384,18 @@ export class Evaluator {
     return base - offsetMs;
   }
 
+  /**
+   * The store's series matching `matchers` with their samples in [minT, maxT]: the one place
+   * evaluation reads the store. The store copies the samples in one uninterrupted loop (about
+   * 0.1 s per million samples), so a deadline can pass during it; the poll right after stops the
+   * query there.
+   */
+  selectSeries(matchers: CompiledMatcher[], minT: number, maxT: number): SeriesData[] {
+    const series = this.store.select(matchers, minT, maxT);
+    this.guard.tick(series.length);
+    return series;
+  }
+
   private matchers(vs: VectorSelector): CompiledMatcher[] {
     return vs.matchers.map(compileLabelMatcher);
   }
@@ -345,12 +407,14 @@ export class Evaluator {
       // Later steps read later windows: fetch up to where the last step will read.
       const lo = sel ? Math.min(sel.minT, minT) : minT;
       const hi = Math.max(sel?.maxT ?? maxT, maxT + Math.max(0, this.endMs - t));
-      sel = { minT: lo, maxT: hi, series: this.store.select(this.matchers(vs), lo, hi) };
+      sel = { minT: lo, maxT: hi, series: this.selectSeries(this.matchers(vs), lo, hi) };
       this.selections.set(vs, sel);
     }
     if (sel.minT === minT && sel.maxT === maxT) return sel.series;
+    const g = this.guard;
     const out: SeriesData[] = [];
     for (const s of sel.series) {
+      g.tick(1);
       const ts = s.timestamps;
       const from = lowerBound(ts, minT);
       const to = upperBound(ts, maxT);
@@ -375,6 +439,7 @@ export class Evaluator {
       if (v === undefined || ts === undefined || isStaleMarker(v)) continue;
       out.push({ labels: s.labels, value: v, timestampMs: ts });
     }
+    this.guard.tick(out.length);
     return out;
   }
 
@@ -386,7 +451,9 @@ export class Evaluator {
       const end = this.refTime(vs.at, vs.offsetMs, t);
       const start = end - e.rangeMs;
       const series: RangeArgSeries[] = [];
+      const g = this.guard;
       for (const s of this.select(vs, start, end, t)) {
+        g.tick(s.values.length);
         // Most windows hold no stale marker: then the store's views serve as they are.
         let stale = false;
         for (let i = 0; i < s.values.length && !stale; i++) stale = isStaleMarker(s.values[i] as number);
@@ -418,7 +485,9 @@ export class Evaluator {
     // Go's integer division truncates toward zero; then move to the first aligned time at or after start.
     let first = Math.trunc(start / step) * step;
     if (first < start) first += step;
-    const series = collectSteps(first, end, step, (ts) => this.evalVector(e.expr, ts));
+    // Each step's vector stays held (eval counts it) until the subquery's consumer is done, as
+    // Prometheus holds a subquery's matrix; 86.4 M one-point steps stop at max-samples.
+    const series = collectSteps(first, end, step, this.guard, (ts) => this.evalVector(e.expr, ts));
     return { series, rangeStartMs: start, rangeEndMs: end, rangeMs: e.rangeMs };
   }
 
@@ -431,10 +500,13 @@ export class Evaluator {
       return { type: "scalar", value: isComparison(op) ? (keep ? 1 : 0) : value };
     }
     let out: Sample[];
+    const g = this.guard;
     if (lhs.type === "vector" && rhs.type === "scalar") {
       out = vectorScalarBinop(op, lhs.samples, rhs.value, false, e.returnBool);
+      g.tick(lhs.samples.length);
     } else if (lhs.type === "scalar" && rhs.type === "vector") {
       out = vectorScalarBinop(op, rhs.samples, lhs.value, true, e.returnBool);
+      g.tick(rhs.samples.length);
     } else if (lhs.type === "vector" && rhs.type === "vector") {
       const matching: VectorMatching = e.matching ?? {
         card: isSetOp(op) ? "many-to-many" : "one-to-one",
@@ -442,14 +514,14 @@ export class Evaluator {
         labels: [],
         include: [],
       };
-      if (op === "and") out = vectorAnd(lhs.samples, rhs.samples, matching);
-      else if (op === "or") out = vectorOr(lhs.samples, rhs.samples, matching);
-      else if (op === "unless") out = vectorUnless(lhs.samples, rhs.samples, matching);
-      else out = vectorBinop(op, lhs.samples, rhs.samples, matching, e.returnBool);
+      if (op === "and") out = vectorAnd(lhs.samples, rhs.samples, matching, g);
+      else if (op === "or") out = vectorOr(lhs.samples, rhs.samples, matching, g);
+      else if (op === "unless") out = vectorUnless(lhs.samples, rhs.samples, matching, g);
+      else out = vectorBinop(op, lhs.samples, rhs.samples, matching, e.returnBool, g);
     } else {
       throw new PromQLEvalError("binary expression must contain only scalar and instant vector types");
     }
-    checkUniqueLabelsets(out);
+    checkUniqueLabelsets(out, g);
     return { type: "vector", samples: out };
   }
 
@@ -486,7 +558,9 @@ export class Evaluator {
     }
     const groups = new Map<string, Group>();
     const order: Group[] = [];
+    const guard = this.guard;
     for (const s of vec) {
+      guard.tick(1);
       let metric = s.labels;
       if (op === "count_values") metric = setLabel(metric, valueLabel, formatFloatPlain(s.value));
       const groupLabels = e.without
@@ -583,7 +657,7 @@ export class Evaluator {
           value = Math.sqrt(g.value / g.count);
           break;
         case "quantile":
-          value = quantile(q, g.values);
+          value = quantile(q, g.values, guard);
           break;
         case "topk":
         case "bottomk": {
@@ -653,9 +727,12 @@ function heapFix0<T>(h: T[], less: (a: T, b: T) => boolean): void {
 }
 
 /** Go's insertionSort (sort.Sort on short slices): stable, so ties keep their order. */
-export function insertionSort<T>(data: T[], less: (a: T, b: T) => boolean): void {
+export function insertionSort<T>(data: T[], less: (a: T, b: T) => boolean, g?: QueryGuard): void {
   for (let i = 1; i < data.length; i++) {
-    for (let j = i; j > 0 && less(data[j] as T, data[j - 1] as T); j--) swap(data, j, j - 1);
+    let j = i;
+    for (; j > 0 && less(data[j] as T, data[j - 1] as T); j--) swap(data, j, j - 1);
+    // Quadratic on long vectors (sort() of 100 k series): count the comparisons made.
+    g?.tick(i - j + 1);
   }
 }
 
@@ -744,6 +821,7 @@ function vectorBinop(
   rhs0: Sample[],
   m: VectorMatching,
   returnBool: boolean,
+  g: QueryGuard,
 ): Sample[] {
   if (lhs0.length === 0 || rhs0.length === 0) return [];
   let lhs = lhs0;
@@ -752,6 +830,7 @@ function vectorBinop(
   if (m.card === "one-to-many") [lhs, rhs] = [rhs, lhs];
   const right = new Map<string, Sample>();
   for (const rs of rhs) {
+    g.tick(1);
     const sig = matchSignature(rs.labels, m.on, m.labels);
     const dup = right.get(sig);
     if (dup !== undefined) {
@@ -765,6 +844,7 @@ function vectorBinop(
   const matched = new Map<string, Set<string> | null>();
   const out: Sample[] = [];
   for (const ls of lhs) {
+    g.tick(1);
     const sig = matchSignature(ls.labels, m.on, m.labels);
     const rs = right.get(sig);
     if (rs === undefined) continue;
@@ -813,23 +893,41 @@ function resultMetric(lhs: Labels, rhs: Labels, op: BinaryOp, m: VectorMatching)
   return ls;
 }
 
-function vectorAnd(lhs: Sample[], rhs: Sample[], m: VectorMatching): Sample[] {
-  if (lhs.length === 0 || rhs.length === 0) return [];
-  const right = new Set(rhs.map((s) => matchSignature(s.labels, m.on, m.labels)));
-  return lhs.filter((s) => right.has(matchSignature(s.labels, m.on, m.labels)));
+/** The match signatures of a vector's elements (a set operation's one pass over each side). */
+function signatures(v: Sample[], m: VectorMatching, g: QueryGuard): string[] {
+  return v.map((s) => {
+    g.tick(1);
+    return matchSignature(s.labels, m.on, m.labels);
+  });
 }
 
-function vectorOr(lhs: Sample[], rhs: Sample[], m: VectorMatching): Sample[] {
+function vectorAnd(lhs: Sample[], rhs: Sample[], m: VectorMatching, g: QueryGuard): Sample[] {
+  if (lhs.length === 0 || rhs.length === 0) return [];
+  const right = new Set(signatures(rhs, m, g));
+  const sigs = signatures(lhs, m, g);
+  return lhs.filter((_, i) => right.has(sigs[i] as string));
+}
+
+function vectorOr(lhs: Sample[], rhs: Sample[], m: VectorMatching, g: QueryGuard): Sample[] {
   if (lhs.length === 0) return [...rhs];
   if (rhs.length === 0) return [...lhs];
-  const left = new Set(lhs.map((s) => matchSignature(s.labels, m.on, m.labels)));
-  return [...lhs, ...rhs.filter((s) => !left.has(matchSignature(s.labels, m.on, m.labels)))];
+  const left = new Set(signatures(lhs, m, g));
+  const sigs = signatures(rhs, m, g);
+  return [...lhs, ...rhs.filter((_, i) => !left.has(sigs[i] as string))];
 }
 
-function vectorUnless(lhs: Sample[], rhs: Sample[], m: VectorMatching): Sample[] {
+function vectorUnless(lhs: Sample[], rhs: Sample[], m: VectorMatching, g: QueryGuard): Sample[] {
   if (lhs.length === 0 || rhs.length === 0) return [...lhs];
-  const right = new Set(rhs.map((s) => matchSignature(s.labels, m.on, m.labels)));
-  return lhs.filter((s) => !right.has(matchSignature(s.labels, m.on, m.labels)));
+  const right = new Set(signatures(rhs, m, g));
+  const sigs = signatures(lhs, m, g);
+  return lhs.filter((_, i) => !right.has(sigs[i] as string));
+}
+
+/** A matrix value's points (what Prometheus's Matrix.TotalSamples counts). */
+function points(v: MatrixValue): number {
+  let n = 0;
+  for (const s of v.series) n += s.values.length;
+  return n;
 }
 
 function isInf(v: number): boolean {

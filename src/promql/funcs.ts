@@ -10,6 +10,7 @@ import {
   type Samples,
 } from "./engine.js";
 import { dropMetricName, isValidLabelName, removeLabels, setLabel } from "./labelset.js";
+import type { QueryGuard } from "./limits.js";
 import { compileRE2 } from "./regex.js";
 import { PromQLEvalError, parseGoFloat, type Sample, type Value } from "./value.js";
 
@@ -149,7 +150,7 @@ export const OVER_RANGE: Record<string, RangeFn> = {
     for (const x of v) [sum, c] = kahanSumInc(x, sum, c);
     return sum === Infinity || sum === -Infinity ? sum : sum + c;
   },
-  quantile_over_time: (ev, c, t, _a, v) => quantile(ev.evalScalar(c.args[0] as Expr, t), [...v]),
+  quantile_over_time: (ev, c, t, _a, v) => quantile(ev.evalScalar(c.args[0] as Expr, t), [...v], ev.guard),
   stddev_over_time: (_e, _c, _t, _a, v) => Math.sqrt(variance(v)),
   stdvar_over_time: (_e, _c, _t, _a, v) => variance(v),
 };
@@ -302,11 +303,15 @@ function linearRegression(v: Samples, ts: Samples, interceptTime: number): [numb
 }
 
 /** Prometheus's quantile (φ-quantile with linear interpolation); sorts `values` in place. */
-export function quantile(q: number, values: number[]): number {
+export function quantile(q: number, values: number[], g?: QueryGuard): number {
   if (values.length === 0 || Number.isNaN(q)) return Number.NaN;
   if (q < 0) return -Infinity;
   if (q > 1) return Infinity;
-  values.sort((a, b) => (Number.isNaN(a) ? (Number.isNaN(b) ? 0 : -1) : Number.isNaN(b) ? 1 : a - b));
+  // The comparator ticks the query's guard: a 10 M-point window takes seconds to sort.
+  values.sort((a, b) => {
+    g?.tick(1);
+    return Number.isNaN(a) ? (Number.isNaN(b) ? 0 : -1) : Number.isNaN(b) ? 1 : a - b;
+  });
   const n = values.length;
   const rank = q * (n - 1);
   const lower = Math.max(0, Math.floor(rank));
@@ -340,7 +345,7 @@ export function callFunction(ev: Evaluator, call: Call, t: number): Value {
   const name = call.func;
   const args = call.args;
   const vector = (samples: Sample[]): Value => {
-    checkUniqueLabelsets(samples);
+    checkUniqueLabelsets(samples, ev.guard);
     return { type: "vector", samples };
   };
 
@@ -351,7 +356,11 @@ export function callFunction(ev: Evaluator, call: Call, t: number): Value {
     const out: Sample[] = [];
     for (const s of arg.series) {
       if (s.values.length === 0) continue;
+      ev.guard.tick(s.values.length);
       const value = rangeFn(ev, call, t, arg, s.values, s.timestamps);
+      // As Prometheus counts: the outputs so far, this series' window (on top of a subquery's
+      // points, held until the call is done) and this series' output.
+      ev.guard.peek(out.length + s.values.length + (value === undefined ? 0 : 1));
       if (value === undefined) continue;
       out.push({ labels: name === "last_over_time" ? s.labels : dropMetricName(s.labels), value });
     }
@@ -451,11 +460,15 @@ export function callFunction(ev: Evaluator, call: Call, t: number): Value {
       const vec = [...ev.evalVector(args[0] as Expr, t)];
       // Ascending (or descending), NaN last; stable like Go's sort on short slices.
       const asc = name === "sort";
-      insertionSort(vec, (a, b) => {
-        if (Number.isNaN(b.value)) return !Number.isNaN(a.value);
-        if (Number.isNaN(a.value)) return false;
-        return asc ? a.value < b.value : a.value > b.value;
-      });
+      insertionSort(
+        vec,
+        (a, b) => {
+          if (Number.isNaN(b.value)) return !Number.isNaN(a.value);
+          if (Number.isNaN(a.value)) return false;
+          return asc ? a.value < b.value : a.value > b.value;
+        },
+        ev.guard,
+      );
       return vector(vec);
     }
     case "label_replace":
@@ -463,7 +476,9 @@ export function callFunction(ev: Evaluator, call: Call, t: number): Value {
     case "label_join":
       return vector(labelJoin(ev, args, t));
     case "histogram_quantile":
-      return vector(histogramQuantile(ev.evalScalar(args[0] as Expr, t), ev.evalVector(args[1] as Expr, t)));
+      return vector(
+        histogramQuantile(ev.evalScalar(args[0] as Expr, t), ev.evalVector(args[1] as Expr, t), ev.guard),
+      );
     case "histogram_count":
     case "histogram_sum":
     case "histogram_fraction":
@@ -562,9 +577,10 @@ interface Bucket {
   count: number;
 }
 
-function histogramQuantile(q: number, vec: Sample[]): Sample[] {
+function histogramQuantile(q: number, vec: Sample[], guard: QueryGuard): Sample[] {
   const groups = new Map<string, { labels: Labels; buckets: Bucket[] }>();
   for (const s of vec) {
+    guard.tick(1);
     const upperBound = parseGoFloat(labelValue(s.labels, "le"));
     // No or malformed `le`: not a bucket, skipped.
     if (upperBound === undefined) continue;
@@ -578,8 +594,11 @@ function histogramQuantile(q: number, vec: Sample[]): Sample[] {
     }
     g.buckets.push({ upperBound, count: s.value });
   }
-  const out = [...groups.values()].map((g) => ({ labels: g.labels, value: bucketQuantile(q, g.buckets) }));
-  checkUniqueLabelsets(out);
+  const out = [...groups.values()].map((g) => {
+    guard.tick(g.buckets.length);
+    return { labels: g.labels, value: bucketQuantile(q, g.buckets) };
+  });
+  checkUniqueLabelsets(out, guard);
   return out;
 }
 

@@ -10,6 +10,13 @@ export {
 } from "./engine.js";
 export { FUNCTIONS, type FunctionSignature } from "./functions.js";
 export { parseDuration, parseGoNumber, unquoteString } from "./lex.js";
+export {
+  isLimitError,
+  PromQLCanceledError,
+  PromQLSampleLimitError,
+  PromQLTimeoutError,
+  type QueryLimits,
+} from "./limits.js";
 export { PromQLParseError, parseExpr } from "./parse.js";
 export { almostEqual, type CaseFailure, type FileResult, formatFileResult, runTestFile } from "./runner.js";
 export * from "./testfile.js";

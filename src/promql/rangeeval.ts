@@ -18,13 +18,20 @@
 // and, for a cached node, takes that step's vector from the cache instead of recomputing it.
 // Anything unsupported, or any doubt (an `@` modifier, duplicate output label sets that the
 // per-step path may reject, a group order that differs between steps, an error), makes a node
-// return null, so it and its ancestors are left to the per-step path.
+// return null, so it and its ancestors are left to the per-step path. A limit error (timeout,
+// cancellation, max-samples: limits.ts) is not such a doubt: it ends the query.
+//
+// Limits: every loop ticks the query's guard by the cells it visits. A node's present cells are
+// its points, counted as Prometheus counts a node's matrix in a range evaluation; a node's matrix
+// is dropped from the cache (and its points released) once its parent's is computed, since the
+// per-step path never reads below a cached node.
 
 import { isStaleMarker, type Labels, labelsKey, labelValue, METRIC_NAME } from "../tsdb/index.js";
 import type { AggregateExpr, Call, Expr, MatrixSelector, VectorSelector } from "./ast.js";
 import type { Evaluator, RangeArg } from "./engine.js";
 import { type CounterDrops, extrapolatedRate, OVER_RANGE, sortedBucketQuantile } from "./funcs.js";
 import { dropMetricName, keepLabels, removeLabels } from "./labelset.js";
+import { isLimitError, type QueryGuard } from "./limits.js";
 import { compileLabelMatcher } from "./regex.js";
 import type { Sample } from "./value.js";
 import { parseGoFloat } from "./value.js";
@@ -38,6 +45,8 @@ export interface StepMatrix {
   labels: Labels[];
   values: Float64Array;
   present: Uint8Array;
+  /** Present cells: the points counted against max-samples while the matrix is cached. */
+  points: number;
 }
 
 // Beyond this many row-steps a node's dense matrices would cost more memory than the per-step
@@ -82,11 +91,16 @@ export class RangePlan {
 
   /** Fills the cache for the supported nodes of `root`; the root's matrix, or null. */
   precompute(root: Expr): StepMatrix | null {
+    const held = this.ev.guard.samples;
     try {
       return this.node(root);
-    } catch {
+    } catch (err) {
+      // Timeout, cancellation, max-samples: the query ends here, the per-step path would only
+      // take as long again to reach the same limit.
+      if (isLimitError(err)) throw err;
       // The per-step path reproduces the error (or shows there is none) in its own order.
       this.cache.clear();
+      this.ev.guard.samples = held;
       return null;
     }
   }
@@ -97,6 +111,7 @@ export class RangePlan {
     if (m === undefined) return undefined;
     const k = this.stepIndex(t);
     if (k < 0) return undefined;
+    this.ev.guard.tick(m.labels.length);
     const out: Sample[] = [];
     const n = this.steps;
     for (let r = 0; r < m.labels.length; r++) {
@@ -146,6 +161,17 @@ export class RangePlan {
     return m;
   }
 
+  /** Forgets a child whose parent is now cached (with its parentheses) and releases its points. */
+  private drop(e: Expr): void {
+    const m = this.cache.get(e);
+    if (m === undefined) return;
+    for (let x = e; ; x = x.expr) {
+      this.cache.delete(x);
+      if (x.type !== "ParenExpr") break;
+    }
+    this.ev.guard.release(m.points);
+  }
+
   /** Visits children so that supported subtrees under an unsupported node are still precomputed. */
   private children(e: Expr): void {
     switch (e.type) {
@@ -180,21 +206,24 @@ export class RangePlan {
     const n = this.steps;
     const first = (this.times[0] as number) - vs.offsetMs;
     const last = (this.times[n - 1] as number) - vs.offsetMs;
-    const series = this.ev.store.select(
+    const series = this.ev.selectSeries(
       vs.matchers.map(compileLabelMatcher),
       first - this.ev.lookbackMs,
       last,
     );
     if (this.tooBig(series.length)) return null;
+    const g = this.ev.guard;
     const labels: Labels[] = [];
     const values = new Float64Array(series.length * n);
     const present = new Uint8Array(series.length * n);
     let r = 0;
+    let points = 0;
     for (const s of series) {
       const ts = s.timestamps;
       const vals = s.values;
+      g.tick(n + ts.length);
       let hi = 0; // first sample after the step's reference time
-      let any = false;
+      let count = 0;
       for (let k = 0; k < n; k++) {
         const ref = (this.times[k] as number) - vs.offsetMs;
         while (hi < ts.length && (ts[hi] as number) <= ref) hi++;
@@ -204,15 +233,17 @@ export class RangePlan {
         if (isStaleMarker(v)) continue;
         values[r * n + k] = v;
         present[r * n + k] = 1;
-        any = true;
+        count++;
       }
       // The per-step path lists a series only at steps where it has a sample: rows never present
       // are dropped so row order stays the store's order of the series that do appear.
-      if (!any) continue;
+      if (count === 0) continue;
+      g.add(count);
+      points += count;
       labels.push(s.labels);
       r++;
     }
-    return { labels, values: values.subarray(0, r * n), present: present.subarray(0, r * n) };
+    return { labels, values: values.subarray(0, r * n), present: present.subarray(0, r * n), points };
   }
 
   private call(e: Call): StepMatrix | null {
@@ -232,7 +263,9 @@ export class RangePlan {
         this.node(q);
         return null;
       }
-      return this.histogramQuantile(q.value, child);
+      const m = this.histogramQuantile(q.value, child);
+      if (m !== null) this.drop(e.args[1] as Expr);
+      return m;
     }
     this.children(e);
     return null;
@@ -245,7 +278,7 @@ export class RangePlan {
     const n = this.steps;
     const firstEnd = (this.times[0] as number) - vs.offsetMs;
     const lastEnd = (this.times[n - 1] as number) - vs.offsetMs;
-    const series = this.ev.store.select(vs.matchers.map(compileLabelMatcher), firstEnd - ms.rangeMs, lastEnd);
+    const series = this.ev.selectSeries(vs.matchers.map(compileLabelMatcher), firstEnd - ms.rangeMs, lastEnd);
     if (this.tooBig(series.length)) return null;
     const fn = OVER_RANGE[func];
     if (fn === undefined) return null;
@@ -257,10 +290,13 @@ export class RangePlan {
     const keys = new Set<string>();
     const values = new Float64Array(series.length * n);
     const present = new Uint8Array(series.length * n);
+    const g = this.ev.guard;
     let r = 0;
+    let points = 0;
     for (const s of series) {
       let ts: Float64Array = s.timestamps;
       let vals: Float64Array = s.values;
+      g.tick(n + 3 * vals.length);
       // A range function never sees staleness markers: dropping them from the whole series once
       // is the same as dropping them from each window.
       let stale = 0;
@@ -292,13 +328,15 @@ export class RangePlan {
       }
       let lo = 0; // first sample at or after the window's start
       let hi = 0; // first sample after the window's end
-      let any = false;
+      let count = 0;
+      let widest = 0; // Prometheus holds one window of one series at a time
       for (let k = 0; k < n; k++) {
         const end = (this.times[k] as number) - vs.offsetMs;
         const start = end - ms.rangeMs;
         while (lo < ts.length && (ts[lo] as number) < start) lo++;
         while (hi < ts.length && (ts[hi] as number) <= end) hi++;
         if (hi <= lo) continue;
+        if (hi - lo > widest) widest = hi - lo;
         let v: number | undefined;
         if (isExtrapolated) {
           window.rangeStartMs = start;
@@ -309,6 +347,8 @@ export class RangePlan {
         } else {
           // Other functions take views, as on the per-step path (their evaluator, call and time
           // arguments are only read by functions with scalar arguments, which are not here).
+          // Each reads its whole window: a day's window at every step is the work to count.
+          g.tick(hi - lo);
           window.rangeStartMs = start;
           window.rangeEndMs = end;
           v = fn(
@@ -323,19 +363,25 @@ export class RangePlan {
         if (v === undefined) continue;
         values[r * n + k] = v;
         present[r * n + k] = 1;
-        any = true;
+        count++;
       }
-      if (!any) continue;
+      g.peek(widest);
+      if (count === 0) continue;
       const out = func === "last_over_time" ? s.labels : dropMetricName(s.labels);
       const key = labelsKey(out);
       // Two series equal but for their name: the per-step path rejects them when both have a
       // value at a step (checkUniqueLabelsets). Leave that decision to it.
-      if (keys.has(key)) return null;
+      if (keys.has(key)) {
+        g.release(points);
+        return null;
+      }
       keys.add(key);
+      g.add(count);
+      points += count;
       labels.push(out);
       r++;
     }
-    return { labels, values: values.subarray(0, r * n), present: present.subarray(0, r * n) };
+    return { labels, values: values.subarray(0, r * n), present: present.subarray(0, r * n), points };
   }
 
   private aggregate(e: AggregateExpr): StepMatrix | null {
@@ -346,12 +392,14 @@ export class RangePlan {
     }
     const op = e.op;
     const n = this.steps;
+    const gd = this.ev.guard;
     // Group of each input row, computed once (not per step).
     const groupOf = new Int32Array(child.labels.length);
     const groupLabels: Labels[] = [];
     const index = new Map<string, number>();
     const exclude = e.without ? [...e.grouping, METRIC_NAME] : [];
     for (let r = 0; r < child.labels.length; r++) {
+      gd.tick(1);
       const ls = child.labels[r] as Labels;
       const gl = e.without ? removeLabels(ls, exclude) : keepLabels(ls, e.grouping);
       const key = labelsKey(gl);
@@ -376,6 +424,7 @@ export class RangePlan {
     // Rows in order, then steps: within a step each group sees its members in row order, which
     // is the per-step path's order, so every floating-point operation happens in the same order.
     for (let r = 0; r < child.labels.length; r++) {
+      gd.tick(n);
       const base = (groupOf[r] as number) * n;
       const rb = r * n;
       for (let k = 0; k < n; k++) {
@@ -435,15 +484,20 @@ export class RangePlan {
       }
     }
     const present = new Uint8Array(groups * n);
+    let points = 0;
+    gd.tick(groups * n);
     for (let i = 0; i < groups * n; i++) {
       if (opener[i] === -1) continue;
       present[i] = 1;
+      points++;
       if (op === "avg") value[i] = mean[i] as number;
       else if (op === "stdvar") value[i] = (value[i] as number) / (count[i] as number);
       else if (op === "stddev") value[i] = Math.sqrt((value[i] as number) / (count[i] as number));
     }
-    if (!sameOrderAtEveryStep(opener, groups, n)) return null;
-    return { labels: groupLabels, values: value, present };
+    if (!sameOrderAtEveryStep(opener, groups, n, gd)) return null;
+    gd.add(points);
+    this.drop(e.expr);
+    return { labels: groupLabels, values: value, present, points };
   }
 
   private histogramQuantile(q: number, child: StepMatrix): StepMatrix | null {
@@ -455,7 +509,9 @@ export class RangePlan {
     const groupLabels: Labels[] = [];
     const index = new Map<string, number>();
     const outKeys = new Set<string>();
+    const gd = this.ev.guard;
     for (let r = 0; r < child.labels.length; r++) {
+      gd.tick(1);
       const ls = child.labels[r] as Labels;
       const ub = parseGoFloat(labelValue(ls, "le"));
       if (ub === undefined) continue;
@@ -499,11 +555,13 @@ export class RangePlan {
     const opener = new Int32Array(groups * n).fill(-1);
     const cv = child.values;
     const cp = child.present;
+    let points = 0;
     for (let g = 0; g < groups; g++) {
       const rows = sortedRows[g] as Int32Array;
       const bounds = sortedBounds[g] as Float64Array;
       const members = groupRows[g] as number[];
       for (let k = 0; k < n; k++) {
+        gd.tick(rows.length);
         let m = 0;
         for (let j = 0; j < rows.length; j++) {
           const i = (rows[j] as number) * n + k;
@@ -520,6 +578,7 @@ export class RangePlan {
           }
         }
         present[g * n + k] = 1;
+        points++;
         values[g * n + k] = Number.isNaN(q)
           ? Number.NaN
           : q < 0
@@ -529,8 +588,9 @@ export class RangePlan {
               : sortedBucketQuantile(q, ub, cnt, m);
       }
     }
-    if (!sameOrderAtEveryStep(opener, groups, n)) return null;
-    return { labels: groupLabels, values, present };
+    if (!sameOrderAtEveryStep(opener, groups, n, gd)) return null;
+    gd.add(points);
+    return { labels: groupLabels, values, present, points };
   }
 }
 
@@ -538,8 +598,9 @@ export class RangePlan {
  * True when, at every step, the groups present are ordered by the row that opened them: then the
  * per-step path's output order (groups in order of first appearance) is the matrix's row order.
  */
-function sameOrderAtEveryStep(opener: Int32Array, groups: number, n: number): boolean {
+function sameOrderAtEveryStep(opener: Int32Array, groups: number, n: number, g: QueryGuard): boolean {
   for (let k = 0; k < n; k++) {
+    g.tick(groups);
     let prev = -1;
     for (let g = 0; g < groups; g++) {
       const o = opener[g * n + k] as number;
