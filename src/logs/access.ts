@@ -1,4 +1,4 @@
-import type { FastifyReply, FastifyRequest } from "fastify";
+import type { FinishedReply, FinishedRequest } from "../metrics/http.js";
 import { redactUrl } from "./redact.js";
 
 export interface AccessLogOptions {
@@ -8,17 +8,22 @@ export interface AccessLogOptions {
   random?: () => number;
 }
 
+/** Longest URL quoted in an access line; longer ones are cut and marked with `…`. */
+const MAX_URL_CHARS = 2048;
+
 /**
- * One access line per request: method, route, URL (secrets redacted), status, duration,
- * bytes and (through the request's child logger) the request id. Successful requests on a
- * route with a sample rate below 1 are sampled; 4xx are warnings and 5xx errors, never sampled.
+ * One access line per request: method, route, URL as received (secrets redacted), status,
+ * duration, bytes and (through the request's child logger) the request id. Successful requests
+ * on a route with a sample rate below 1 are sampled; 4xx are warnings and 5xx errors, never
+ * sampled. Requests Fastify never routed (HTTP parse errors, malformed URLs) come here too,
+ * from src/http/errors.ts, so every request answered has its line.
  */
 export function accessLogger(opts: AccessLogOptions) {
   const random = opts.random ?? Math.random;
   const rates = new Map(Object.entries(opts.sampleRates));
   return (
-    req: FastifyRequest,
-    reply: FastifyReply | undefined,
+    req: FinishedRequest,
+    reply: FinishedReply | undefined,
     route: string,
     statusCode: number,
     seconds: number,
@@ -29,11 +34,13 @@ export function accessLogger(opts: AccessLogOptions) {
       if (rate !== undefined && (rate <= 0 || random() >= rate)) return;
     }
     const length = reply?.getHeader("content-length");
+    const raw = req.originalUrl ?? req.url;
+    const url = raw.length > MAX_URL_CHARS ? `${raw.slice(0, MAX_URL_CHARS)}…` : raw;
     const line = {
       event: "access",
       method: req.method,
       route,
-      url: redactUrl(req.url),
+      url: redactUrl(url),
       statusCode,
       durationMs: Math.round(seconds * 1e6) / 1000,
       bytes: length === undefined ? undefined : Number(length),

@@ -1,11 +1,15 @@
+import { METHODS } from "node:http";
 import { performance } from "node:perf_hooks";
-import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { type Counter, Gauge, type Registry } from "prom-client";
 import type { GuardLogger } from "./guard.js";
 import { type HistogramSeries, registerCounter, registerHistogram, SeriesStore } from "./series.js";
 
 /** The `route` label of every request that matched no route: one series, whatever the path. */
 export const UNMATCHED_ROUTE = "__unmatched__";
+/** The `method` label of a request whose method HTTP's parser did not know (e.g. `BREW`). */
+export const UNKNOWN_METHOD = "__unknown__";
+const KNOWN_METHODS = new Set(METHODS);
 
 const LABELS = ["method", "route", "status_code"] as const;
 
@@ -15,12 +19,43 @@ const LABELS = ["method", "route", "status_code"] as const;
  * the counter is the histogram's count, so a request costs one observation.
  */
 export type FinishListener = (
-  req: FastifyRequest,
-  reply: FastifyReply | undefined,
+  req: FinishedRequest,
+  reply: FinishedReply | undefined,
   route: string,
   statusCode: number,
   seconds: number,
 ) => void;
+
+/**
+ * What the listeners read of a finished request: a FastifyRequest, or the stand-in built for a
+ * request Fastify never routed (an HTTP parse error on the socket, a framework error).
+ */
+export interface FinishedRequest {
+  method: string;
+  url: string;
+  /** The URL as received, before any rewrite (Fastify's `originalUrl`). */
+  originalUrl?: string;
+  log: FastifyBaseLogger;
+}
+export interface FinishedReply {
+  getHeader(name: string): unknown;
+}
+
+const installedOn = new WeakMap<object, HttpMetrics>();
+const ANSWERED_ON_SOCKET = Symbol("tug.answeredOnSocket");
+
+/**
+ * The request's answer was written straight to its socket (an HTTP parse error in its body, see
+ * src/http/errors.ts) and the connection closed: its abort is counted with this status, not 499.
+ */
+export function markAnsweredOnSocket(raw: object, statusCode: number): void {
+  (raw as { [ANSWERED_ON_SOCKET]?: number })[ANSWERED_ON_SOCKET] = statusCode;
+}
+
+/** The HttpMetrics installed on this (root) Fastify instance, if any. */
+export function httpMetricsOf(app: object): HttpMetrics | undefined {
+  return installedOn.get(app);
+}
 
 export class HttpMetrics {
   private onFinish: FinishListener | undefined;
@@ -93,6 +128,7 @@ export class HttpMetrics {
    */
   install(app: FastifyInstance, onFinish?: FinishListener): void {
     this.onFinish = onFinish;
+    installedOn.set(app, this);
     app.decorateRequest("tugStartMs", 0);
     app.decorateRequest("tugRecorded", false);
     app.addHook("onRequest", (req: FastifyRequest, _reply: FastifyReply, done: () => void) => {
@@ -107,9 +143,32 @@ export class HttpMetrics {
     // A client that hangs up before the response is complete: count it as nginx does (499)
     // so in-flight never leaks and the request is not lost from the totals.
     app.addHook("onRequestAbort", (req: FastifyRequest, done: () => void) => {
-      this.finish(req, undefined, 499);
+      this.finish(req, undefined, (req.raw as { [ANSWERED_ON_SOCKET]?: number })[ANSWERED_ON_SOCKET] ?? 499);
       done();
     });
+  }
+
+  /**
+   * A request that never went through Fastify's hooks (a socket-level parse error answered by
+   * the clientError handler, a framework error before routing): counted and access-logged like
+   * an unmatched route. A method HTTP does not know is labelled `__unknown__`, so garbage cannot
+   * grow the label set.
+   */
+  recordOutside(
+    req: FinishedRequest,
+    reply: FinishedReply | undefined,
+    statusCode: number,
+    seconds = 0,
+  ): void {
+    const method = KNOWN_METHODS.has(req.method) ? req.method : UNKNOWN_METHOD;
+    this.record(method, UNMATCHED_ROUTE, statusCode, seconds);
+    this.onFinish?.(
+      method === req.method ? req : { ...req, method },
+      reply,
+      UNMATCHED_ROUTE,
+      statusCode,
+      seconds,
+    );
   }
 
   private finish(req: FastifyRequest, reply: FastifyReply | undefined, statusCode: number): void {
