@@ -3,7 +3,7 @@
 
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
-import { parseInput } from "../api/validation.js";
+import { parseInput, queryInt } from "../api/validation.js";
 import type { LogAnalyzer } from "../logs/analysis/analyzer.js";
 import { searchLogs } from "../logs/search.js";
 import { monitoringAuth } from "./auth.js";
@@ -28,7 +28,7 @@ export async function logRoutes(app: FastifyInstance, opts: LogRoutesOptions): P
     analyzer.drain();
     const q = parseInput(
       z.strictObject({
-        limit: z.coerce.number().int().min(1).max(1000).default(50),
+        limit: queryInt({ min: 1, max: 1000 }).default(50),
         level: level.optional(),
       }),
       req.query,
@@ -41,7 +41,7 @@ export async function logRoutes(app: FastifyInstance, opts: LogRoutesOptions): P
     analyzer.drain();
     const q = parseInput(
       z.strictObject({
-        limit: z.coerce.number().int().min(1).max(1000).default(100),
+        limit: queryInt({ min: 1, max: 1000 }).default(100),
         status: z.enum(["new", "regressed", "ongoing"]).optional(),
       }),
       req.query,
@@ -53,7 +53,7 @@ export async function logRoutes(app: FastifyInstance, opts: LogRoutesOptions): P
 
   app.get("/monitoring/logs/anomalies", async (req) => {
     const q = parseInput(
-      z.strictObject({ limit: z.coerce.number().int().min(1).max(1000).default(100) }),
+      z.strictObject({ limit: queryInt({ min: 1, max: 1000 }).default(100) }),
       req.query,
       "query",
     );
@@ -62,7 +62,7 @@ export async function logRoutes(app: FastifyInstance, opts: LogRoutesOptions): P
 
   app.get("/monitoring/logs/trends", async (req) => {
     const q = parseInput(
-      z.strictObject({ windowMinutes: z.coerce.number().int().min(5).max(720).default(60) }),
+      z.strictObject({ windowMinutes: queryInt({ min: 5, max: 720 }).default(60) }),
       req.query,
       "query",
     );
@@ -78,7 +78,7 @@ export async function logRoutes(app: FastifyInstance, opts: LogRoutesOptions): P
         from: time.optional(),
         to: time.optional(),
         q: z.string().min(1).max(200).optional(),
-        limit: z.coerce.number().int().min(1).max(1000).default(100),
+        limit: queryInt({ min: 1, max: 1000 }).default(100),
       }),
       req.query,
       "query",
