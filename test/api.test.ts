@@ -171,6 +171,17 @@ describe.each(BACKENDS)("TUG API on $name", (backend) => {
     expectErrorShape(badPage, 400, "VALIDATION_FAILED");
     expect(badPage.body.error.details[0].field).toBe("limit");
 
+    for (const strict of ["limit=0x10", "limit=1e2", "limit=%205", "limit=", "offset=-0"]) {
+      const bad = await t.call("GET", `/api/v1/activities?${strict}`, { token });
+      expectErrorShape(bad, 400, "VALIDATION_FAILED");
+      expect(bad.body.error.details[0].field).toBe(strict.split("=")[0]);
+    }
+
+    // An upper-case UUID is the same id.
+    const upper = await t.call("GET", `/api/v1/activities/${(ids[0] as string).toUpperCase()}`, { token });
+    expect(upper.status).toBe(200);
+    expect(upper.body.activity.id).toBe(ids[0]);
+
     const got = await t.call("GET", `/api/v1/activities/${ids[0]}`, { token });
     expect(got.body.activity).toMatchObject({
       title: "Run 0",

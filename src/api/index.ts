@@ -1,12 +1,14 @@
 import { randomUUID } from "node:crypto";
-import type { FastifyInstance, FastifyRequest } from "fastify";
+import rateLimit from "@fastify/rate-limit";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { z } from "zod";
 import { TugError } from "../core/errors.js";
 import type { Database } from "./db/index.js";
 import { DbError } from "./db/index.js";
-import { burnPasswordCheck, hashPassword, verifyPassword } from "./passwords.js";
+import { burnPasswordCheck, hashGate, hashPassword, verifyPassword } from "./passwords.js";
 import { dbFailure, type SessionStore } from "./sessions.js";
-import { parseInput } from "./validation.js";
+import { AccountThrottle } from "./throttle.js";
+import { parseInput, queryInt, uuidParam } from "./validation.js";
 
 export { openDatabase } from "./db/index.js";
 export { DatabaseSessionStore, RedisSessionStore, type SessionStore } from "./sessions.js";
@@ -17,7 +19,28 @@ export interface ActivityTracker {
   trackUserLogin(userId: string | null, outcome?: string): void;
   trackFeatureUsage(userId: string | null, feature: string): void;
   touch(userId: string | null | undefined): void;
+  /** A login refused with 429 by the per-account or the per-address limit. */
+  trackLoginThrottled?(reason: "account" | "address"): void;
 }
+
+/** `api.loginThrottle` of the configuration. */
+export interface LoginThrottleOptions {
+  /** Failed logins per account within windowMs before further attempts get 429. */
+  perAccount: number;
+  /** Login attempts per client address within windowMs before further attempts get 429. */
+  perAddress: number;
+  windowMs: number;
+}
+
+/** The schema's defaults, used when the caller passes no `loginThrottle`. */
+export const DEFAULT_LOGIN_THROTTLE: LoginThrottleOptions = {
+  perAccount: 10,
+  perAddress: 100,
+  windowMs: 900_000,
+};
+
+/** Accounts whose failures are remembered at once (~0.5 KB each). */
+const THROTTLED_ACCOUNTS_MAX = 10_000;
 
 export interface ApiOptions {
   db: Database;
@@ -26,6 +49,10 @@ export interface ApiOptions {
   passwordMinLength: number;
   tracker?: ActivityTracker;
   now?: () => number;
+  /** Login throttling (`api.loginThrottle`); the schema's defaults when absent. */
+  loginThrottle?: LoginThrottleOptions;
+  /** Password hashes computed at once, process-wide (default: one core and one pool thread left free). */
+  hashConcurrency?: number;
 }
 
 interface UserRow {
@@ -123,25 +150,44 @@ const updateActivity = z
   .refine((v) => Object.keys(v).length > 0, { message: "must change at least one field", path: [] });
 
 const listQuery = z.object({
-  limit: z.coerce
-    .number({ error: "must be a number" })
-    .int("must be a whole number")
-    .min(1, "must be at least 1")
-    .max(100, "must be at most 100")
-    .default(20),
-  offset: z.coerce
-    .number({ error: "must be a number" })
-    .int("must be a whole number")
-    .min(0, "must be 0 or more")
-    .default(0),
+  limit: queryInt({ min: 1, max: 100 }).default(20),
+  offset: queryInt({ min: 0 }).default(0),
 });
 
-const idParam = z.object({ id: z.uuid({ error: "must be an activity id (a UUID)" }) });
+const idParam = z.object({ id: uuidParam("must be an activity id (a UUID)") });
+
+/** Aborts when the client hangs up before its response is complete: queued work is dropped. */
+function untilClientGone(reply: FastifyReply): AbortSignal {
+  const ac = new AbortController();
+  reply.raw.once("close", () => {
+    if (!reply.raw.writableFinished) ac.abort();
+  });
+  return ac.signal;
+}
 
 /** The TUG API: accounts, sessions and per-user activities under /api/v1. */
 export async function apiPlugin(app: FastifyInstance, opts: ApiOptions): Promise<void> {
   const { db, sessions, tracker } = opts;
   const now = opts.now ?? Date.now;
+  const throttle = opts.loginThrottle ?? DEFAULT_LOGIN_THROTTLE;
+  if (opts.hashConcurrency !== undefined) hashGate.concurrency = Math.max(1, opts.hashConcurrency);
+  const accounts = new AccountThrottle({
+    limit: throttle.perAccount,
+    windowMs: throttle.windowMs,
+    maxKeys: THROTTLED_ACCOUNTS_MAX,
+    now,
+  });
+  // Per client address: @fastify/rate-limit on the login route only (its store is a bounded LRU).
+  await app.register(rateLimit, {
+    global: false,
+    cache: THROTTLED_ACCOUNTS_MAX,
+    onExceeded: () => tracker?.trackLoginThrottled?.("address"),
+    errorResponseBuilder: (_req, ctx) =>
+      new TugError(
+        "LOGIN_THROTTLED",
+        `Too many login attempts from this address; retry in ${Math.max(1, Math.ceil(ctx.ttl / 1000))} s`,
+      ),
+  });
 
   /** A query on behalf of `req`: its slow-query line carries the request id. */
   const q = async <T>(req: FastifyRequest, sql: string, params: unknown[] = []) => {
@@ -191,7 +237,7 @@ export async function apiPlugin(app: FastifyInstance, opts: ApiOptions): Promise
     const body = parseInput(registerBody, req.body);
     const id = randomUUID();
     const t = now();
-    const hash = await hashPassword(body.password);
+    const hash = await hashPassword(body.password, untilClientGone(reply));
     try {
       await db.query(
         "INSERT INTO users (id, email, name, password_hash, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6)",
@@ -211,19 +257,38 @@ export async function apiPlugin(app: FastifyInstance, opts: ApiOptions): Promise
     return { user: userView({ id, email: body.email, name: body.name ?? null, created_at: t }) };
   });
 
-  app.post("/api/v1/auth/login", async (req) => {
+  const loginRoute = {
+    config: { rateLimit: { max: throttle.perAddress, timeWindow: throttle.windowMs } },
+  };
+  app.post("/api/v1/auth/login", loginRoute, async (req, reply) => {
     const body = parseInput(loginBody, req.body);
-    const { rows } = await q<UserRow>(req, "SELECT * FROM users WHERE email = $1", [body.email]);
-    const user = rows[0];
-    if (!user) {
-      await burnPasswordCheck(body.password);
+    const attempt = accounts.attempt(body.email);
+    if ("retryAfterSeconds" in attempt) {
+      tracker?.trackLoginThrottled?.("account");
+      reply.header("retry-after", String(attempt.retryAfterSeconds));
+      throw new TugError(
+        "LOGIN_THROTTLED",
+        `Too many failed logins for this account; retry in ${attempt.retryAfterSeconds} s`,
+      );
+    }
+    let user: UserRow | undefined;
+    let ok = false;
+    try {
+      const { rows } = await q<UserRow>(req, "SELECT * FROM users WHERE email = $1", [body.email]);
+      user = rows[0];
+      const signal = untilClientGone(reply);
+      if (user) ok = await verifyPassword(body.password, user.password_hash, signal);
+      else await burnPasswordCheck(body.password, signal);
+    } catch (err) {
+      attempt.abandoned();
+      throw err;
+    }
+    if (!user || !ok) {
+      attempt.failed();
       tracker?.trackUserLogin(null, "failure");
       throw new TugError("INVALID_CREDENTIALS");
     }
-    if (!(await verifyPassword(body.password, user.password_hash))) {
-      tracker?.trackUserLogin(null, "failure");
-      throw new TugError("INVALID_CREDENTIALS");
-    }
+    attempt.succeeded();
     let created: { token: string; expiresAt: number };
     try {
       created = await sessions.create(user.id, opts.sessionTtlSeconds, req.log);

@@ -19,6 +19,7 @@ export class UserActivityMonitor {
   private readonly registrations: GuardedChildren<Inc>;
   private readonly logins: GuardedChildren<Inc>;
   private readonly features: GuardedChildren<Inc>;
+  private readonly throttled: Counter<"reason">;
   private lastPrune = 0;
 
   constructor(
@@ -42,6 +43,14 @@ export class UserActivityMonitor {
     this.registrations = counter("user_registrations_total", "User accounts registered, by method", "method");
     this.logins = counter("user_logins_total", "Login attempts, by outcome", "outcome");
     this.features = counter("feature_usage_total", "Uses of a product feature, by feature", "feature");
+    // Two fixed reasons, both present from the start (a rate() over a missing series is no alert).
+    this.throttled = new Counter({
+      name: "auth_login_throttled_total",
+      help: "Logins refused with 429 by the login throttle, by the limit that refused them (account, address)",
+      labelNames: ["reason"],
+      registers: [registry],
+    });
+    for (const reason of ["account", "address"]) this.throttled.inc({ reason }, 0);
     const self = this;
     new Gauge({
       name: "users_active",
@@ -77,6 +86,11 @@ export class UserActivityMonitor {
   trackUserLogin(userId: string | null, outcome = "success"): void {
     this.logins.get(outcome, () => ({ outcome })).inc();
     if (outcome === "success") this.touch(userId);
+  }
+
+  /** A login refused by the per-account or the per-address limit. */
+  trackLoginThrottled(reason: "account" | "address"): void {
+    this.throttled.inc({ reason });
   }
 
   trackFeatureUsage(userId: string | null, feature: string): void {
