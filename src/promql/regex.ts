@@ -1,9 +1,22 @@
-import { type CompiledMatcher, compileRE2, type Matcher } from "../tsdb/index.js";
+// The PromQL engine's regexes: selectors' `=~`/`!~` (Prometheus's FastRegexMatcher) and
+// label_replace's anchored regexp, both Go RE2 on re2js (see tsdb/re2.ts).
+
+import {
+  type AnchoredRegex,
+  type CompiledMatcher,
+  compilePromRegex,
+  compileRE2,
+  type Matcher,
+  RE2SyntaxError,
+} from "../tsdb/index.js";
 import { PromQLEvalError } from "./value.js";
 
-export { compileRE2 };
+export { type AnchoredRegex, compilePromRegex, compileRE2, RE2SyntaxError };
 
-/** A label matcher ready for SeriesStore.select, with RE2 regexes. Throws PromQLEvalError on a bad regex. */
+/**
+ * A label matcher ready for SeriesStore.select, with RE2 regexes. Throws PromQLEvalError with
+ * Go's message (`error parsing regexp: …`) on a bad regex; the parser normally refuses it first.
+ */
 export function compileLabelMatcher(m: Matcher): CompiledMatcher {
   const { name, type, value } = m;
   switch (type) {
@@ -13,17 +26,15 @@ export function compileLabelMatcher(m: Matcher): CompiledMatcher {
       return { name, type, value, matches: (v) => v !== value };
     case "=~":
     case "!~": {
-      let re: RegExp;
+      let test: (v: string) => boolean;
       try {
-        re = compileRE2(value);
+        test = compilePromRegex(value).test;
       } catch (err) {
-        throw new PromQLEvalError(
-          `error parsing regexp: ${(err as Error).message}: ${JSON.stringify(value)}`,
-        );
+        throw new PromQLEvalError((err as Error).message);
       }
       return type === "=~"
-        ? { name, type, value, matches: (v) => re.test(v) }
-        : { name, type, value, matches: (v) => !re.test(v) };
+        ? { name, type, value, matches: test }
+        : { name, type, value, matches: (v) => !test(v) };
     }
   }
 }

@@ -19,7 +19,16 @@ export {
   type MatchType,
   matchesAll,
 } from "./matchers.js";
-export { compileRE2, translateRE2 } from "./re2.js";
+export {
+  type AnchoredRegex,
+  compileGoRegexp,
+  compilePromRegex,
+  compileRE2,
+  GoRegexp,
+  goCompile,
+  goExpand,
+  RE2SyntaxError,
+} from "./re2.js";
 export {
   DEFAULT_SCRAPE_INTERVAL_MS,
   formatFloat,

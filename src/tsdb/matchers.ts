@@ -1,5 +1,5 @@
 import { type Labels, labelValue } from "./labels.js";
-import { compileRE2 } from "./re2.js";
+import { type AnchoredRegex, compilePromRegex } from "./re2.js";
 
 export type MatchType = "=" | "!=" | "=~" | "!~";
 
@@ -18,11 +18,11 @@ export interface CompiledMatcher extends Matcher {
 export type CompileResult = { ok: true; matcher: CompiledMatcher } | { ok: false; error: string };
 
 /**
- * Compiles an RE2 (Go) pattern fully anchored, as Prometheus 2.x does (`^(?:re)$`, `.` does
- * not match a newline, inline flags anywhere). One translator serves the store, the query API
- * and the PromQL engine (see re2.ts).
+ * Compiles a label matcher's RE2 (Go) pattern as Prometheus 2.42 does (labels.NewFastRegexMatcher:
+ * anchored `^(?:re)$`, linear-time matching on re2js). One compiler serves the store, the query
+ * API and the PromQL engine (see re2.ts). Throws RE2SyntaxError with Go's message.
  */
-export const compileRegex = compileRE2;
+export const compileRegex = compilePromRegex;
 
 /** Compiles a matcher; an invalid regex is reported, not thrown. */
 export function compileMatcher(m: Matcher): CompileResult {
@@ -34,13 +34,14 @@ export function compileMatcher(m: Matcher): CompileResult {
       return { ok: true, matcher: { name, type, value, matches: (v) => v !== value } };
     case "=~":
     case "!~": {
-      let re: RegExp;
+      let re: AnchoredRegex;
       try {
         re = compileRegex(value);
       } catch (err) {
         return { ok: false, error: `invalid regex ${JSON.stringify(value)}: ${(err as Error).message}` };
       }
-      const matches = type === "=~" ? (v: string) => re.test(v) : (v: string) => !re.test(v);
+      const test = re.test; // a bound function: no method lookup per value on the hot path
+      const matches = type === "=~" ? test : (v: string) => !test(v);
       return { ok: true, matcher: { name, type, value, matches } };
     }
     default:

@@ -1,9 +1,10 @@
 // Alertmanager 0.25's label matchers (pkg/labels): construction, the "classic" matcher-string
 // parser used by `matchers:` in alertmanager.yml and by amtool, and the String() forms that
-// Route.Key() is built from. Regex values use Go's RE2 syntax, translated by the tsdb's
-// translator so that routes and inhibitions read a regex exactly as PromQL selectors do.
+// Route.Key() is built from. Regex values are Go RE2, compiled and matched by the tsdb's
+// re2js-based compiler (linear time, Go 1.19's syntax and error texts), so routes, inhibitions
+// and silences read a regex exactly as Alertmanager and PromQL selectors do.
 
-import { translateRE2 } from "../../tsdb/re2.js";
+import { type AnchoredRegex, compileGoRegexp, compileRE2 } from "../../tsdb/re2.js";
 import type { Matcher } from "./types.js";
 
 export type MatchType = Matcher["type"];
@@ -18,32 +19,18 @@ function openMetricsEscape(s: string): string {
   return s.replace(/[\\\n"]/g, (c) => (c === "\n" ? "\\n" : `\\${c}`));
 }
 
-/** Compiles `^(?:value)$` as Go's regexp.Compile would accept it; throws a one-line Error. */
-function compileAnchored(name: string, type: MatchType, value: string): RegExp {
-  let body: string;
+/**
+ * Compiles `^(?:value)$` as labels.NewMatcher does. The error names the matcher and then gives
+ * Go's text, which is all Alertmanager prints (`error parsing regexp: invalid escape sequence: \`\\1\``).
+ */
+function compileAnchored(name: string, type: MatchType, value: string): AnchoredRegex {
   try {
-    body = translateRE2(value);
+    return compileRE2(value);
   } catch (err) {
     throw new Error(
-      `invalid regular expression in matcher ${name}${type}${JSON.stringify(value)}: ${why(err)}`,
+      `invalid regular expression in matcher ${name}${type}${JSON.stringify(value)}: ${(err as Error).message}`,
     );
   }
-  try {
-    return new RegExp(`^(?:${body})$`, "u");
-  } catch {
-    // Unicode mode rejects some escapes RE2 accepts (e.g. `\-` outside a class).
-    try {
-      return new RegExp(`^(?:${body})$`);
-    } catch (err) {
-      throw new Error(
-        `invalid regular expression in matcher ${name}${type}${JSON.stringify(value)}: ${why(err)}`,
-      );
-    }
-  }
-}
-
-function why(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }
 
 /** Alertmanager's labels.NewMatcher: regex types are anchored; an invalid regex throws. */
@@ -57,13 +44,26 @@ export function newMatcher(name: string, type: MatchType, value: string): Matche
       case "!=":
         return v !== value;
       case "=~":
-        return (re as RegExp).test(v);
+        return (re as AnchoredRegex).test(v);
       default:
-        return !(re as RegExp).test(v);
+        return !(re as AnchoredRegex).test(v);
     }
   };
   const text = `${name}${type}"${openMetricsEscape(value)}"`;
   return Object.freeze({ name, type, value, matches, toString: () => text });
+}
+
+/**
+ * Alertmanager 0.25's silence validation (silence.validateMatcher): a regex matcher's value must
+ * also compile on its own, unanchored, so `a)(b` (which `^(?:a)(b)$` accepts) is refused there.
+ * Throws Alertmanager's text: `invalid regular expression "a)(b": error parsing regexp: …`.
+ */
+export function validateSilenceRegex(value: string): void {
+  try {
+    compileGoRegexp(value);
+  } catch (err) {
+    throw new Error(`invalid regular expression ${JSON.stringify(value)}: ${(err as Error).message}`);
+  }
 }
 
 /** Alertmanager's Matchers.String(): `{a="1",b=~"x"}`, comma without a space, in the given order. */

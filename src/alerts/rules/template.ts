@@ -3,6 +3,7 @@
 // wrapper around the Go binary and unrelated string interpolators); the semantics follow Go
 // text/template with `missingkey=zero` and Prometheus 2.42's function map (template/template.go).
 
+import { compileGoRegexp, type GoRegexp } from "../../tsdb/re2.js";
 import { formatE, formatF, formatG } from "./gofmt.js";
 
 /** What a rule template sees: `$labels`/`.Labels`, `$value`/`.Value`, `$externalLabels`, `$externalURL`. */
@@ -538,6 +539,15 @@ function cmp(a: unknown, b: unknown): number {
   throw new TemplateError("incompatible types for comparison");
 }
 
+/** Go regexp's quote(): backquoted when strconv.CanBackquote allows it, else a quoted string. */
+function goQuote(s: string): string {
+  // With the u flag, \ud800-\udfff matches lone surrogates only (invalid UTF-8 in Go).
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: CanBackquote refuses control characters.
+  return /^[^`\u0000-\u0008\u000a-\u001f\u007f\ufeff\ud800-\udfff]*$/u.test(s)
+    ? `\`${s}\``
+    : JSON.stringify(s);
+}
+
 const FUNCS: Record<string, (...args: unknown[]) => Val> = {
   humanize: (v) => humanize(v),
   humanize1024: (v) => humanize1024(v),
@@ -555,9 +565,29 @@ const FUNCS: Record<string, (...args: unknown[]) => Val> = {
     const m = /^\[(.*)\]:\d+$/.exec(s) ?? /^([^:]*):\d+$/.exec(s);
     return m ? (m[1] ?? s) : s;
   },
-  match: (re, s) => new RegExp(`^(?:${String(re)})$`).test(String(s)),
-  reReplaceAll: (re, repl, s) =>
-    String(s).replace(new RegExp(`^(?:${String(re)})$`, "g"), String(repl).replace(/\$(\d+)/g, "$$$1")),
+  // Prometheus: "match" is regexp.MatchString (unanchored) and "reReplaceAll" is
+  // regexp.MustCompile(pattern).ReplaceAllString(text, repl), Go RE2 on re2js (linear time).
+  match: (re, s) => {
+    let compiled: GoRegexp;
+    try {
+      compiled = compileGoRegexp(String(re));
+    } catch (err) {
+      throw new TemplateError(`error calling match: ${(err as Error).message}`);
+    }
+    return compiled.matchString(String(s));
+  },
+  reReplaceAll: (re, repl, s) => {
+    let compiled: GoRegexp;
+    try {
+      compiled = compileGoRegexp(String(re));
+    } catch (err) {
+      // MustCompile's panic, which text/template reports as the call's error.
+      throw new TemplateError(
+        `error calling reReplaceAll: regexp: Compile(${goQuote(String(re))}): ${(err as Error).message}`,
+      );
+    }
+    return compiled.replaceAllString(String(s), String(repl));
+  },
   eq: (a, ...bs) => bs.some((b) => a === b),
   ne: (a, b) => a !== b,
   lt: (a, b) => cmp(a, b) < 0,
