@@ -507,7 +507,9 @@ function labelReplace(ev: Evaluator, args: Expr[], t: number): Sample[] {
   const repl = ev.evalString(args[2] as Expr, t);
   const src = ev.evalString(args[3] as Expr, t);
   const regexStr = ev.evalString(args[4] as Expr, t);
-  let re: RegExp;
+  // Prometheus compiles "^(?:" + regex + ")$" (Go RE2, linear time on re2js) and expands the
+  // replacement with Go's regexp.Expand (`$1`, `${1}`, `$name`; `$1x` names the group "1x").
+  let re: ReturnType<typeof compileRE2>;
   try {
     re = compileRE2(regexStr);
   } catch {
@@ -518,41 +520,8 @@ function labelReplace(ev: Evaluator, args: Expr[], t: number): Sample[] {
   return vec.map((s) => {
     const m = re.exec(labelValue(s.labels, src));
     if (m === null) return s;
-    return { labels: setLabel(s.labels, dst, expandTemplate(repl, m)), value: s.value };
+    return { labels: setLabel(s.labels, dst, re.expand(repl, m)), value: s.value };
   });
-}
-
-/** Go's regexp.Expand: `$1`, `${1}`, `$name`, `${name}`, `$$`; unknown groups expand to "". */
-function expandTemplate(template: string, m: RegExpExecArray): string {
-  let out = "";
-  let i = 0;
-  while (i < template.length) {
-    const c = template[i];
-    if (c !== "$") {
-      out += c;
-      i++;
-      continue;
-    }
-    const rest = template.slice(i + 1);
-    if (rest.startsWith("$")) {
-      out += "$";
-      i += 2;
-      continue;
-    }
-    const braced = /^\{([A-Za-z0-9_]+)\}/.exec(rest);
-    const bare = /^[A-Za-z0-9_]+/.exec(rest);
-    const name = braced ? braced[1] : bare ? bare[0] : undefined;
-    if (name === undefined) {
-      // Go copies a malformed `$` reference... as nothing but the dollar itself.
-      out += "$";
-      i++;
-      continue;
-    }
-    i += 1 + (braced ? braced[0].length : (bare as RegExpExecArray)[0].length);
-    if (/^\d+$/.test(name)) out += m[Number(name)] ?? "";
-    else out += m.groups?.[name] ?? "";
-  }
-  return out;
 }
 
 function labelJoin(ev: Evaluator, args: Expr[], t: number): Sample[] {
