@@ -55,13 +55,13 @@ interface Bucket {
   at: number;
 }
 
+/** A queued row without its body (read only when the row is sent, merged or reported). */
 interface DbRow {
   id: number;
   dedup_key: string;
   receiver: string;
   integration: string;
   group_key: string;
-  payload: string;
   created_at: number;
   attempts: number;
   next_attempt_at: number;
@@ -69,14 +69,22 @@ interface DbRow {
   last_error: string | null;
 }
 
-function fromDb(r: DbRow): OutboxRow {
+/** The row with its body parsed on first use: a pump looks at every waiting row, sends one. */
+function fromDb(r: DbRow, payload: (id: number) => string): OutboxRow {
+  let notification: Omit<Notification, "dedupKey"> | undefined;
   return {
     id: r.id,
     dedupKey: r.dedup_key,
     receiver: r.receiver,
     integration: r.integration,
     groupKey: r.group_key,
-    notification: JSON.parse(r.payload) as Omit<Notification, "dedupKey">,
+    get notification() {
+      notification ??= JSON.parse(payload(r.id)) as Omit<Notification, "dedupKey">;
+      return notification;
+    },
+    set notification(n) {
+      notification = n;
+    },
     createdAt: r.created_at,
     attempts: r.attempts,
     nextAttemptAt: r.next_attempt_at,
@@ -101,10 +109,8 @@ export function mergeNotifications(
   const byFp = new Map<string, NotificationAlert>();
   for (const a of older.alerts) byFp.set(a.fingerprint, a);
   for (const a of newer.alerts) byFp.set(a.fingerprint, a);
-  const alerts = [
-    ...newer.alerts,
-    ...older.alerts.filter((a) => !newer.alerts.some((n) => n.fingerprint === a.fingerprint)),
-  ];
+  const inNewer = new Set(newer.alerts.map((a) => a.fingerprint));
+  const alerts = [...newer.alerts, ...older.alerts.filter((a) => !inNewer.has(a.fingerprint))];
   const merged = alerts.map((a) => byFp.get(a.fingerprint) as NotificationAlert);
   return {
     ...newer,
@@ -132,6 +138,7 @@ export class Outbox {
   private readonly insert;
   private readonly heads;
   private readonly queueRows;
+  private readonly payloadOf;
   private readonly finishRow;
   private readonly attemptRow;
   private readonly countPending;
@@ -148,8 +155,10 @@ export class Outbox {
       "SELECT receiver, integration FROM outbox WHERE state = 'pending' GROUP BY receiver, integration",
     );
     this.queueRows = opts.db.prepare(
-      "SELECT * FROM outbox WHERE state = 'pending' AND receiver = ? AND integration = ? ORDER BY id",
+      `SELECT id, dedup_key, receiver, integration, group_key, created_at, attempts, next_attempt_at,
+         expires_at, last_error FROM outbox WHERE state = 'pending' AND receiver = ? AND integration = ? ORDER BY id`,
     );
+    this.payloadOf = opts.db.prepare("SELECT payload FROM outbox WHERE id = ?").pluck();
     // A finished row keeps its record (receiver, group, outcome, times, error) but not its body:
     // nothing reads it again, and bodies of large groups are what made the state file grow.
     this.finishRow = opts.db.prepare(
@@ -284,11 +293,13 @@ export class Outbox {
     for (const q of this.heads.all() as Array<{ receiver: string; integration: string }>) {
       const key = `${q.receiver}\u0000${q.integration}`;
       if (this.inFlight.has(key)) continue;
+      const payload = (id: number) => String(this.payloadOf.get(id) ?? "");
       let rows = (this.queueRows.all(q.receiver, q.integration) as DbRow[]).map((r, i, all) => ({
-        row: fromDb(r),
+        row: fromDb(r, payload),
         lastError: all[i]?.last_error ?? undefined,
       }));
       for (const r of rows.filter((x) => x.row.expiresAt <= now)) {
+        void r.row.notification; // read before finishing drops the body, for the event's listeners
         this.finish([r.row.id], "expired", now);
         this.opts.events?.expired?.(r.row, r.lastError);
       }
@@ -303,6 +314,7 @@ export class Outbox {
       if (!channel) {
         const error = `receiver ${q.receiver} has no integration ${q.integration} any more`;
         for (const r of rows) {
+          void r.row.notification;
           this.finish([r.row.id], "failed", now, error);
           this.opts.events?.rejected?.(r.row, error);
         }
@@ -314,12 +326,17 @@ export class Outbox {
         next = Math.min(next, token.nextAt);
         continue;
       }
-      const batch = this.limited.has(key)
-        ? this.coalesce(
-            rows.map((r) => r.row),
-            channel,
-          )
-        : [head];
+      // A newer notification of the head's group is waiting (the head failed and waited for its
+      // retry meanwhile): it carries the group's newest state, so they are merged rather than
+      // sent one after the other, as for the rate limit.
+      const superseded = rows.some((r, i) => i > 0 && r.row.groupKey === head.groupKey);
+      const batch =
+        this.limited.has(key) || superseded
+          ? this.coalesce(
+              rows.map((r) => r.row),
+              channel,
+            )
+          : [head];
       this.limited.delete(key);
       const p = this.send(key, batch, channel).finally(() => {
         this.inFlight.delete(key);
@@ -340,6 +357,8 @@ export class Outbox {
       const prev = byGroup.get(row.groupKey);
       if (prev) {
         row.notification = mergeNotifications(prev.notification, row.notification);
+        // The retries go on from where the absorbed row's had got (its backoff is kept).
+        row.attempts = Math.max(row.attempts, prev.attempts);
         absorbed.push({ row: prev, into: row });
       }
       byGroup.set(row.groupKey, row);
@@ -349,9 +368,10 @@ export class Outbox {
       (a, b) => (firstId.get(a.groupKey) as number) - (firstId.get(b.groupKey) as number),
     );
     const now = this.now();
-    const update = this.opts.db.prepare("UPDATE outbox SET payload = ? WHERE id = ?");
+    const update = this.opts.db.prepare("UPDATE outbox SET payload = ?, attempts = ? WHERE id = ?");
+    const merged = new Set(absorbed.map((a) => a.into));
     this.opts.db.transaction(() => {
-      for (const s of survivors) update.run(JSON.stringify(s.notification), s.id);
+      for (const s of merged) update.run(JSON.stringify(s.notification), s.attempts, s.id);
       for (const a of absorbed) this.finish([a.row.id], "coalesced", now, `coalesced into ${a.into.id}`);
     })();
     for (const a of absorbed) this.opts.events?.coalesced?.(a.row, a.into);

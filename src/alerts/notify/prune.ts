@@ -2,8 +2,9 @@
 // outbox are deleted by age (`historyRetentionMs`) and by count (`maxHistoryRows` each), and
 // expired notification-log entries go. The work runs in the background in small batches with
 // a turn of the event loop between them, so one large backlog never holds the API for one long
-// DELETE; afterwards the WAL is checkpointed and truncated so it cannot grow without bound
-// (state.ts also sets journal_size_limit for the checkpoints SQLite runs by itself).
+// DELETE; afterwards free pages are returned to the file system (incremental vacuum) and the
+// WAL is checkpointed and truncated so it cannot grow without bound (state.ts also sets
+// journal_size_limit for the checkpoints SQLite runs by itself).
 
 import { realTimers, type Timers } from "./dispatcher.js";
 import type { NotifierLimits } from "./limits.js";
@@ -71,7 +72,11 @@ export class StatePruner {
       { table: "outbox", run: () => outboxMany.run(limits.maxHistoryRows, b).changes },
       { table: "nflog", run: (now) => nflogOld.run(now, b).changes },
     ];
-    this.checkpoint = () => db.pragma("wal_checkpoint(TRUNCATE)");
+    this.checkpoint = () => {
+      // At most ~8 MB of free pages returned per pass (a no-op unless auto_vacuum is incremental).
+      db.pragma("incremental_vacuum(2000)");
+      db.pragma("wal_checkpoint(TRUNCATE)");
+    };
   }
 
   start(): void {

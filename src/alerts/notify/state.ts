@@ -67,6 +67,9 @@ export const WAL_SIZE_LIMIT_BYTES = 4 * 1024 * 1024;
 export function openStateDb(file: string): StateDb {
   if (file !== ":memory:") mkdirSync(dirname(file), { recursive: true });
   const db = new Database(file);
+  // Free pages go back to the file system (prune.ts runs the vacuum); only a new file can
+  // take this, an existing one keeps its mode.
+  db.pragma("auto_vacuum = INCREMENTAL");
   db.pragma("journal_mode = WAL");
   db.pragma("synchronous = NORMAL");
   db.pragma("busy_timeout = 5000");
