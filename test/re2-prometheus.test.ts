@@ -142,10 +142,12 @@ const REPLACES: Array<[string, string]> = [
   ["(?:(a)|b)+", "[$1]"],
   ["(a*)(a*)", "$1|$2"],
   ["(?U)(a+)(a*)", "$1|$2"],
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: a Go regexp template, not JS.
   ["(?P<first>.)(.*)", "${first}-$2-$first-$1x-$$-$"],
   ["(.)(.)?", "<$2>"],
   ["(\\pL)(.*)", "$2$1"],
   ["(.)", "$1$1"],
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: a Go regexp template, not JS.
   ["(.*)", "${1}!"],
   ["(?i)(get|post)", "$0/$1"],
   ["(5)(.)(.)", "$3$2$1"],
