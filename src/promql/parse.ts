@@ -20,7 +20,7 @@ import type {
 } from "./ast.js";
 import { FUNCTIONS } from "./functions.js";
 import { parseDuration, parseGoNumber, unquoteString } from "./lex.js";
-import { compileRE2 } from "./regex.js";
+import { compilePromRegex } from "./regex.js";
 
 type SyntaxNode = ReturnType<typeof parser.parse>["topNode"];
 
@@ -241,9 +241,10 @@ class Adapter {
       };
       if (m.type === "=~" || m.type === "!~") {
         try {
-          compileRE2(m.value);
+          compilePromRegex(m.value);
         } catch (e) {
-          throw this.err(`error parsing regexp: ${(e as Error).message}: \`${m.value}\``, range(lm));
+          // The message is already Go's whole text ("error parsing regexp: …: `…`").
+          throw this.err((e as Error).message, range(lm));
         }
       }
       matchers.push(m);
@@ -522,13 +523,11 @@ function matchesEmpty(m: LabelMatcher): boolean {
     case "!=":
       return m.value !== "";
     default: {
-      let re: RegExp;
       try {
-        re = compileRE2(m.value);
+        return compilePromRegex(m.value).test("") === (m.type === "=~");
       } catch {
         return false; // invalid: vectorSelector reports it
       }
-      return re.test("") === (m.type === "=~");
     }
   }
 }

@@ -258,7 +258,7 @@ describe("errors and values", () => {
 
   it("reports bad regexes: a selector's at parse time, label_replace's at evaluation", () => {
     expect(errorOf(() => evaluateInstant('foo{a=~"("}', 0, empty)).message).toBe(
-      "1:5: parse error: error parsing regexp: missing closing ): `(`",
+      "1:5: parse error: error parsing regexp: missing closing ): `^(?:()$`",
     );
     expect(
       errorOf(() => evaluateInstant('label_replace(vector(1), "a", "", "b", "(")', 0, empty)).message,
