@@ -22,6 +22,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import Fastify from "fastify";
 import { loadRuleFile, RuleEngine } from "../src/alerts/rules/index.js";
+import { InlineEngine } from "../src/engine/index.js";
 import { promApiRoutes } from "../src/http/promapi.js";
 import { labelsFromObject, SeriesStore } from "../src/tsdb/index.js";
 import { ensurePackage, freePort } from "../test/support/services.js";
@@ -367,7 +368,7 @@ try {
   log(`  prometheus ready at ${prom}`);
 
   // 4. The embedded store over HTTP.
-  await promApiRoutes(app, { store, token: undefined });
+  await promApiRoutes(app, { engine: new InlineEngine({ store }), token: undefined });
   const ours = await app.listen({ host: "127.0.0.1", port: 0 });
   const OUR_BASE = `${ours}/monitoring/api/v1`;
   const PROM_BASE = `${prom}/api/v1`;

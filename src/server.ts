@@ -13,7 +13,7 @@ import {
   openStateDb,
   type StateDb,
 } from "./alerts/notify/index.js";
-import { loadRuleFile, RuleEngine, RuleFileError } from "./alerts/rules/index.js";
+import { loadRuleFile, RuleFileError } from "./alerts/rules/index.js";
 import { type Database, DbError, migrate } from "./api/db/index.js";
 import {
   apiPlugin,
@@ -24,6 +24,7 @@ import {
 } from "./api/index.js";
 import { type Config, ConfigError, redactConfig } from "./core/config/index.js";
 import { externalUrl, resolveInstallPath } from "./core/install.js";
+import { type Engine, EngineClient, type EngineSettings, InlineEngine } from "./engine/index.js";
 import {
   databaseCheck,
   eventLoopCheck,
@@ -38,7 +39,7 @@ import { alertRoutes } from "./http/alerts.js";
 import { installErrorHandling } from "./http/errors.js";
 import { logRoutes } from "./http/logs.js";
 import { debugInfo, type Lifecycle, monitoringRoutes } from "./http/monitoring.js";
-import { promApiRoutes } from "./http/promapi.js";
+import { promApiRoutes, RawJson } from "./http/promapi.js";
 import { accessLogger } from "./logs/access.js";
 import { createLogAnalysis, type LogAnalysis } from "./logs/analysis/index.js";
 import { type AppLogger, createLogger, type FileSink, type Logger } from "./logs/logger.js";
@@ -46,8 +47,8 @@ import { createScrubber, secretValues } from "./logs/redact.js";
 import { createRotatingFile } from "./logs/rotation.js";
 import { bindDefaultMetrics } from "./metrics/defaults.js";
 import { createMetrics, type Metrics, MetricsSummary } from "./metrics/index.js";
-import { registerStoreMetrics } from "./metrics/tsdb.js";
-import { Sampler, SeriesStore } from "./tsdb/index.js";
+import { registerEngineMetrics } from "./metrics/tsdb.js";
+import { Sampler } from "./tsdb/index.js";
 
 export interface AppOptions {
   config: Config;
@@ -68,10 +69,11 @@ export interface App {
   logger: Logger;
   metrics: Metrics | undefined;
   health: HealthRunner | undefined;
-  /** The embedded time-series store the registry is sampled into (monitoring on). */
-  store: SeriesStore | undefined;
-  /** The in-process rule evaluator (monitoring on). */
-  rules: RuleEngine | undefined;
+  /**
+   * The embedded monitoring engine (store, PromQL, rules; monitoring on): a worker thread, or in
+   * process when a clock is injected.
+   */
+  engine: Engine | undefined;
   /** The embedded Alertmanager-compatible notifier (monitoring and notifications on). */
   notifier: Notifier | undefined;
   db: Database;
@@ -233,20 +235,6 @@ export async function buildApp(opts: AppOptions): Promise<App> {
     sessions = new DatabaseSessionStore(db, opts.now);
   }
 
-  let store: SeriesStore | undefined;
-  let sampler: Sampler | undefined;
-  if (metrics) {
-    store = new SeriesStore({ retentionMs: config.tsdb.retentionMs, maxSeries: config.tsdb.maxSeries });
-    registerStoreMetrics(metrics.registry, store);
-    sampler = new Sampler({
-      registry: metrics.registry,
-      store,
-      intervalMs: config.tsdb.scrapeIntervalMs,
-      now: opts.now,
-      onError: (err) => logger.warn({ err }, "sampling the registry into the store failed"),
-    });
-  }
-
   const linkBase = externalUrl(config);
   if (metrics && config.log.analysis.enabled) {
     logAnalysis = createLogAnalysis({
@@ -256,35 +244,67 @@ export async function buildApp(opts: AppOptions): Promise<App> {
       now: opts.now,
       onError: (err) => process.stderr.write(`tug: log analysis: ${(err as Error).message}\n`),
     });
-    if (store) logAnalysis.useStore(store);
   }
 
-  let rules: RuleEngine | undefined;
-  if (store) {
-    const groups = config.alerts.ruleFiles.flatMap((f) => {
+  // The monitoring engine: store, PromQL and rules in a worker thread, so that no query or rule
+  // evaluation can hold this thread; the registry stays here and is sampled into it.
+  let engine: Engine | undefined;
+  let sampler: Sampler | undefined;
+  if (metrics) {
+    const ruleFiles = config.alerts.ruleFiles.map((f) => resolveInstallPath(f));
+    for (const f of ruleFiles) {
       try {
-        return loadRuleFile(resolveInstallPath(f));
+        loadRuleFile(f); // checked here too: an invalid rule file stops start-up
       } catch (err) {
         // An invalid rule file stops start-up with its one-line file:line message.
         if (err instanceof RuleFileError) throw new ConfigError(err.message);
         throw err;
       }
-    });
-    rules = new RuleEngine({
-      store,
-      groups,
+    }
+    const settings: EngineSettings = {
+      retentionMs: config.tsdb.retentionMs,
+      maxSeries: config.tsdb.maxSeries,
+      ruleFiles,
       evaluationIntervalMs: config.alerts.evaluationIntervalMs,
       externalLabels: config.alerts.externalLabels,
       // Alerts link back to the app (Prometheus's generatorURL form: <external URL>/graph?g0.expr=…).
       externalURL: linkBase,
+      maxSamples: config.engine.maxSamples,
+    };
+    const observer = registerEngineMetrics(metrics.registry, () => engine);
+    // An injected clock cannot cross to a worker: the engine then runs in process (tests only).
+    engine = opts.now
+      ? new InlineEngine({
+          ...settings,
+          now: opts.now,
+          queryTimeoutMs: config.engine.queryTimeoutMs,
+          observer,
+          log: (level, fields, msg) => logger[level](fields, msg),
+        })
+      : new EngineClient({
+          settings,
+          queryTimeoutMs: config.engine.queryTimeoutMs,
+          maxQueuedQueries: config.engine.maxQueuedQueries,
+          watchdogGraceMs: config.engine.watchdogGraceMs,
+          memoryLimitMb: config.engine.memoryLimitMb,
+          logger,
+          observer,
+          testHooks: process.env.NODE_ENV === "test",
+        });
+    sampler = new Sampler({
+      registry: metrics.registry,
+      sink: engine,
+      intervalMs: config.tsdb.scrapeIntervalMs,
       now: opts.now,
+      onError: (err) => logger.warn({ err }, "sampling the registry failed"),
     });
+    logAnalysis?.useEngine(engine);
   }
 
   let notifier: Notifier | undefined;
   let notifierDb: StateDb | undefined;
   const notifications = config.notifications;
-  if (rules && metrics && notifications.enabled) {
+  if (engine && metrics && notifications.enabled) {
     const { config: amConfig, warnings } = loadAlertmanagerConfig(
       resolveInstallPath(notifications.alertmanagerConfig),
       {
@@ -348,7 +368,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
       ratePerMinute: notifications.rateLimitPerMinute,
       ruleValue: (labels) => {
         const fp = fingerprint(labels);
-        return rules?.alerts().find((a) => fingerprint(a.labels) === fp)?.value;
+        return engine?.alerts().alerts.find((a) => fingerprint(a.labels) === fp)?.value;
       },
       now: opts.now,
       events: {
@@ -362,24 +382,24 @@ export async function buildApp(opts: AppOptions): Promise<App> {
     });
     nm.bind(notifier);
     const n = notifier;
-    rules.onNotify((alerts) => {
+    engine.onNotify((alerts) => {
       try {
         n.receive(alerts);
       } catch (err) {
         logger.error({ err }, "the notifier refused alerts from the rule engine");
       }
     });
-    rules.onChange((c) => {
+    engine.onChange((c) => {
       if (c.to === "pending") n.recordHistory("pending", c.labels, { rule: c.rule, group: c.group });
     });
   }
-  if (rules && notifications.forwardTo.length > 0) {
+  if (engine && notifications.forwardTo.length > 0) {
     // Prometheus's notifier: every alert batch also goes to the real Alertmanagers; the rule
     // engine re-sends firing alerts every minute, which is what makes this best-effort safe.
     const forwarder = createAlertmanagerForwarder(notifications.forwardTo, {
       timeoutMs: notifications.channelTimeoutMs,
     });
-    rules.onNotify((alerts) => {
+    engine.onNotify((alerts) => {
       forwarder.send(alerts, AbortSignal.timeout(notifications.channelTimeoutMs)).then(
         (r) => {
           if (!r.ok) logger.warn({ error: r.error }, "forwarding alerts to Alertmanager failed");
@@ -483,7 +503,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
       alertSummary: notifier
         ? () => {
             const n = notifier as Notifier;
-            const pending = rules?.alerts().filter((a) => a.state === "pending").length ?? 0;
+            const pending = engine?.alerts().pending ?? 0;
             return { pending, ...n.summary() };
           }
         : undefined,
@@ -495,32 +515,31 @@ export async function buildApp(opts: AppOptions): Promise<App> {
         token: config.monitoring.token,
       });
     }
-    if (notifier && rules) {
-      const r = rules;
+    if (notifier && engine) {
+      const e = engine;
       await fastify.register(alertRoutes, {
         notifier,
-        ruleAlerts: () => r.alerts(),
+        ruleAlerts: () => e.alerts().alerts,
         token: config.monitoring.token,
         now: opts.now,
       });
     }
-    if (store) {
-      // Prometheus's HTTP API over the embedded store: Grafana can use the app as a data source.
+    if (engine) {
+      // Prometheus's HTTP API over the embedded engine: Grafana can use the app as a data source.
+      const e = engine;
       await fastify.register(promApiRoutes, {
-        store,
+        engine: e,
         now: opts.now,
         token: config.monitoring.token,
         scrub,
         startedAt,
         appVersion: service.releaseId,
-        ...(rules
-          ? {
-              rules: {
-                rules: (q: { type?: "alert" | "record" }) => ({ groups: rules?.groups(q) ?? [] }),
-                alerts: () => ({ alerts: rules?.alerts() ?? [] }),
-              },
-            }
-          : {}),
+        queryTimeoutMs: config.engine.queryTimeoutMs,
+        maxPointsPerSeries: config.engine.maxPointsPerSeries,
+        rules: {
+          rules: async (q: { type?: "alert" | "record" }) => new RawJson(await e.run({ op: "rules", ...q })),
+          alerts: async () => new RawJson(await e.run({ op: "alerts" })),
+        },
       });
     }
   }
@@ -563,7 +582,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
     state = "stopped";
     metrics?.system.stop();
     sampler?.stop();
-    rules?.stop();
+    await engine?.stop();
     await notifier?.stop(5_000);
     logAnalysis?.stop();
     notifierDb?.close();
@@ -583,8 +602,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
     logger,
     metrics,
     health,
-    store,
-    rules,
+    engine,
     notifier,
     db,
     sessions,
@@ -602,10 +620,10 @@ export async function buildApp(opts: AppOptions): Promise<App> {
         await health.refresh();
         health.start(config.health.intervalMs);
       }
+      engine?.start();
       sampler?.start();
       logAnalysis?.start();
       notifier?.start();
-      rules?.start();
       if (state === "starting") state = "ready";
       return address;
     },

@@ -117,28 +117,46 @@ describe("monitoring endpoints outside development", () => {
   });
 });
 
+/** Polls `probe` until it returns something truthy; fails after `timeoutMs` naming `what`. */
+async function until<T>(
+  what: string,
+  probe: () => Promise<T | undefined | false>,
+  timeoutMs = 20_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 describe("embedded time-series store", () => {
   it("samples the registry into the store on the scrape interval, with its own metrics", async () => {
     const t = await startTestApp({}, { yaml: "tsdb:\n  scrapeIntervalMs: 100\n" });
     try {
       await t.call("GET", "/api/v1/users/me");
-      await new Promise((r) => setTimeout(r, 350));
-      const store = t.app.store;
-      expect(store).toBeDefined();
-      const series =
-        store?.select(
-          [{ name: "__name__", type: "=", value: "http_requests_total" }],
-          0,
-          Date.now() + 1000,
-        ) ?? [];
-      const me = series.find((s) =>
-        s.labels.some((l) => l.name === "route" && l.value === "/api/v1/users/me"),
-      );
-      expect(me?.timestamps.length).toBeGreaterThanOrEqual(2);
-      const text = (await t.call("GET", "/monitoring/metrics")).body as string;
-      expect(text).toMatch(/^tsdb_series [1-9]\d*$/m);
+      const engine = t.app.engine;
+      expect(engine).toBeDefined();
+      // Two scrapes of the route's counter have reached the engine's store (in its worker).
+      await until("two samples of the route's counter in the store", async () => {
+        const r = await engine?.run({
+          op: "samples",
+          query: 'count_over_time(http_requests_total{route="/api/v1/users/me"}[1m])',
+          timeMs: Date.now(),
+        });
+        return (r?.[0]?.value ?? 0) >= 2;
+      });
+      // The tsdb_* figures come from the worker's report (once a second).
+      const text = await until("the store figures in /monitoring/metrics", async () => {
+        const body = (await t.call("GET", "/monitoring/metrics")).body as string;
+        return /^tsdb_series [1-9]\d*$/m.test(body) ? body : undefined;
+      });
       expect(text).toMatch(/^tsdb_memory_bytes [1-9]\d*$/m);
       expect(text).toMatch(/^tsdb_appends_refused_total\{reason="series_limit"\} 0$/m);
+      expect(text).toMatch(/^tug_engine_restarts_total\{reason="oom"\} 0$/m);
+      expect(text).toMatch(/^tug_engine_queries_total\{outcome="success"\} [1-9]\d*$/m);
     } finally {
       await t.close();
     }
@@ -150,11 +168,16 @@ describe("federation endpoint", () => {
     const t = await startTestApp({}, { yaml: "tsdb:\n  scrapeIntervalMs: 100\n" });
     try {
       await t.call("GET", "/api/v1/users/me");
-      await new Promise((r) => setTimeout(r, 350));
-      const r = await t.call(
-        "GET",
-        `/monitoring/federate?match[]=${encodeURIComponent('{__name__="http_requests_total"}')}`,
-      );
+      const path = `/monitoring/federate?match[]=${encodeURIComponent('{__name__="http_requests_total"}')}`;
+      // Wait until two scrapes holding the request have been stored (the history check needs two).
+      await until("two scrapes with the request", async () => {
+        const h = await t.call(
+          "GET",
+          `/monitoring/federate?history=5s&match[]=${encodeURIComponent('{__name__="http_requests_total",route="/api/v1/users/me"}')}`,
+        );
+        return (h.body as string).split("\n").filter((l) => l.startsWith("http_requests_total{")).length >= 2;
+      });
+      const r = await t.call("GET", path);
       expect(r.status).toBe(200);
       expect(r.headers.get("content-type")).toMatch(/^text\/plain; version=0\.0\.4/);
       const text = r.body as string;

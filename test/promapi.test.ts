@@ -1,5 +1,6 @@
 import Fastify, { type FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { InlineEngine } from "../src/engine/index.js";
 import { installErrorHandling } from "../src/http/errors.js";
 import {
   formatDurationMs,
@@ -33,7 +34,8 @@ interface Served {
 async function serve(store: SeriesStore, extra: Partial<Parameters<typeof promApiRoutes>[1]> = {}) {
   const app = Fastify();
   installErrorHandling(app); // as the real app: auth failures use the app's error shape
-  await app.register(promApiRoutes, { store, now: () => NOW, ...extra });
+  // The engine in process over the test's store: the same interface as the app's worker.
+  await app.register(promApiRoutes, { engine: new InlineEngine({ store }), now: () => NOW, ...extra });
   const url = await app.listen({ host: "127.0.0.1", port: 0 });
   const read = async (res: Response): Promise<Res> => {
     const text = await res.text();
@@ -607,9 +609,16 @@ describe("integration: /monitoring/api/v1 on the real app (needs the server.ts w
   afterAll(() => t?.close());
 
   it("answers Grafana's probes and queries the app's own store", async () => {
-    const store = t.app.store as SeriesStore;
+    const engine = t.app.engine;
+    if (!engine) throw new Error("the app runs without its engine");
     const at = Date.now();
-    store.append(labelsFromObject({ __name__: "promapi_integration_probe", kind: "test" }), at, 42);
+    const appended = await engine.run({
+      op: "append",
+      labels: { __name__: "promapi_integration_probe", kind: "test" },
+      timeMs: at,
+      value: 42,
+    });
+    expect(appended).toBe("ok");
     const build = await t.call("GET", `${API}/status/buildinfo`, { token });
     expect(build.status).toBe(200);
     expect(build.body.data.version).toBe("2.42.0");

@@ -1,34 +1,18 @@
-// Prometheus 2.42's HTTP query API (`web/api/v1/api.go`) over the embedded store, so Grafana can use the
+// Prometheus 2.42's HTTP query API (`web/api/v1/api.go`) over the embedded engine, so Grafana can use the
 // app itself as a Prometheus data source in embedded mode. Response shapes, error types, status codes
 // and error messages follow Prometheus; the known differences are listed in the plugin's doc comment.
+// This is the HTTP side only (parameters, limits on them, the envelope): queries are parsed, evaluated
+// and rendered by the engine (src/engine/, a worker thread), which this awaits with the request's
+// deadline and abandons when the client goes away.
 
 import { availableParallelism } from "node:os";
 import { performance } from "node:perf_hooks";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import {
-  type Expr,
-  evaluateInstant,
-  evaluateRange,
-  exprType,
-  formatFloatPlain,
-  PromQLEvalError,
-  PromQLParseError,
-  parseDuration,
-  parseExpr,
-  type Value,
-  type ValueType,
-} from "../promql/index.js";
-import {
-  type CompiledMatcher,
-  compareLabels,
-  compileMatcher,
-  isStaleMarker,
-  type Labels,
-  labelsKey,
-  labelsToObject,
-  type SeriesStore,
-} from "../tsdb/index.js";
+import { type Engine, EngineError, type OpName, type RequestOf, type ResultOf } from "../engine/protocol.js";
+import { parseDuration } from "../promql/index.js";
 import { monitoringAuth } from "./auth.js";
+
+export { formatTimestamp, renderQueryData } from "../engine/queries.js";
 
 /** What the rule engine offers the API; each method returns the response's `data` object. */
 export interface RulesProvider {
@@ -38,9 +22,14 @@ export interface RulesProvider {
   alerts(): unknown;
 }
 
+/** A provider's result already rendered as JSON text (the engine renders in its own thread). */
+export class RawJson {
+  constructor(readonly json: string) {}
+}
+
 export interface PromApiOptions {
-  /** The store queries read from. */
-  store: SeriesStore;
+  /** The engine queries run in (a worker, or in process); only `run` and `retentionMs` are used. */
+  engine: Pick<Engine, "run" | "retentionMs">;
   /** Wall clock in ms: the default `time` of instant queries. Default Date.now. */
   now?: () => number;
   /** How far back an instant selector looks. Default 5 m (the engine's default). */
@@ -51,13 +40,18 @@ export interface PromApiOptions {
   rules?: RulesProvider;
   /** Applied to every response body (the app's secret scrubber). */
   scrub?: (text: string) => string;
-  /** Upper bound on evaluation time, like Prometheus's --query.timeout. Default 2 m. */
+  /** Upper bound on a query's time, queue included, like Prometheus's --query.timeout. Default 2 m. */
   queryTimeoutMs?: number;
+  /** A range query with more steps than this is refused, as Prometheus does at 11,000. Default 11,000. */
+  maxPointsPerSeries?: number;
   /** For /status/runtimeinfo. Default: when the plugin was registered. */
   startedAt?: number;
   /** Reported as `revision` by /status/buildinfo. */
   appVersion?: string;
-  /** Monotonic ms used to measure evaluation time (tests inject one). Default performance.now. */
+  /**
+   * Monotonic ms measuring a query's time from its arrival (tests inject one): an answer that
+   * arrives after the deadline is refused with 503 timeout too. Default performance.now.
+   */
   clock?: () => number;
   /** Where the API lives. Default /monitoring/api/v1. */
   prefix?: string;
@@ -66,7 +60,7 @@ export interface PromApiOptions {
 /** The Prometheus version whose API (and PromQL) this mirrors; Grafana reads it from buildinfo. */
 export const PROMETHEUS_API_VERSION = "2.42.0";
 
-type ErrorType = "bad_data" | "execution" | "timeout" | "canceled" | "internal" | "not_found";
+type ErrorType = "bad_data" | "execution" | "timeout" | "canceled" | "internal" | "unavailable" | "not_found";
 
 const STATUS: Record<ErrorType, number> = {
   bad_data: 400,
@@ -74,6 +68,7 @@ const STATUS: Record<ErrorType, number> = {
   timeout: 503,
   canceled: 503,
   internal: 500,
+  unavailable: 503,
   not_found: 404,
 };
 
@@ -99,6 +94,7 @@ const MAX_TIME_MS = 8.64e15;
 const MIN_TIME_FORMATTED = "-292273086-05-16T16:47:06Z";
 const MAX_TIME_FORMATTED = "292277025-08-18T07:12:54.999999999Z";
 const MAX_POINTS = 11_000;
+const DEFAULT_LOOKBACK_MS = 300_000;
 const DEFAULT_QUERY_TIMEOUT_MS = 120_000;
 
 const DECIMAL_RE = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
@@ -189,116 +185,6 @@ export function formatDurationMs(total: number): string {
   return out;
 }
 
-/** jsonutil.MarshalTimestamp: ms as seconds with up to three decimals (`1700000000.120`). */
-export function formatTimestamp(ms: number): string {
-  let t = ms;
-  let out = "";
-  if (t < 0) {
-    out = "-";
-    t = -t;
-  }
-  out += String(Math.floor(t / 1000));
-  const fraction = t % 1000;
-  if (fraction !== 0) out += `.${String(fraction).padStart(3, "0")}`;
-  return out;
-}
-
-const point = (ms: number, v: number) => `[${formatTimestamp(ms)},"${formatFloatPlain(v)}"]`;
-const metric = (labels: Labels) => JSON.stringify(labelsToObject(labels));
-
-/** The `data` of a query response, as JSON text: `{"resultType":…,"result":…}`. */
-export function renderQueryData(v: Value, timeMs: number): string {
-  let result: string;
-  switch (v.type) {
-    case "scalar":
-      result = point(timeMs, v.value);
-      break;
-    case "string":
-      result = `[${formatTimestamp(timeMs)},${JSON.stringify(v.value)}]`;
-      break;
-    case "vector":
-      result = `[${v.samples.map((s) => `{"metric":${metric(s.labels)},"value":${point(timeMs, s.value)}}`).join(",")}]`;
-      break;
-    case "matrix":
-      result = `[${v.series
-        .map((s) => {
-          const values: string[] = [];
-          for (let i = 0; i < s.timestamps.length; i++) {
-            values.push(point(s.timestamps[i] as number, s.values[i] as number));
-          }
-          return `{"metric":${metric(s.labels)},"values":[${values.join(",")}]}`;
-        })
-        .join(",")}]`;
-      break;
-  }
-  return `{"resultType":"${v.type}","result":${result}}`;
-}
-
-const DOCUMENTED_TYPE: Record<ValueType, string> = {
-  scalar: "scalar",
-  vector: "instant vector",
-  matrix: "range vector",
-  string: "string",
-};
-
-/** Parses `query`; Prometheus answers an empty one with "no expression found in input". */
-function parseQuery(query: string): Expr {
-  if (query.trim() === "") {
-    throw new PromQLParseError("no expression found in input", { start: 0, end: 0 }, query);
-  }
-  return parseExpr(query);
-}
-
-/** Prometheus's `parser.ParseMetricSelector`: a bare series selector, no range, offset or @. */
-function parseSelector(text: string): CompiledMatcher[] {
-  let e: Expr;
-  try {
-    e = parseQuery(text);
-  } catch (err) {
-    // Prometheus checks the non-empty rule after parsing, with its own message.
-    if (err instanceof PromQLParseError && /at least one non-empty matcher/.test(err.reason)) {
-      return [{ name: "__name__", type: "=~", value: ".*", matches: () => true }];
-    }
-    throw err;
-  }
-  if (e.type !== "VectorSelector" || e.offsetMs !== 0 || e.at !== null) {
-    const inner = e.type === "MatrixSelector" ? e.selector : e.type === "VectorSelector" ? e : undefined;
-    let at = inner ? inner.pos.end : 0;
-    while (at < text.length && /\s/.test(text[at] as string)) at++;
-    const rest = text.slice(at);
-    const reason = rest.startsWith("[")
-      ? 'unexpected "["'
-      : rest.startsWith("offset")
-        ? "unexpected <offset>"
-        : rest.startsWith("@")
-          ? "unexpected <@>"
-          : 'expected a series selector such as up{job="api"}';
-    throw new PromQLParseError(reason, { start: inner ? at : 0, end: text.length }, text);
-  }
-  return e.matchers.map((lm) => {
-    const r = compileMatcher(lm);
-    if (!r.ok) throw new PromQLParseError(r.error, e.pos, text);
-    return r.matcher;
-  });
-}
-
-/** Prometheus's `parseMatchersParam`: one matcher set per match[], none matching only the empty set. */
-function parseMatchSets(values: string[], wrap: boolean): CompiledMatcher[][] {
-  const fail = (msg: string) => (wrap ? invalidParam("match[]", msg) : badData(msg));
-  const sets: CompiledMatcher[][] = [];
-  for (const v of values) {
-    try {
-      sets.push(parseSelector(v));
-    } catch (err) {
-      throw fail((err as Error).message);
-    }
-  }
-  for (const set of sets) {
-    if (!set.some((m) => !m.matches(""))) throw fail("match[] must contain at least one non-empty matcher");
-  }
-  return sets;
-}
-
 /** Form values: the body's first (as Go's r.FormValue), then the URL's. */
 function formParams(req: FastifyRequest): URLSearchParams {
   const q = req.url.indexOf("?");
@@ -340,9 +226,10 @@ function durationParam(p: URLSearchParams, name: string): number {
 /**
  * The /monitoring/api/v1 routes: query, query_range, series, labels, label/:name/values,
  * query_exemplars (always empty), rules and alerts (from `rules`, else empty), status/buildinfo and
- * status/runtimeinfo. GET and form-encoded POST. Known differences from Prometheus 2.42:
- * - `timeout` (and queryTimeoutMs) is checked after evaluation: the engine is synchronous and cannot
- *   be interrupted, so an over-long query still runs to the end, then answers 503 `timeout`.
+ * status/runtimeinfo. GET and form-encoded POST. Every query runs in the engine with a deadline of
+ * min(`timeout`, queryTimeoutMs) counted from the request's arrival (queue time included, as in
+ * Prometheus), is cancelled at that deadline (503 timeout) or when the client disconnects, and is
+ * refused with 503 unavailable when the engine's queue is full. Known differences from Prometheus 2.42:
  * - /label/:name/values also accepts POST (Prometheus: 405).
  * - A step below 1 ms is refused as a zero step (Prometheus fails with a division by zero).
  * - match[] that is not a bare selector (`up + 1`) gets a generic parse message.
@@ -350,13 +237,14 @@ function durationParam(p: URLSearchParams, name: string): number {
  *   in [start, end]; Prometheus's head block answers at chunk granularity (more series, never fewer).
  */
 export async function promApiRoutes(app: FastifyInstance, opts: PromApiOptions): Promise<void> {
-  const { store } = opts;
+  const { engine } = opts;
   const prefix = opts.prefix ?? "/monitoring/api/v1";
   const now = opts.now ?? Date.now;
   const clock = opts.clock ?? (() => performance.now());
   const startedAt = opts.startedAt ?? now();
-  const engine = opts.lookbackMs === undefined ? {} : { lookbackDeltaMs: opts.lookbackMs };
+  const lookbackMs = opts.lookbackMs;
   const maxTimeoutMs = opts.queryTimeoutMs ?? DEFAULT_QUERY_TIMEOUT_MS;
+  const maxPoints = opts.maxPointsPerSeries ?? MAX_POINTS;
 
   app.addHook("onRequest", monitoringAuth(opts.token, new Set()));
   app.addContentTypeParser("application/x-www-form-urlencoded", { parseAs: "string" }, (_req, body, done) =>
@@ -373,8 +261,10 @@ export async function promApiRoutes(app: FastifyInstance, opts: PromApiOptions):
   const fail = (req: FastifyRequest, reply: FastifyReply, err: unknown) => {
     let e: ApiError;
     if (err instanceof ApiError) e = err;
-    else if (err instanceof PromQLEvalError) e = new ApiError("execution", err.message);
-    else {
+    else if (err instanceof EngineError) {
+      if (err.type === "internal") req.log.error({ err }, "query API: the engine failed");
+      e = new ApiError(err.type, err.message);
+    } else {
       req.log.error({ err }, "query API: unexpected error");
       e = new ApiError("internal", err instanceof Error ? err.message : String(err));
     }
@@ -388,14 +278,14 @@ export async function promApiRoutes(app: FastifyInstance, opts: PromApiOptions):
   const route = (
     path: string,
     methods: ("GET" | "POST")[],
-    handle: (p: URLSearchParams, req: FastifyRequest) => string | Promise<string>,
+    handle: (p: URLSearchParams, req: FastifyRequest, reply: FastifyReply) => string | Promise<string>,
   ) => {
     app.route({
       method: methods,
       url: `${prefix}${path}`,
       handler: async (req, reply) => {
         try {
-          const data = await handle(formParams(req), req);
+          const data = await handle(formParams(req), req, reply);
           send(reply, 200, `{"status":"success","data":${data}}`);
         } catch (err) {
           fail(req, reply, err);
@@ -405,36 +295,46 @@ export async function promApiRoutes(app: FastifyInstance, opts: PromApiOptions):
     });
   };
 
-  /** The evaluation deadline from `timeout` (bounded by queryTimeoutMs); checked after evaluating. */
-  const deadline = (p: URLSearchParams) => {
+  /**
+   * The request's engine call: deadline min(`timeout`, queryTimeoutMs) from now (the handler's
+   * start, which is the request's arrival for this API), cancelled when the client disconnects.
+   */
+  const runner = (p: URLSearchParams, reply: FastifyReply) => {
     let timeoutMs = maxTimeoutMs;
     if ((p.get("timeout") ?? "") !== "") timeoutMs = Math.min(timeoutMs, durationParam(p, "timeout"));
+    const arrivedAt = performance.now();
     const begin = clock();
-    return () => {
-      if (clock() - begin > timeoutMs)
-        throw new ApiError("timeout", "query timed out in expression evaluation");
+    return async <K extends OpName>(req: RequestOf<K>): Promise<ResultOf<K>> => {
+      const abort = new AbortController();
+      const res = reply.raw;
+      // The response closes before it is written only when the client went away.
+      const onClose = () => {
+        if (!res.writableEnded) abort.abort();
+      };
+      res.once("close", onClose);
+      try {
+        const out = await engine.run(req, { timeoutMs, signal: abort.signal, arrivedAt });
+        if (clock() - begin > timeoutMs)
+          throw new ApiError("timeout", "query timed out in expression evaluation");
+        return out;
+      } finally {
+        res.off("close", onClose);
+      }
     };
   };
 
-  const parseQueryParam = (p: URLSearchParams): Expr => {
-    try {
-      return parseQuery(p.get("query") ?? "");
-    } catch (err) {
-      if (err instanceof PromQLParseError) throw invalidParam("query", err.message);
-      throw err;
-    }
-  };
-
-  route("/query", ["GET", "POST"], (p) => {
+  route("/query", ["GET", "POST"], (p, _req, reply) => {
     const timeMs = timeParam(p, "time", now());
-    const check = deadline(p);
-    const expr = parseQueryParam(p);
-    const v = evaluateInstant(expr, timeMs, store, engine);
-    check();
-    return renderQueryData(v, timeMs);
+    const run = runner(p, reply);
+    return run({
+      op: "query",
+      query: p.get("query") ?? "",
+      timeMs,
+      ...(lookbackMs === undefined ? {} : { lookbackMs }),
+    });
   });
 
-  route("/query_range", ["GET", "POST"], (p) => {
+  route("/query_range", ["GET", "POST"], (p, _req, reply) => {
     const startMs = requiredTime(p, "start");
     const endMs = requiredTime(p, "end");
     if (endMs < startMs) throw invalidParam("end", "end timestamp must not be before start time");
@@ -446,87 +346,56 @@ export async function promApiRoutes(app: FastifyInstance, opts: PromApiOptions):
         "zero or negative query resolution step widths are not accepted. Try a positive integer",
       );
     }
-    if (Math.floor((endMs - startMs) / stepMs) > MAX_POINTS) {
+    if (Math.floor((endMs - startMs) / stepMs) > maxPoints) {
       throw badData(
-        "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)",
+        `exceeded maximum resolution of ${maxPoints.toLocaleString("en-US")} points per timeseries. Try decreasing the query resolution (?step=XX)`,
       );
     }
-    const check = deadline(p);
-    const expr = parseQueryParam(p);
-    const t = exprType(expr);
-    if (t !== "scalar" && t !== "vector") {
-      throw badData(
-        `invalid expression type ${JSON.stringify(DOCUMENTED_TYPE[t])} for range query, must be Scalar or instant Vector`,
-      );
-    }
-    const v = evaluateRange(expr, startMs, endMs, Math.trunc(stepMs), store, engine);
-    check();
-    return renderQueryData(v, endMs);
+    const run = runner(p, reply);
+    return run({
+      op: "query_range",
+      query: p.get("query") ?? "",
+      startMs,
+      endMs,
+      stepMs: Math.trunc(stepMs),
+      ...(lookbackMs === undefined ? {} : { lookbackMs }),
+    });
   });
 
-  /** Label sets of series matching any of the sets, with a sample in [start, end]; sorted, unique. */
-  const seriesIn = (sets: CompiledMatcher[][], startMs: number, endMs: number): Labels[] => {
-    const seen = new Map<string, Labels>();
-    for (const set of sets.length > 0 ? sets : [[]]) {
-      for (const s of store.select(set, startMs, endMs)) seen.set(labelsKey(s.labels), s.labels);
-    }
-    return [...seen.values()].sort(compareLabels);
-  };
   const unbounded = (p: URLSearchParams) => !p.get("start") && !p.get("end");
 
-  route("/series", ["GET", "POST"], (p) => {
+  route("/series", ["GET", "POST"], (p, _req, reply) => {
     const match = p.getAll("match[]");
     if (match.length === 0) throw badData("no match[] parameter provided");
     const startMs = timeParam(p, "start", MIN_TIME_MS);
     const endMs = timeParam(p, "end", MAX_TIME_MS);
-    const sets = parseMatchSets(match, true);
-    let series: Labels[];
-    if (unbounded(p)) {
-      const seen = new Map<string, Labels>();
-      for (const set of sets) for (const l of store.series(set)) seen.set(labelsKey(l), l);
-      series = [...seen.values()];
-    } else {
-      series = seriesIn(sets, startMs, endMs);
-    }
-    series.sort(compareLabels);
-    return `[${series.map(metric).join(",")}]`;
+    return runner(p, reply)({ op: "series", match, startMs, endMs, unbounded: unbounded(p) });
   });
 
-  route("/labels", ["GET", "POST"], (p) => {
+  route("/labels", ["GET", "POST"], (p, _req, reply) => {
     const startMs = timeParam(p, "start", MIN_TIME_MS);
     const endMs = timeParam(p, "end", MAX_TIME_MS);
-    const sets = parseMatchSets(p.getAll("match[]"), false);
-    if (sets.length === 0 && unbounded(p)) return JSON.stringify(store.labelNames());
-    const names = new Set<string>();
-    for (const labels of seriesIn(sets, startMs, endMs)) for (const l of labels) names.add(l.name);
-    return JSON.stringify([...names].sort());
+    const match = p.getAll("match[]");
+    return runner(p, reply)({ op: "labels", match, startMs, endMs, unbounded: unbounded(p) });
   });
 
-  route("/label/:name/values", ["GET", "POST"], (p, req) => {
+  route("/label/:name/values", ["GET", "POST"], (p, req, reply) => {
     const { name } = req.params as { name: string };
     if (!LABEL_NAME_RE.test(name)) throw badData(`invalid label name: ${JSON.stringify(name)}`);
     const startMs = timeParam(p, "start", MIN_TIME_MS);
     const endMs = timeParam(p, "end", MAX_TIME_MS);
-    const sets = parseMatchSets(p.getAll("match[]"), false);
-    if (sets.length === 0 && unbounded(p)) return JSON.stringify(store.labelValues(name));
-    const values = new Set<string>();
-    for (const labels of seriesIn(sets, startMs, endMs)) {
-      for (const l of labels) if (l.name === name) values.add(l.value);
-    }
-    return JSON.stringify([...values].sort());
+    const match = p.getAll("match[]");
+    return runner(p, reply)({ op: "label_values", name, match, startMs, endMs, unbounded: unbounded(p) });
   });
 
-  route("/query_exemplars", ["GET", "POST"], (p) => {
+  route("/query_exemplars", ["GET", "POST"], async (p, _req, reply) => {
     timeParam(p, "start", MIN_TIME_MS);
     timeParam(p, "end", MAX_TIME_MS);
-    try {
-      parseQuery(p.get("query") ?? "");
-    } catch (err) {
-      if (err instanceof PromQLParseError) throw badData(err.message);
-      throw err;
-    }
+    await runner(p, reply)({ op: "parse", query: p.get("query") ?? "" });
     return "[]"; // the store keeps no exemplars
   });
+
+  const providerJson = (v: unknown) => (v instanceof RawJson ? v.json : JSON.stringify(v));
 
   route("/rules", ["GET"], async (p) => {
     const type = (p.get("type") ?? "").toLowerCase();
@@ -534,12 +403,12 @@ export async function promApiRoutes(app: FastifyInstance, opts: PromApiOptions):
       throw invalidParam("type", `not supported value ${JSON.stringify(type)}`);
     }
     if (!opts.rules) return `{"groups":[]}`;
-    return JSON.stringify(await opts.rules.rules(type === "" ? {} : { type }));
+    return providerJson(await opts.rules.rules(type === "" ? {} : { type }));
   });
 
   route("/alerts", ["GET"], async () => {
     if (!opts.rules) return `{"alerts":[]}`;
-    return JSON.stringify(await opts.rules.alerts());
+    return providerJson(await opts.rules.alerts());
   });
 
   route("/status/buildinfo", ["GET"], () =>
@@ -564,12 +433,10 @@ export async function promApiRoutes(app: FastifyInstance, opts: PromApiOptions):
       GOMAXPROCS: availableParallelism(),
       GOGC: "",
       GODEBUG: "",
-      storageRetention: formatDurationMs(store.retentionMs),
+      storageRetention: formatDurationMs(engine.retentionMs),
     }),
   );
 
-  // Prometheus's /federate: the latest sample of every matching series, with its timestamp,
-  // so a real Prometheus can pull the embedded store (honor_labels, honor_timestamps).
   // Alerts link to `<external URL>/graph?g0.expr=…` as Prometheus's do; until the built-in
   // dashboard serves a graph page, the link answers with the expression's current value.
   app.get<{ Querystring: Record<string, string | undefined> }>("/monitoring/graph", async (req, reply) => {
@@ -578,57 +445,25 @@ export async function promApiRoutes(app: FastifyInstance, opts: PromApiOptions):
     return reply.redirect(`${prefix}/query?query=${encodeURIComponent(expr)}`);
   });
 
+  // Prometheus's /federate: the latest sample of every matching series, with its timestamp,
+  // so a real Prometheus can pull the embedded store (honor_labels, honor_timestamps).
+  // Our extension: `history=<duration>` also sends the earlier samples of that window, so a
+  // scraper that missed a scrape (a timeout under load) still receives every sample;
+  // Prometheus ignores the ones it already holds.
   app.get("/monitoring/federate", async (req, reply) => {
     try {
       const p = formParams(req);
-      const sets = parseMatchSets(p.getAll("match[]"), false);
-      const t = now();
-      const lookback = opts.lookbackMs ?? 300_000;
-      // Our extension: `history=<duration>` also sends the earlier samples of that window, so a
-      // scraper that missed a scrape (a timeout under load) still receives every sample;
-      // Prometheus ignores the ones it already holds.
       const historyMs = p.get("history") ? parseDurationMs(p.get("history") as string) : 0;
-      const byName = new Map<string, string[]>();
-      const seen = new Set<string>();
-      for (const set of sets) {
-        for (const series of store.select(set, t - Math.max(lookback, historyMs), t)) {
-          const key = labelsKey(series.labels);
-          if (seen.has(key)) continue;
-          seen.add(key);
-          const last = series.values.length - 1;
-          if (last < 0 || isStaleMarker(series.values[last] as number)) continue;
-          const name = series.labels.find((l) => l.name === "__name__")?.value ?? "";
-          const rest = series.labels
-            .filter((l) => l.name !== "__name__")
-            .map(
-              (l) =>
-                `${l.name}="${l.value.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/"/g, '\\"')}"`,
-            );
-          const head = `${name}${rest.length ? `{${rest.join(",")}}` : ""}`;
-          let first = last;
-          while (
-            first > 0 &&
-            (series.timestamps[first - 1] as number) > t - historyMs &&
-            !isStaleMarker(series.values[first - 1] as number)
-          ) {
-            first--;
-          }
-          const line = Array.from(
-            { length: last - first + 1 },
-            (_, k) =>
-              `${head} ${formatFloatPlain(series.values[first + k] as number)} ${series.timestamps[first + k]}`,
-          ).join("\n");
-          let lines = byName.get(name);
-          if (!lines) {
-            lines = [];
-            byName.set(name, lines);
-          }
-          lines.push(line);
-        }
-      }
-      let text = "";
-      for (const name of [...byName.keys()].sort())
-        text += `# TYPE ${name} untyped\n${(byName.get(name) ?? []).join("\n")}\n`;
+      const text = await runner(
+        p,
+        reply,
+      )({
+        op: "federate",
+        match: p.getAll("match[]"),
+        timeMs: now(),
+        lookbackMs: lookbackMs ?? DEFAULT_LOOKBACK_MS,
+        historyMs,
+      });
       reply.type("text/plain; version=0.0.4; charset=utf-8").header("cache-control", "no-store");
       return opts.scrub ? opts.scrub(text) : text;
     } catch (err) {

@@ -1,14 +1,43 @@
-import { Counter, Gauge, type Registry } from "prom-client";
-import type { SeriesStore } from "../tsdb/index.js";
+// The embedded monitoring engine's own metrics, on the app's registry: the store's figures
+// (tsdb_*, from the copy the engine worker reports every second, so a scrape never waits for
+// the worker) and the API thread's view of the engine (tug_engine_*: queries by outcome and
+// duration, the queue, worker restarts, the worker's heap and event-loop utilisation).
 
-/** The embedded store's own figures, on the app's registry (read at scrape time). */
-export function registerStoreMetrics(registry: Registry, store: SeriesStore): void {
+import { Counter, Gauge, Histogram, type Registry } from "prom-client";
+import type { EngineObserver, EngineStats, QueryOutcome, RestartReason } from "../engine/protocol.js";
+
+/** What the metrics read from the engine at scrape time. */
+export interface EngineMetricsSource {
+  stats(): EngineStats | undefined;
+  queueLength(): number;
+  /** The worker's event-loop utilisation since the previous call (0–1); absent in process. */
+  utilization?(): number | undefined;
+}
+
+const OUTCOMES: QueryOutcome[] = [
+  "success",
+  "bad_data",
+  "execution",
+  "timeout",
+  "canceled",
+  "rejected",
+  "unavailable",
+  "internal",
+];
+const REASONS: RestartReason[] = ["oom", "crash", "unresponsive", "exit", "startup"];
+
+/** Registers the engine's metrics; returns the observer the engine reports queries and restarts to. */
+export function registerEngineMetrics(
+  registry: Registry,
+  source: () => EngineMetricsSource | undefined,
+): EngineObserver {
+  const stats = () => source()?.stats();
   new Gauge({
     name: "tsdb_series",
     help: "Series held by the embedded time-series store",
     registers: [registry],
     collect() {
-      this.set(store.seriesCount());
+      this.set(stats()?.series ?? 0);
     },
   });
   new Gauge({
@@ -16,7 +45,7 @@ export function registerStoreMetrics(registry: Registry, store: SeriesStore): vo
     help: "Samples held by the embedded time-series store",
     registers: [registry],
     collect() {
-      this.set(store.sampleCount());
+      this.set(stats()?.samples ?? 0);
     },
   });
   new Gauge({
@@ -24,10 +53,11 @@ export function registerStoreMetrics(registry: Registry, store: SeriesStore): vo
     help: "Estimated memory held by the embedded time-series store, in bytes",
     registers: [registry],
     collect() {
-      this.set(store.bytesUsed());
+      this.set(stats()?.bytes ?? 0);
     },
   });
-  // The store keeps running totals; the counter catches up with them at each scrape.
+  // The store keeps running totals (from zero again after a worker restart); the counter catches
+  // up with them at each scrape and never goes back.
   const seen = { series_limit: 0, out_of_order: 0, duplicate: 0, invalid: 0 };
   new Counter({
     name: "tsdb_appends_refused_total",
@@ -35,18 +65,72 @@ export function registerStoreMetrics(registry: Registry, store: SeriesStore): vo
     labelNames: ["reason"],
     registers: [registry],
     collect() {
-      const c = store.counters();
+      const c = stats()?.counters;
       const now = {
-        series_limit: c.seriesRefusedTotal,
-        out_of_order: c.outOfOrderTotal,
-        duplicate: c.duplicateTotal,
-        invalid: c.invalidTotal,
+        series_limit: c?.seriesRefusedTotal ?? 0,
+        out_of_order: c?.outOfOrderTotal ?? 0,
+        duplicate: c?.duplicateTotal ?? 0,
+        invalid: c?.invalidTotal ?? 0,
       };
       for (const reason of Object.keys(now) as Array<keyof typeof now>) {
-        const delta = now[reason] - seen[reason];
-        this.inc({ reason }, Math.max(delta, 0));
+        const delta = now[reason] >= seen[reason] ? now[reason] - seen[reason] : now[reason];
+        this.inc({ reason }, delta);
         seen[reason] = now[reason];
       }
     },
   });
+  const queries = new Counter({
+    name: "tug_engine_queries_total",
+    help: "Queries run by the monitoring engine (PromQL API, federation, log analysis), by outcome (success, bad_data, execution, timeout, canceled, rejected, unavailable, internal)",
+    labelNames: ["outcome"],
+    registers: [registry],
+  });
+  for (const outcome of OUTCOMES) queries.inc({ outcome }, 0);
+  const duration = new Histogram({
+    name: "tug_engine_query_duration_seconds",
+    help: "Time from a query's arrival to its answer, queue included",
+    buckets: [0.001, 0.005, 0.025, 0.1, 0.5, 1, 2.5, 10, 30, 120],
+    registers: [registry],
+  });
+  new Gauge({
+    name: "tug_engine_query_queue_length",
+    help: "Queries waiting for the monitoring engine (not counting the one running)",
+    registers: [registry],
+    collect() {
+      this.set(source()?.queueLength() ?? 0);
+    },
+  });
+  const restarts = new Counter({
+    name: "tug_engine_restarts_total",
+    help: "Engine worker replacements, by reason (oom, crash, unresponsive, exit, startup); each loses the in-memory store",
+    labelNames: ["reason"],
+    registers: [registry],
+  });
+  for (const reason of REASONS) restarts.inc({ reason }, 0);
+  new Gauge({
+    name: "tug_engine_worker_heap_bytes",
+    help: "V8 heap in use by the monitoring engine's thread, in bytes",
+    registers: [registry],
+    collect() {
+      this.set(stats()?.heapUsedBytes ?? 0);
+    },
+  });
+  new Gauge({
+    name: "tug_engine_worker_utilization_ratio",
+    help: "Share of time the engine worker's event loop was busy since the previous scrape (0-1)",
+    registers: [registry],
+    collect() {
+      const u = source()?.utilization?.();
+      if (u !== undefined) this.set(u);
+    },
+  });
+  return {
+    query(outcome, seconds) {
+      queries.inc({ outcome });
+      duration.observe(seconds);
+    },
+    restart(reason) {
+      restarts.inc({ reason });
+    },
+  };
 }

@@ -1,27 +1,38 @@
+// The scrape half that must stay on the API's thread: prom-client's registry lives there, so it is
+// read there, every interval, into one compact batch for the monitoring engine (a worker thread,
+// src/engine/). Everything else a scrape did — appending to the store, staleness markers for the
+// series that vanished, retention — happens where the store is (src/engine/host.ts).
+//
+// The batch is cheap to build and to post: two typed arrays (series ref, value) whose buffers are
+// transferred, not copied, and label sets only for series the engine has not seen yet. A series'
+// ref is interned by a key built from the registry's own label object, so an unchanged series
+// costs one Map lookup per scrape and is sent as a number.
+
 import type { Registry } from "prom-client";
-import { type Label, type Labels, labelsKey, METRIC_NAME } from "./labels.js";
-import type { SeriesRef, SeriesStore } from "./store.js";
+import { type Label, METRIC_NAME } from "./labels.js";
 
 export const DEFAULT_SCRAPE_INTERVAL_MS = 5_000;
 
 type TimerHandle = { unref?: () => unknown };
 
-export interface SamplerOptions {
-  registry: Registry;
-  store: SeriesStore;
-  /** Scrape interval. Default 5 s. */
-  intervalMs?: number;
-  /** Clock in ms since the epoch. Default `Date.now`. */
-  now?: () => number;
-  setInterval?: (fn: () => void, ms: number) => TimerHandle;
-  clearInterval?: (handle: TimerHandle) => void;
-  /** Called when a scrape fails (a collect function threw); never rethrown. */
-  onError?: (err: unknown) => void;
-  /** Run `store.gc(now)` after each scrape. Default true. */
-  gc?: boolean;
+/** One scrape of the registry, as posted to the engine. */
+export interface ScrapeBatch {
+  /** The scrape's timestamp, ms since the epoch (every sample is stamped with it). */
+  timeMs: number;
+  /** false: the registry could not be read; the engine marks every series of the last scrape stale. */
+  ok: boolean;
+  /** Forget every ref defined before this batch (a new engine, or the sampler started over). */
+  reset: boolean;
+  /** Series first seen in this batch: ref and labels as flat name, value pairs sorted by name. */
+  defs: Array<{ ref: number; labels: string[] }>;
+  /** Refs the sampler no longer uses (series gone for a while); their number may not come back. */
+  forget: number[];
+  /** This scrape's series and values, index for index. */
+  refs: Int32Array;
+  values: Float64Array;
 }
 
-/** What one scrape did. */
+/** What one scrape did to the store (known only where the store is). */
 export interface ScrapeResult {
   ok: boolean;
   /** Samples stored. */
@@ -32,48 +43,92 @@ export interface ScrapeResult {
   staleMarked: number;
 }
 
-/** Cumulative sampler figures, for the app to export. */
+/** Where batches go: the engine (in a worker, or in process for tests and injected clocks). */
+export interface ScrapeSink {
+  /**
+   * Takes one batch built for `generation`; a sink whose generation has moved on (its engine
+   * restarted) drops it. Returns the store's result when the store is in this thread.
+   */
+  ingest(batch: ScrapeBatch, generation: number): ScrapeResult | undefined;
+  /** Changes whenever the engine loses what it knew about refs (a restarted worker). */
+  generation(): number;
+}
+
+export interface SamplerOptions {
+  registry: Registry;
+  sink: ScrapeSink;
+  /** Scrape interval. Default 5 s. */
+  intervalMs?: number;
+  /** Clock in ms since the epoch. Default `Date.now`. */
+  now?: () => number;
+  setInterval?: (fn: () => void, ms: number) => TimerHandle;
+  clearInterval?: (handle: TimerHandle) => void;
+  /** Called when a scrape fails (a collect function threw); never rethrown. */
+  onError?: (err: unknown) => void;
+  /** A ref unseen for this many scrapes is forgotten. Default 60. */
+  forgetAfterScrapes?: number;
+}
+
+/** What one scrape sent. */
+export interface SamplerScrape {
+  ok: boolean;
+  /** Series in the batch. */
+  series: number;
+  /** Of which sent with their labels (first seen). */
+  defined: number;
+  /** The store's result, when the engine runs in this thread. */
+  result: ScrapeResult | undefined;
+}
+
+/** Cumulative sampler figures (the main thread's side of scraping). */
 export interface SamplerStats {
   scrapesTotal: number;
   scrapeFailuresTotal: number;
-  samplesRejectedTotal: number;
+  /** Main-thread time of the last scrape: collecting the registry and building the batch. */
   lastScrapeDurationMs: number;
 }
 
+interface Interned {
+  ref: number;
+  /** Scrape number of the last scrape that had the series. */
+  seen: number;
+}
+
 /**
- * Reads a prom-client registry into a SeriesStore every interval, as a Prometheus scrape
- * would: one sample per exposed value, and a staleness marker for each series that was in
- * the previous scrape but not in this one (or for all of them when the scrape fails).
+ * Reads a prom-client registry every interval, as a Prometheus scrape would (one sample per
+ * exposed value), and posts the batch to the engine, which stores it and writes staleness markers.
  */
 export class Sampler {
   readonly intervalMs: number;
   private readonly registry: Registry;
-  private readonly store: SeriesStore;
+  private readonly sink: ScrapeSink;
   private readonly now: () => number;
   private readonly setTimer: (fn: () => void, ms: number) => TimerHandle;
   private readonly clearTimer: (handle: TimerHandle) => void;
   private readonly onError: (err: unknown) => void;
-  private readonly runGc: boolean;
+  private readonly forgetAfter: number;
   private timer: TimerHandle | undefined;
   private inFlight = false;
-  /** Series of the previous scrape: key → ref. */
-  private previous = new Map<string, SeriesRef>();
+  private readonly interned = new Map<string, Interned>();
+  private nextRef = 1;
+  private scrapeNo = 0;
+  /** The sink generation the interned refs belong to; NaN before the first scrape. */
+  private generation = Number.NaN;
   private readonly figures: SamplerStats = {
     scrapesTotal: 0,
     scrapeFailuresTotal: 0,
-    samplesRejectedTotal: 0,
     lastScrapeDurationMs: 0,
   };
 
   constructor(opts: SamplerOptions) {
     this.registry = opts.registry;
-    this.store = opts.store;
+    this.sink = opts.sink;
     this.intervalMs = opts.intervalMs ?? DEFAULT_SCRAPE_INTERVAL_MS;
     this.now = opts.now ?? Date.now;
     this.setTimer = opts.setInterval ?? ((fn, ms) => setInterval(fn, ms));
     this.clearTimer = opts.clearInterval ?? ((h) => clearInterval(h as ReturnType<typeof setInterval>));
     this.onError = opts.onError ?? (() => {});
-    this.runGc = opts.gc ?? true;
+    this.forgetAfter = opts.forgetAfterScrapes ?? 60;
   }
 
   /** Starts scraping every interval; the timer does not keep the process alive. */
@@ -96,52 +151,81 @@ export class Sampler {
     return { ...this.figures };
   }
 
-  /** Scrapes the registry once, stamping every sample with `nowMs`. Never rejects. */
-  async scrapeOnce(nowMs: number): Promise<ScrapeResult> {
+  /** Scrapes the registry once, stamping every sample with `nowMs`, and posts it. Never rejects. */
+  async scrapeOnce(nowMs: number): Promise<SamplerScrape> {
     this.inFlight = true;
-    const started = this.now();
-    const result: ScrapeResult = { ok: true, appended: 0, rejected: 0, staleMarked: 0 };
-    const current = new Map<string, SeriesRef>();
+    const started = performance.now();
+    let ok = true;
     try {
       let families: Awaited<ReturnType<Registry["getMetricsAsJSON"]>>;
       try {
         families = await this.registry.getMetricsAsJSON();
       } catch (err) {
-        result.ok = false;
+        ok = false;
         this.figures.scrapeFailuresTotal++;
         this.onError(err);
         families = [];
       }
+      const generation = this.sink.generation();
+      const reset = generation !== this.generation;
+      if (reset) {
+        this.interned.clear();
+        this.generation = generation;
+      }
+      const scrape = ++this.scrapeNo;
+      let n = 0;
+      for (const family of families) n += family.values.length;
+      const refs = new Int32Array(n);
+      const values = new Float64Array(n);
+      const defs: ScrapeBatch["defs"] = [];
+      let i = 0;
       for (const family of families) {
         for (const v of family.values) {
           const name = (v as { metricName?: string }).metricName ?? family.name;
-          const labels = toLabels(name, v.labels);
-          const key = labelsKey(labels);
-          const ref = this.store.getOrCreate(labels, key);
-          const r = typeof ref === "number" ? this.store.appendRef(ref, nowMs, v.value) : ref;
-          if (r === "ok") result.appended++;
-          else result.rejected++;
-          if (typeof ref === "number") current.set(key, ref);
+          const key = seriesKey(name, v.labels);
+          let e = this.interned.get(key);
+          if (e === undefined) {
+            e = { ref: this.nextRef++, seen: scrape };
+            this.interned.set(key, e);
+            defs.push({ ref: e.ref, labels: flatLabels(name, v.labels) });
+          }
+          e.seen = scrape;
+          refs[i] = e.ref;
+          values[i] = v.value;
+          i++;
         }
       }
-      for (const [key, ref] of this.previous) {
-        if (current.has(key)) continue;
-        if (this.store.appendStale(ref, nowMs) === "ok") result.staleMarked++;
+      const forget: number[] = [];
+      if (scrape % 16 === 0) {
+        for (const [key, e] of this.interned) {
+          if (scrape - e.seen <= this.forgetAfter) continue;
+          forget.push(e.ref);
+          this.interned.delete(key);
+        }
       }
-      this.previous = current;
-      if (this.runGc) this.store.gc(nowMs);
+      const batch: ScrapeBatch = { timeMs: nowMs, ok, reset, defs, forget, refs, values };
+      const result = this.sink.ingest(batch, generation);
+      return { ok, series: n, defined: defs.length, result };
     } finally {
       this.inFlight = false;
       this.figures.scrapesTotal++;
-      this.figures.samplesRejectedTotal += result.rejected;
-      this.figures.lastScrapeDurationMs = this.now() - started;
+      this.figures.lastScrapeDurationMs = performance.now() - started;
     }
-    return result;
   }
 }
 
-/** Labels of one prom-client value; `le` and `quantile` are rendered as Prometheus clients do. */
-function toLabels(name: string, raw: Readonly<Record<string, string | number | undefined>>): Labels {
+/** An identity for a registry value: its name and its label object in the registry's own order. */
+function seriesKey(name: string, raw: Readonly<Record<string, string | number | undefined>>): string {
+  let key = name;
+  for (const n in raw) {
+    const r = raw[n];
+    if (r !== undefined) key += `\u0000${n}\u0001${r}`;
+  }
+  return key;
+}
+
+/** Labels of one prom-client value as flat pairs; `le` and `quantile` rendered as Prometheus clients do. */
+function flatLabels(name: string, raw: Readonly<Record<string, string | number | undefined>>): string[] {
   const out: Label[] = [{ name: METRIC_NAME, value: name }];
   for (const n in raw) {
     const r = raw[n];
@@ -150,7 +234,9 @@ function toLabels(name: string, raw: Readonly<Record<string, string | number | u
     if (value !== "" && n !== METRIC_NAME) out.push({ name: n, value });
   }
   out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  return out;
+  const flat: string[] = [];
+  for (const l of out) flat.push(l.name, l.value);
+  return flat;
 }
 
 /**

@@ -1,6 +1,15 @@
 import { Counter, Gauge, Histogram, Registry, Summary } from "prom-client";
 import { describe, expect, it } from "vitest";
-import { formatFloat, isStaleMarker, labelsToObject, Sampler, SeriesStore } from "../../src/tsdb/index.js";
+import { InlineEngine } from "../../src/engine/index.js";
+import {
+  formatFloat,
+  isStaleMarker,
+  labelsToObject,
+  Sampler,
+  type SamplerOptions,
+  SeriesStore,
+} from "../../src/tsdb/index.js";
+import type { ScrapeBatch, ScrapeSink } from "../../src/tsdb/sampler.js";
 
 const T0 = 1_700_000_000_000;
 const ALL = Number.MAX_SAFE_INTEGER;
@@ -24,6 +33,18 @@ describe("formatFloat", () => {
   });
 });
 
+/** The sampler posting into an in-process engine over `store` (the worker's host, in this thread). */
+function sampling(registry: Registry, store = new SeriesStore(), extra: Partial<SamplerOptions> = {}) {
+  const engine = new InlineEngine({ store });
+  const sampler = new Sampler({ registry, sink: engine, ...extra });
+  const scrape = async (t: number) => {
+    const r = await sampler.scrapeOnce(t);
+    if (!r.result) throw new Error("the in-process engine returns the store's result");
+    return { ...r.result, sent: r.series, defined: r.defined };
+  };
+  return { engine, sampler, store, scrape };
+}
+
 describe("Sampler", () => {
   it("stores histogram series with __name__ from metricName and le labels", async () => {
     const registry = new Registry();
@@ -35,10 +56,11 @@ describe("Sampler", () => {
       registers: [registry],
     });
     h.observe({ route: "/a" }, 0.7);
-    const store = new SeriesStore();
-    const sampler = new Sampler({ registry, store });
-    const r = await sampler.scrapeOnce(T0);
-    expect(r).toEqual({ ok: true, appended: 6, rejected: 0, staleMarked: 0 });
+    const { store, scrape } = sampling(registry);
+    const r = await scrape(T0);
+    expect(r).toEqual({ ok: true, appended: 6, rejected: 0, staleMarked: 0, sent: 6, defined: 6 });
+    // A second scrape sends the same series by ref only.
+    expect(await scrape(T0 + 5_000)).toMatchObject({ appended: 6, sent: 6, defined: 0 });
     const buckets = store.select([{ name: "__name__", type: "=", value: "req_seconds_bucket" }], 0, ALL);
     expect(buckets.map((s) => [labelsToObject(s.labels).le, s.values[0]])).toEqual([
       ["+Inf", 1],
@@ -64,8 +86,8 @@ describe("Sampler", () => {
     const registry = new Registry();
     new Summary({ name: "lat", help: "s", percentiles: [0.5, 0.99], registers: [registry] }).observe(3);
     new Counter({ name: "hits_total", help: "c", registers: [registry] }).inc(2);
-    const store = new SeriesStore();
-    await new Sampler({ registry, store }).scrapeOnce(T0);
+    const { store, scrape } = sampling(registry);
+    await scrape(T0);
     expect(store.labelValues("quantile")).toEqual(["0.5", "0.99"]);
     expect(store.select([{ name: "__name__", type: "=", value: "lat" }], 0, ALL)).toHaveLength(2);
     expect(store.select([{ name: "__name__", type: "=", value: "hits_total" }], 0, ALL)[0]?.values[0]).toBe(
@@ -78,15 +100,14 @@ describe("Sampler", () => {
     const g = new Gauge({ name: "users_active", help: "g", labelNames: ["window"], registers: [registry] });
     g.set({ window: "5m" }, 3);
     g.set({ window: "1h" }, 7);
-    const store = new SeriesStore();
-    const sampler = new Sampler({ registry, store });
-    await sampler.scrapeOnce(T0);
+    const { store, scrape } = sampling(registry);
+    await scrape(T0);
     g.remove({ window: "5m" });
-    const r = await sampler.scrapeOnce(T0 + 5_000);
+    const r = await scrape(T0 + 5_000);
     expect(r.staleMarked).toBe(1);
-    await sampler.scrapeOnce(T0 + 10_000); // no second marker for an already-gone series
+    expect((await scrape(T0 + 10_000)).staleMarked).toBe(0); // no second marker for an already-gone series
     g.set({ window: "5m" }, 4);
-    await sampler.scrapeOnce(T0 + 15_000);
+    await scrape(T0 + 15_000);
 
     const sel = (w: string) =>
       store.select(
@@ -119,12 +140,11 @@ describe("Sampler", () => {
         this.set(1);
       },
     });
-    const store = new SeriesStore();
     const errors: unknown[] = [];
-    const sampler = new Sampler({ registry, store, onError: (e) => errors.push(e) });
-    await sampler.scrapeOnce(T0);
+    const { sampler, scrape } = sampling(registry, new SeriesStore(), { onError: (e) => errors.push(e) });
+    await scrape(T0);
     fail = true;
-    const r = await sampler.scrapeOnce(T0 + 5_000);
+    const r = await scrape(T0 + 5_000);
     expect(r).toMatchObject({ ok: false, staleMarked: 1 });
     expect(errors).toHaveLength(1);
     expect(sampler.stats()).toMatchObject({ scrapesTotal: 2, scrapeFailuresTotal: 1 });
@@ -134,23 +154,57 @@ describe("Sampler", () => {
     const registry = new Registry();
     const g = new Gauge({ name: "g", help: "g", labelNames: ["i"], registers: [registry] });
     for (let i = 0; i < 5; i++) g.set({ i: String(i) }, i);
-    const store = new SeriesStore({ maxSeries: 3 });
-    const sampler = new Sampler({ registry, store });
-    expect(await sampler.scrapeOnce(T0)).toMatchObject({ appended: 3, rejected: 2 });
+    const { engine, store, scrape } = sampling(registry, new SeriesStore({ maxSeries: 3 }));
+    expect(await scrape(T0)).toMatchObject({ appended: 3, rejected: 2 });
     expect(store.counters().seriesRefusedTotal).toBe(2);
-    expect(sampler.stats().samplesRejectedTotal).toBe(2);
+    expect(engine.stats()).toMatchObject({ samplesRejectedTotal: 2 });
+  });
+
+  it("sends labels once per series and engine: refs after that, everything again for a new engine", async () => {
+    const registry = new Registry();
+    const g = new Gauge({ name: "g", help: "g", labelNames: ["i"], registers: [registry] });
+    g.set({ i: "a" }, 1);
+    g.set({ i: "b" }, 2);
+    const batches: ScrapeBatch[] = [];
+    let generation = 1;
+    const sink: ScrapeSink = {
+      ingest: (b, gen) => {
+        expect(gen).toBe(generation);
+        batches.push(b);
+        return undefined;
+      },
+      generation: () => generation,
+    };
+    const sampler = new Sampler({ registry, sink, forgetAfterScrapes: 2 });
+    await sampler.scrapeOnce(T0);
+    await sampler.scrapeOnce(T0 + 5_000);
+    const [first, second] = batches;
+    expect(first).toMatchObject({ reset: true, ok: true });
+    expect(first?.defs.map((d) => d.labels)).toEqual([
+      ["__name__", "g", "i", "a"],
+      ["__name__", "g", "i", "b"],
+    ]);
+    expect(second).toMatchObject({ reset: false, defs: [] });
+    expect(Array.from(second?.refs ?? [])).toEqual(Array.from(first?.refs ?? []));
+    expect(Array.from(second?.values ?? [])).toEqual([1, 2]);
+    generation = 2; // the worker was replaced: it knows no refs
+    await sampler.scrapeOnce(T0 + 10_000);
+    expect(batches[2]).toMatchObject({ reset: true });
+    expect(batches[2]?.defs).toHaveLength(2);
+    // A series gone for longer than forgetAfterScrapes is forgotten (checked every 16 scrapes).
+    g.remove({ i: "a" });
+    for (let k = 3; k < 16; k++) await sampler.scrapeOnce(T0 + k * 5_000);
+    const forgotten = batches.flatMap((b) => b.forget);
+    expect(forgotten).toEqual([batches[2]?.defs.find((d) => d.labels[3] === "a")?.ref]);
   });
 
   it("scrapes on an unref'd timer with the injected clock", async () => {
     const registry = new Registry();
     new Gauge({ name: "g", help: "g", registers: [registry] }).set(1);
-    const store = new SeriesStore();
     let tick: (() => void) | undefined;
     let unrefd = false;
     let now = T0 + 0.4;
-    const sampler = new Sampler({
-      registry,
-      store,
+    const { sampler, store } = sampling(registry, new SeriesStore(), {
       intervalMs: 1_000,
       now: () => now,
       setInterval: (fn, ms) => {

@@ -1,12 +1,11 @@
 // Public surface of the log analysis capability, and its composition for the app: the analyzer
 // behind the log tap, one anomaly detector per series, the metrics they export, the per-minute
-// figures read from the embedded store, and a JSON snapshot that survives restarts.
+// figures queried from the embedded engine, and a JSON snapshot that survives restarts.
 
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { Counter, Gauge, type Registry } from "prom-client";
-import { evaluateInstant } from "../../promql/index.js";
-import type { SeriesStore } from "../../tsdb/index.js";
+import type { Engine } from "../../engine/protocol.js";
 import type { MinerSnapshot } from "../patterns/index.js";
 import { LogAnalyzer, type MetricMinute, type RouteMinute } from "./analyzer.js";
 import { AnomalyRegistry, type AnomalyRegistryState } from "./anomaly.js";
@@ -26,8 +25,8 @@ export { RouteTrends, slopePerHour } from "./trends.js";
 export interface LogAnalysis {
   analyzer: LogAnalyzer;
   detectors: AnomalyRegistry;
-  /** The store the per-minute metric figures come from (set once it exists). */
-  useStore(store: SeriesStore): void;
+  /** The engine the per-minute metric figures are queried from (set once it exists). */
+  useEngine(engine: Pick<Engine, "run">): void;
   start(): void;
   /** Stops the timers and writes the snapshot. */
   stop(): void;
@@ -40,16 +39,24 @@ interface Snapshot {
   detectors: AnomalyRegistryState;
 }
 
-function instant(
-  store: SeriesStore,
-  expr: string,
-  at: number,
-): Array<{ labels: Map<string, string> | Record<string, string>; value: number }> {
-  const v = evaluateInstant(expr, at, store);
-  if (v.type === "vector") return v.samples as never;
-  if (v.type === "scalar") return [{ labels: {}, value: v.value }];
-  return [];
-}
+/** Time allowed to each per-minute query (they queue behind the API's queries in the engine). */
+const MINUTE_QUERY_TIMEOUT_MS = 10_000;
+
+/** The PromQL expressions of the per-minute figures. */
+const QUERIES = {
+  requestsPerSecond: "sum(rate(http_requests_total[1m]))",
+  errorRatio: 'sum(rate(http_requests_total{status_code=~"5.."}[1m])) / sum(rate(http_requests_total[1m]))',
+  p95LatencySeconds: "histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket[1m])))",
+  routeRequests: "sum by (route) (increase(http_requests_total[1m]))",
+  routeErrors: 'sum by (route) (increase(http_requests_total{status_code=~"5.."}[1m]))',
+  routeMean:
+    "sum by (route) (rate(http_request_duration_seconds_sum[1m])) / sum by (route) (rate(http_request_duration_seconds_count[1m]))",
+  routeP95: "histogram_quantile(0.95, sum by (route, le) (rate(http_request_duration_seconds_bucket[1m])))",
+} as const;
+
+type Figures = {
+  -readonly [K in keyof typeof QUERIES]?: Array<{ labels: Record<string, string>; value: number }>;
+};
 
 function labelOf(labels: unknown, name: string): string | undefined {
   if (labels instanceof Map) return labels.get(name);
@@ -89,41 +96,44 @@ export function createLogAnalysis(opts: {
   } catch {
     detectors = new AnomalyRegistry(detectorOpts);
   }
-  let store: SeriesStore | undefined;
-  const metricMinute = (): MetricMinute => {
-    if (!store) return {};
+  let engine: Pick<Engine, "run"> | undefined;
+  // The engine answers asynchronously and the analyzer reads its figures synchronously when a
+  // minute closes: the figures are fetched first (see tickOnce) and read from here.
+  let figures: Figures = {};
+  const fetchFigures = async (e: Pick<Engine, "run">): Promise<Figures> => {
     const at = now();
-    const one = (expr: string) => instant(store as SeriesStore, expr, at)[0]?.value;
-    return {
-      requestsPerSecond: one("sum(rate(http_requests_total[1m]))"),
-      errorRatio: one(
-        'sum(rate(http_requests_total{status_code=~"5.."}[1m])) / sum(rate(http_requests_total[1m]))',
-      ),
-      p95LatencySeconds: one(
-        "histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket[1m])))",
-      ),
-    };
+    const out: Figures = {};
+    // One at a time: they take one place in the engine's bounded queue, not seven.
+    for (const k of Object.keys(QUERIES) as Array<keyof typeof QUERIES>) {
+      try {
+        out[k] = await e.run(
+          { op: "samples", query: QUERIES[k], timeMs: at },
+          { timeoutMs: MINUTE_QUERY_TIMEOUT_MS },
+        );
+      } catch (err) {
+        opts.onError?.(err); // this minute goes without the figure
+      }
+    }
+    return out;
   };
+  const metricMinute = (): MetricMinute => ({
+    requestsPerSecond: figures.requestsPerSecond?.[0]?.value,
+    errorRatio: figures.errorRatio?.[0]?.value,
+    p95LatencySeconds: figures.p95LatencySeconds?.[0]?.value,
+  });
   const routeMinutes = (): RouteMinute[] => {
-    if (!store) return [];
-    const at = now();
-    const s = store;
-    const byRoute = (expr: string) => {
+    const byRoute = (samples: Figures[keyof Figures]) => {
       const m = new Map<string, number>();
-      for (const x of instant(s, expr, at)) {
+      for (const x of samples ?? []) {
         const r = labelOf(x.labels, "route");
         if (r !== undefined) m.set(r, x.value);
       }
       return m;
     };
-    const requests = byRoute("sum by (route) (increase(http_requests_total[1m]))");
-    const errors = byRoute('sum by (route) (increase(http_requests_total{status_code=~"5.."}[1m]))');
-    const mean = byRoute(
-      "sum by (route) (rate(http_request_duration_seconds_sum[1m])) / sum by (route) (rate(http_request_duration_seconds_count[1m]))",
-    );
-    const p95 = byRoute(
-      "histogram_quantile(0.95, sum by (route, le) (rate(http_request_duration_seconds_bucket[1m])))",
-    );
+    const requests = byRoute(figures.routeRequests);
+    const errors = byRoute(figures.routeErrors);
+    const mean = byRoute(figures.routeMean);
+    const p95 = byRoute(figures.routeP95);
     return [...requests].map(([route, n]) => ({
       route,
       requests: n,
@@ -190,6 +200,8 @@ export function createLogAnalysis(opts: {
 
   let timer: NodeJS.Timeout | undefined;
   let lastSavedMinute = Math.floor(now() / 60_000);
+  let fetchedMinute = Math.floor(now() / 60_000);
+  let ticking = false;
   const save = () => {
     try {
       const data: Snapshot = { version: 1, analyzer: analyzer.toJSON(), detectors: detectors.toJSON() };
@@ -201,25 +213,35 @@ export function createLogAnalysis(opts: {
       opts.onError?.(err);
     }
   };
+  /** One tick; when a minute has closed, its metric figures are fetched from the engine first. */
+  const tickOnce = async () => {
+    if (ticking) return; // a slow engine must not pile ticks up
+    ticking = true;
+    try {
+      const minute = Math.floor(now() / 60_000);
+      if (minute !== fetchedMinute) {
+        fetchedMinute = minute;
+        figures = engine ? await fetchFigures(engine) : {};
+      }
+      analyzer.tick();
+      if (minute !== lastSavedMinute) {
+        lastSavedMinute = minute;
+        save();
+      }
+    } catch (err) {
+      opts.onError?.(err);
+    } finally {
+      ticking = false;
+    }
+  };
   return {
     analyzer,
     detectors,
-    useStore(s) {
-      store = s;
+    useEngine(e) {
+      engine = e;
     },
     start() {
-      timer = setInterval(() => {
-        try {
-          analyzer.tick();
-          const minute = Math.floor(now() / 60_000);
-          if (minute !== lastSavedMinute) {
-            lastSavedMinute = minute;
-            save();
-          }
-        } catch (err) {
-          opts.onError?.(err);
-        }
-      }, 5_000);
+      timer = setInterval(() => void tickOnce(), 5_000);
       timer.unref();
     },
     stop() {

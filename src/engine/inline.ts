@@ -1,0 +1,132 @@
+// The engine in the API's own thread, behind the same async interface as the worker: for tests
+// that inject a clock into the app (a function cannot cross to a worker) and for tools that want
+// the engine over a store they hold. Operations run synchronously inside `run`, under the same
+// limits (deadline, max samples); nothing here protects the event loop — that is the worker's job.
+
+import type { AlertChange, NotifierAlert } from "../alerts/rules/index.js";
+import type { ScrapeBatch, ScrapeResult } from "../tsdb/sampler.js";
+import { EngineHost, type EngineHostOptions, type EngineSettings } from "./host.js";
+import {
+  type AlertsMirror,
+  type Engine,
+  EngineError,
+  type EngineEvent,
+  type EngineObserver,
+  type EngineRequest,
+  type EngineStats,
+  type OpName,
+  QUERY_OPS,
+  type RequestOf,
+  type ResultOf,
+  type RunOptions,
+} from "./protocol.js";
+
+export interface InlineEngineOptions extends EngineSettings {
+  /** Upper bound of every operation's time. Default 30 s. */
+  queryTimeoutMs?: number;
+  now?: () => number;
+  /** Serve this store (tests). */
+  store?: EngineHostOptions["store"];
+  groups?: EngineHostOptions["groups"];
+  observer?: EngineObserver;
+  /** Where the engine's log events go. */
+  log?: (level: "info" | "warn" | "error", fields: Record<string, unknown>, msg: string) => void;
+}
+
+export class InlineEngine implements Engine {
+  readonly host: EngineHost;
+  readonly retentionMs: number;
+  private readonly queryTimeoutMs: number;
+  private readonly observer: EngineObserver | undefined;
+  private mirror: AlertsMirror = { alerts: [], pending: 0, firing: 0, truncated: false };
+  private lastStats: EngineStats | undefined;
+  private readonly notifyListeners = new Set<(alerts: NotifierAlert[]) => void>();
+  private readonly changeListeners = new Set<(change: AlertChange) => void>();
+
+  constructor(opts: InlineEngineOptions = {}) {
+    this.queryTimeoutMs = opts.queryTimeoutMs ?? 30_000;
+    this.observer = opts.observer;
+    const log = opts.log;
+    this.host = new EngineHost({ ...opts, emit: (e) => this.onEvent(e, log) });
+    this.retentionMs = this.host.store.retentionMs;
+  }
+
+  private onEvent(e: EngineEvent, log: InlineEngineOptions["log"]): void {
+    switch (e.kind) {
+      case "notify":
+        for (const l of this.notifyListeners) l(e.alerts);
+        return;
+      case "change":
+        for (const l of this.changeListeners) l(e.change);
+        return;
+      case "mirror":
+        this.mirror = e.mirror;
+        return;
+      case "stats":
+        this.lastStats = e.stats;
+        return;
+      case "busy":
+        return;
+      case "log":
+        log?.(e.level, e.fields ?? {}, e.msg);
+        return;
+    }
+  }
+
+  start(): void {
+    this.host.start();
+  }
+
+  async stop(): Promise<void> {
+    this.host.stop();
+  }
+
+  generation(): number {
+    return 1;
+  }
+
+  ingest(batch: ScrapeBatch): ScrapeResult {
+    return this.host.ingest(batch);
+  }
+
+  alerts(): AlertsMirror {
+    return this.mirror;
+  }
+
+  stats(): EngineStats | undefined {
+    return this.lastStats ?? this.host.stats();
+  }
+
+  queueLength(): number {
+    return 0;
+  }
+
+  onNotify(listener: (alerts: NotifierAlert[]) => void): () => void {
+    this.notifyListeners.add(listener);
+    return () => this.notifyListeners.delete(listener);
+  }
+
+  onChange(listener: (change: AlertChange) => void): () => void {
+    this.changeListeners.add(listener);
+    return () => this.changeListeners.delete(listener);
+  }
+
+  async run<K extends OpName>(req: RequestOf<K>, opts: RunOptions = {}): Promise<ResultOf<K>> {
+    const arrivedAt = opts.arrivedAt ?? performance.now();
+    const query = QUERY_OPS.has(req.op);
+    const signal = opts.signal;
+    try {
+      if (signal?.aborted) throw new EngineError("canceled", "query was canceled in query queue");
+      const result = this.host.execute(req as EngineRequest, {
+        deadline: arrivedAt + Math.min(opts.timeoutMs ?? Infinity, this.queryTimeoutMs),
+        ...(signal ? { isCancelled: () => signal.aborted } : {}),
+      }) as ResultOf<K>;
+      if (query) this.observer?.query("success", (performance.now() - arrivedAt) / 1000);
+      return result;
+    } catch (err) {
+      const e = err instanceof EngineError ? err : new EngineError("internal", String(err));
+      if (query) this.observer?.query(e.type, (performance.now() - arrivedAt) / 1000);
+      throw e;
+    }
+  }
+}
