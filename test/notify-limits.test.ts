@@ -16,7 +16,9 @@ import {
   type StateDb,
   StatePruner,
 } from "../src/alerts/notify/index.js";
+import { Outbox } from "../src/alerts/notify/outbox.js";
 import { WAL_SIZE_LIMIT_BYTES } from "../src/alerts/notify/state.js";
+import type { Notification, NotificationAlert } from "../src/alerts/notify/types.js";
 import type { ApiAlert } from "../src/alerts/rules/index.js";
 import { configSchema } from "../src/core/config/index.js";
 import { alertRoutes } from "../src/http/alerts.js";
@@ -436,6 +438,65 @@ describe("the state file", () => {
     ).toBe(0);
     expect(statSync(`${file}-wal`).size).toBeLessThanOrEqual(WAL_SIZE_LIMIT_BYTES);
     db.close();
+  });
+
+  it("merges a failed notification into a newer one of its group instead of sending both, keeping the backoff", async () => {
+    const db = openStateDb(":memory:");
+    const sent: Array<Notification[]> = [];
+    let fail = true;
+    const outbox = new Outbox({
+      db,
+      channel: () => ({
+        kind: "webhook",
+        index: 0,
+        sendResolved: true,
+        multiGroup: false,
+        async send(ns) {
+          sent.push(ns);
+          return fail ? { ok: false, retryable: true, error: "down" } : { ok: true };
+        },
+      }),
+      initialBackoffMs: 200,
+      maxBackoffMs: 200,
+      expiryMs: 60_000,
+      ratePerMinute: 0,
+    });
+    const a = (name: string, status: "firing" | "resolved"): NotificationAlert => ({
+      status,
+      labels: { alertname: "G", n: name },
+      annotations: {},
+      startsAt: "2024-01-01T00:00:00Z",
+      endsAt: status === "firing" ? "0001-01-01T00:00:00Z" : "2024-01-01T01:00:00Z",
+      generatorURL: "",
+      fingerprint: fingerprint({ alertname: "G", n: name }),
+    });
+    const note = (alerts: NotificationAlert[]): Omit<Notification, "dedupKey"> => ({
+      receiver: "r",
+      status: "firing",
+      alerts,
+      groupLabels: { alertname: "G" },
+      commonLabels: {},
+      commonAnnotations: {},
+      externalURL: "http://am.test",
+      groupKey: '{}:{alertname="G"}',
+    });
+    outbox.start();
+    try {
+      outbox.enqueue("r", "webhook[0]", note([a("1", "firing"), a("2", "firing")]));
+      await until("the first attempt", () => (sent.length === 1 ? true : undefined));
+      // While it waits for its retry: a newer state of the group (2 gone from it, 3 new).
+      fail = false;
+      outbox.enqueue("r", "webhook[0]", note([a("1", "firing"), a("3", "firing")]));
+      await until("the delivery", () => (outbox.pendingCount() === 0 ? true : undefined));
+      expect(sent).toHaveLength(2);
+      expect(sent[1]?.map((n) => n.alerts.map((x) => x.labels.n))).toEqual([["1", "3", "2"]]);
+      expect(db.prepare("SELECT state, attempts FROM outbox ORDER BY id").all()).toEqual([
+        { state: "coalesced", attempts: 1 },
+        { state: "delivered", attempts: 2 },
+      ]);
+    } finally {
+      await outbox.stop(10);
+    }
   });
 
   it("keeps no body of a finished notification, only its record", async () => {
