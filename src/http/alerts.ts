@@ -3,7 +3,7 @@
 // paginated (limit/offset, as /api/v1/activities) and the intake is bounded by
 // `notifications.limits`: a 400 names the alert and field, a 429 the limit that was reached.
 
-import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import type { FastifyInstance, FastifyReply } from "fastify";
 import { z } from "zod";
 import {
   AlertInputError,
@@ -66,20 +66,10 @@ function indexRanges(indices: number[]): string {
   return parts.join(", ");
 }
 
-/**
- * 429 in the one error shape. LIMIT_EXCEEDED is not yet in the catalog (src/core/errors.ts is
- * not this module's): once it is, this becomes `throw new TugError("LIMIT_EXCEEDED", …)`.
- */
-function limitExceeded(
-  req: FastifyRequest,
-  reply: FastifyReply,
-  message: string,
-  details: FieldError[],
-): FastifyReply {
-  return reply
-    .code(429)
-    .header("retry-after", "60")
-    .send({ error: { code: "LIMIT_EXCEEDED", message, details }, requestId: req.id });
+/** 429 LIMIT_EXCEEDED; room frees as alerts resolve or silences expire, so try again later. */
+function limitExceeded(reply: FastifyReply, message: string, details: FieldError[]): TugError {
+  reply.header("retry-after", "60");
+  return new TugError("LIMIT_EXCEEDED", message, details);
 }
 
 const rfc3339 = z.iso.datetime({ offset: true });
@@ -224,7 +214,7 @@ export async function alertRoutes(app: FastifyInstance, opts: AlertRoutesOptions
       return { silenceID };
     } catch (err) {
       if (err instanceof SilenceError && err.status === 429)
-        return limitExceeded(req, reply, err.message, [{ field: err.field, message: err.message }]);
+        throw limitExceeded(reply, err.message, [{ field: err.field, message: err.message }]);
       if (err instanceof SilenceError) throw fieldError(err);
       throw err;
     }
@@ -258,7 +248,7 @@ export async function alertRoutes(app: FastifyInstance, opts: AlertRoutesOptions
       throw err;
     }
     const { accepted, invalid, refused } = result;
-    const full = `the notifier holds ${limits.maxAlerts} alerts from API clients, the most allowed (notifications.limits.maxAlerts)`;
+    const full = `the notifier holds ${notifier.limits.maxAlerts} alerts from API clients, the most allowed (notifications.limits.maxAlerts)`;
     const refusedDetail: FieldError[] =
       refused.length > 0
         ? [
@@ -278,8 +268,7 @@ export async function alertRoutes(app: FastifyInstance, opts: AlertRoutesOptions
       );
     }
     if (refused.length > 0) {
-      return limitExceeded(
-        req,
+      throw limitExceeded(
         reply,
         `${refused.length} of ${n} alerts refused: ${full}; ${accepted} accepted (alerts already held are always updated)`,
         refusedDetail,
