@@ -609,6 +609,40 @@ describe("routes", () => {
     ]);
   });
 
+  it("a malformed alert refuses the whole batch (as Alertmanager's schema check), naming alerts[i]", async () => {
+    const { notifier, call } = await routes({});
+    const r = await call("POST", "/monitoring/api/v2/alerts", [
+      alert({ alertname: "Fine" }),
+      { labels: { alertname: "X", n: 5 } },
+      { annotations: {} },
+    ]);
+    expect(r.status).toBe(400);
+    expect(r.body.error.details.map((d: { field: string }) => d.field)).toEqual([
+      "alerts[1].labels.n",
+      "alerts[2].labels",
+    ]);
+    expect(notifier.alertPage({ offset: 0, limit: 10 }).total).toBe(0);
+    const notArray = await call("POST", "/monitoring/api/v2/alerts", { labels: { alertname: "X" } });
+    expect([notArray.status, notArray.body.error.details[0].field]).toEqual([400, "body"]);
+  });
+
+  it("takes a batch of 1,000 in slices, giving the event loop turns in between", async () => {
+    const { notifier, call } = await routes({});
+    let turns = 0;
+    let counting = true;
+    const tick = () => {
+      turns++;
+      if (counting) setImmediate(tick);
+    };
+    setImmediate(tick);
+    const r = await call("POST", "/monitoring/api/v2/alerts", many(1000));
+    counting = false;
+    expect(r.status).toBe(200);
+    expect(notifier.alertPage({ offset: 0, limit: 1 }).total).toBe(1000);
+    // 10 slices checked and 10 taken in: at least 18 turns between them.
+    expect(turns).toBeGreaterThanOrEqual(18);
+  });
+
   it("refuses new alerts beyond maxAlerts with a 429 saying how many; held ones still update", async () => {
     const { call } = await routes({ maxAlerts: 150 });
     expect((await call("POST", "/monitoring/api/v2/alerts", many(100, "p"))).status).toBe(200);

@@ -281,31 +281,66 @@ export class Notifier {
    * Refusals are counted and reported; nothing here throws at the rule engine.
    */
   receive(alerts: PostableAlert[], source: AlertSource = "rules"): ReceiveResult {
-    const now = this.now();
-    const limits = this.limits;
     if (source === "api") this.admitBatch(alerts.length, source);
     const result: ReceiveResult = { accepted: 0, invalid: [], refused: [] };
-    let collected = false;
+    this.take(alerts, 0, alerts.length, source, result, { collected: false });
+    this.noteStoreFull(source, result.refused.length);
+    return result;
+  }
+
+  /**
+   * receive() in slices of `slice` alerts with a turn of the event loop between them, so that a
+   * batch of 1,000 does not hold the loop for the whole of it (the HTTP intake uses this).
+   */
+  async receiveInSlices(alerts: PostableAlert[], source: AlertSource, slice = 100): Promise<ReceiveResult> {
+    if (source === "api") this.admitBatch(alerts.length, source);
+    const result: ReceiveResult = { accepted: 0, invalid: [], refused: [] };
+    const state = { collected: false };
+    for (let from = 0; from < alerts.length; from += slice) {
+      if (from > 0) await new Promise<void>((resolve) => setImmediate(resolve));
+      this.take(alerts, from, Math.min(from + slice, alerts.length), source, result, state);
+    }
+    this.noteStoreFull(source, result.refused.length);
+    return result;
+  }
+
+  /** Validates, merges and dispatches alerts[from, to), adding to `result`. */
+  private take(
+    alerts: PostableAlert[],
+    from: number,
+    to: number,
+    source: AlertSource,
+    result: ReceiveResult,
+    state: { collected: boolean },
+  ): void {
+    const now = this.now();
+    const limits = this.limits;
     // History rows of the batch are written in one transaction at the end (one commit, not one each).
     this.historyBatch = [];
     try {
-      alerts.forEach((input, i) => {
+      for (let i = from; i < to; i++) {
         let alert: StoredAlert;
         try {
-          alert = normalizeAlert(input, i, now, this.opts.config.global.resolveTimeoutMs, limits);
+          alert = normalizeAlert(
+            alerts[i] as PostableAlert,
+            i,
+            now,
+            this.opts.config.global.resolveTimeoutMs,
+            limits,
+          );
         } catch (err) {
           if (!(err instanceof AlertInputError)) throw err;
           result.invalid.push(err);
           this.noteRefused(source, err.reason, 1, err.message);
-          return;
+          continue;
         }
         if (!this.store.has(alert.fingerprint) && this.store.count(source) >= limits.maxAlerts) {
           // Resolved alerts wait for the periodic GC; make room from them once per batch first.
-          if (!collected) this.collectResolved(now);
-          collected = true;
+          if (!state.collected) this.collectResolved(now);
+          state.collected = true;
           if (this.store.count(source) >= limits.maxAlerts) {
             result.refused.push(i);
-            return;
+            continue;
           }
         }
         const before = this.store.get(alert.fingerprint);
@@ -317,18 +352,20 @@ export class Notifier {
         if (!isFiring && wasFiring) this.history("resolved", merged, { endsAt: goTime(merged.endsAt) });
         this.dispatcher.process(merged);
         result.accepted++;
-      });
+      }
     } finally {
       this.flushHistory();
     }
-    if (result.refused.length > 0)
-      this.noteRefused(
-        source,
-        "store_full",
-        result.refused.length,
-        `${result.refused.length} new alerts refused: ${limits.maxAlerts} alerts from ${source === "api" ? "API clients" : "the rule engine"} are held (notifications.limits.maxAlerts)`,
-      );
-    return result;
+  }
+
+  private noteStoreFull(source: AlertSource, refused: number): void {
+    if (refused === 0) return;
+    this.noteRefused(
+      source,
+      "store_full",
+      refused,
+      `${refused} new alerts refused: ${this.limits.maxAlerts} alerts from ${source === "api" ? "API clients" : "the rule engine"} are held (notifications.limits.maxAlerts)`,
+    );
   }
 
   /**
