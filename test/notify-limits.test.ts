@@ -349,6 +349,12 @@ describe("silences", () => {
       expect([e.status, e.field]).toEqual([400, field]);
       expect(e.message).toMatch(message);
     }
+    // As Alertmanager: a regex must also compile unanchored (`^(?:a)(b)$` would).
+    const unanchored = refusal(() => s.set(input(now, { matchers: [{ ...m("a)(b"), isRegex: true }] })));
+    expect([unanchored.status, unanchored.field]).toEqual([400, "matchers[0].value"]);
+    expect(unanchored.message).toBe(
+      'matchers[0].value: invalid regular expression "a)(b": error parsing regexp: unexpected ): `a)(b`',
+    );
     // A regex value over the limit is refused before it is compiled.
     const e = refusal(() =>
       s.set(input(now, { matchers: [{ ...m(`(a+)+${"b".repeat(64)}`), isRegex: true }] })),

@@ -18,7 +18,7 @@ import {
   shortQuote,
   utf8Bytes,
 } from "./limits.js";
-import { newMatcher } from "./matchers.js";
+import { newMatcher, validateSilenceRegex } from "./matchers.js";
 import type { StateDb } from "./state.js";
 import type { Matcher } from "./types.js";
 
@@ -155,6 +155,14 @@ export class Silences {
           `matchers[${i}].name: invalid label name ${JSON.stringify(m.name)}`,
           `matchers[${i}].name`,
         );
+    });
+    input.matchers.forEach((m, i) => {
+      if (!m.isRegex) return;
+      try {
+        validateSilenceRegex(m.value);
+      } catch (err) {
+        throw new SilenceError(`matchers[${i}].value: ${(err as Error).message}`, `matchers[${i}].value`);
+      }
     });
     const compiled = compile(input.matchers);
     if (compiled.every((m) => m.matches("")))
