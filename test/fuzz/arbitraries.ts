@@ -555,7 +555,7 @@ const labels: fc.Arbitrary<unknown> = fc.oneof(
   { weight: 1, arbitrary: anyJson },
 );
 
-export const postableAlert: fc.Arbitrary<unknown> = fc.record(
+const randomAlert: fc.Arbitrary<unknown> = fc.record(
   {
     labels,
     annotations: fc.oneof(fc.dictionary(text(12), text(40), { maxKeys: 4 }), anyJson),
@@ -564,6 +564,60 @@ export const postableAlert: fc.Arbitrary<unknown> = fc.record(
     generatorURL: fc.oneof(fc.webUrl(), text(30), anyJson),
   },
   { requiredKeys: [] },
+);
+
+/** One field of a valid object replaced by an odd or wrong value (or none: valid as it is). */
+function nearValid(valid: fc.Arbitrary<Record<string, unknown>>, odd: Record<string, fc.Arbitrary<unknown>>) {
+  const keys = Object.keys(odd);
+  return fc
+    .tuple(
+      valid,
+      fc.option(fc.constantFrom(...keys), { nil: undefined, freq: 2 }),
+      fc.tuple(...keys.map((k) => odd[k] as fc.Arbitrary<unknown>)),
+    )
+    .map(([v, key, values]) => {
+      if (key === undefined) return v;
+      const copy: Record<string, unknown> = { ...v };
+      const value = values[keys.indexOf(key)];
+      if (value === undefined) delete copy[key];
+      else copy[key] = value;
+      return copy;
+    });
+}
+
+const validLabelName = fc.oneof(
+  fc.constantFrom("alertname", "severity", "service", "instance", "team"),
+  fc.stringMatching(/^[a-zA-Z_][a-zA-Z0-9_]{0,15}$/),
+);
+const future = fc
+  .integer({ min: 60_000, max: 7 * 86_400_000 })
+  .map((d) => new Date(Date.now() + d).toISOString());
+
+const validAlert = fc.record(
+  {
+    labels: fc
+      .tuple(labelValue, fc.dictionary(validLabelName, labelValue, { maxKeys: 4 }))
+      .map(([name, rest]) => ({ ...rest, alertname: name === "" ? "Fuzz" : name })),
+    annotations: fc.dictionary(validLabelName, text(40), { maxKeys: 3 }),
+    startsAt: fc.integer({ min: -3_600_000, max: 0 }).map((d) => new Date(Date.now() + d).toISOString()),
+    endsAt: future,
+    generatorURL: fc.webUrl(),
+  },
+  { requiredKeys: ["labels"] },
+);
+
+export const postableAlert: fc.Arbitrary<unknown> = fc.oneof(
+  {
+    weight: 3,
+    arbitrary: nearValid(validAlert, {
+      labels,
+      annotations: anyJson,
+      startsAt: timestamp,
+      endsAt: timestamp,
+      generatorURL: fc.oneof(text(30), anyJson),
+    }),
+  },
+  { weight: 1, arbitrary: randomAlert },
 );
 
 export const alertsBody: fc.Arbitrary<unknown> = fc.oneof(
@@ -588,9 +642,53 @@ const silenceMatcher: fc.Arbitrary<unknown> = fc.oneof(
   { weight: 1, arbitrary: anyJson },
 );
 
+const validMatcher = fc.oneof(
+  fc.record({
+    name: validLabelName,
+    value: labelValue.filter((v) => v !== ""),
+    isRegex: fc.constant(false),
+    isEqual: fc.boolean(),
+  }),
+  fc.record({
+    name: validLabelName,
+    value: safeRegex.filter((v) => v !== "" && !new RegExp(`^(?:${v})$`).test("")),
+    isRegex: fc.constant(true),
+    isEqual: fc.boolean(),
+  }),
+);
+
+const validSilence = fc.record(
+  {
+    matchers: fc.array(validMatcher, { minLength: 1, maxLength: 3 }),
+    startsAt: fc
+      .integer({ min: -3_600_000, max: 3_600_000 })
+      .map((d) => new Date(Date.now() + d).toISOString()),
+    endsAt: future,
+    createdBy: text(30).filter((x) => x.trim() !== ""),
+    comment: text(60).filter((x) => x.trim() !== ""),
+  },
+  { requiredKeys: ["matchers", "endsAt", "createdBy", "comment"] },
+);
+
 export const silenceBody: fc.Arbitrary<unknown> = fc.oneof(
   {
     weight: 6,
+    arbitrary: nearValid(validSilence, {
+      id: fc.oneof(fc.uuid(), text(20), anyJson),
+      matchers: fc.oneof(fc.array(silenceMatcher, { maxLength: 5 }), anyJson),
+      startsAt: timestamp,
+      endsAt: timestamp,
+      createdBy: fc.oneof(text(30), anyJson),
+      comment: fc.oneof(
+        text(60),
+        fc.integer({ min: 1000, max: 200_000 }).map((n) => "c".repeat(n)),
+        anyJson,
+      ),
+      extra: anyJson,
+    }),
+  },
+  {
+    weight: 3,
     arbitrary: fc.record(
       {
         id: fc.oneof(fc.uuid(), text(20), anyJson),
