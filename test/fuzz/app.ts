@@ -7,7 +7,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startTestApp, type TestApp } from "../support/app.js";
 
-/** An app whose notifier delivers nowhere (one receiver, no integrations) and samples every second. */
+/**
+ * An app whose notifier delivers nowhere (one receiver, no integrations), that samples every
+ * second, and whose query timeout (5 s) is well below the properties' client-side limit, so that
+ * a query without a `timeout` of its own ends before the client would call it a hang.
+ */
 export async function startFuzzApp(): Promise<TestApp> {
   const dir = mkdtempSync(join(tmpdir(), "tug-fuzz-app-"));
   const am = join(dir, "alertmanager.yml");
@@ -18,6 +22,8 @@ export async function startFuzzApp(): Promise<TestApp> {
       yaml: [
         "tsdb:",
         "  scrapeIntervalMs: 1000",
+        "engine:",
+        "  queryTimeoutMs: 5000",
         "notifications:",
         `  alertmanagerConfig: ${JSON.stringify(am)}`,
         "",
