@@ -39,7 +39,7 @@ import { alertRoutes } from "./http/alerts.js";
 import { installErrorHandling } from "./http/errors.js";
 import { logRoutes } from "./http/logs.js";
 import { debugInfo, type Lifecycle, monitoringRoutes } from "./http/monitoring.js";
-import { promApiRoutes, RawJson } from "./http/promapi.js";
+import { promApiRoutes } from "./http/promapi.js";
 import { accessLogger } from "./logs/access.js";
 import { createLogAnalysis, type LogAnalysis } from "./logs/analysis/index.js";
 import { type AppLogger, createLogger, type FileSink, type Logger } from "./logs/logger.js";
@@ -270,6 +270,8 @@ export async function buildApp(opts: AppOptions): Promise<App> {
       // Alerts link back to the app (Prometheus's generatorURL form: <external URL>/graph?g0.expr=…).
       externalURL: linkBase,
       maxSamples: config.engine.maxSamples,
+      // Response bodies are rendered and scrubbed in the engine.
+      secrets,
     };
     const observer = registerEngineMetrics(metrics.registry, () => engine);
     // An injected clock cannot cross to a worker: the engine then runs in process (tests only).
@@ -537,8 +539,8 @@ export async function buildApp(opts: AppOptions): Promise<App> {
         queryTimeoutMs: config.engine.queryTimeoutMs,
         maxPointsPerSeries: config.engine.maxPointsPerSeries,
         rules: {
-          rules: async (q: { type?: "alert" | "record" }) => new RawJson(await e.run({ op: "rules", ...q })),
-          alerts: async () => new RawJson(await e.run({ op: "alerts" })),
+          rules: (q: { type?: "alert" | "record" }) => e.run({ op: "rules", ...q }),
+          alerts: () => e.run({ op: "alerts" }),
         },
       });
     }

@@ -13,6 +13,7 @@ import {
   RuleEngine,
   type Timers,
 } from "../alerts/rules/index.js";
+import { createScrubber } from "../logs/redact.js";
 import { type EngineOptions, PromQLEvalError, PromQLParseError } from "../promql/index.js";
 import {
   PromQLCanceledError,
@@ -71,6 +72,8 @@ export interface EngineSettings {
   mirrorMaxAlerts?: number;
   /** Accept test-only operations (test_block). Never set in production. */
   testHooks?: boolean;
+  /** Values censored in every response body (the app's secrets; see src/logs/redact.ts). */
+  secrets?: string[];
 }
 
 export interface EngineHostOptions extends EngineSettings {
@@ -123,6 +126,8 @@ export class EngineHost {
   private readonly statsIntervalMs: number;
   private readonly mirrorMax: number;
   private readonly testHooks: boolean;
+  private readonly scrub: (text: string) => string;
+  private readonly encoder = new TextEncoder();
   private readonly intervals: number[];
   private readonly ruleCounts: number[];
   /** Sampler ref → store series. */
@@ -151,6 +156,7 @@ export class EngineHost {
     this.statsIntervalMs = opts.statsIntervalMs ?? 1_000;
     this.mirrorMax = opts.mirrorMaxAlerts ?? 1_000;
     this.testHooks = opts.testHooks ?? false;
+    this.scrub = createScrubber(opts.secrets ?? []);
     const groups = opts.groups ?? (opts.ruleFiles ?? []).flatMap((f) => loadRuleFile(f));
     const defaultInterval = opts.evaluationIntervalMs ?? DEFAULT_EVALUATION_INTERVAL_MS;
     this.intervals = groups.map((g) => g.intervalMs ?? defaultInterval);
@@ -321,6 +327,11 @@ export class EngineHost {
     return this.store.appendRef(ref, t, v) === "ok";
   }
 
+  /** A success response of the Prometheus API around `data` (JSON text): scrubbed, UTF-8. */
+  private body(data: string): Uint8Array {
+    return this.encoder.encode(this.scrub(`{"status":"success","data":${data}}`));
+  }
+
   /** Executes one operation; throws EngineError. */
   execute(req: EngineRequest, ctx: ExecuteContext = {}): unknown {
     const limits: QueryLimits = { maxSamples: this.maxSamples };
@@ -332,27 +343,27 @@ export class EngineHost {
       q.guard.poll();
       switch (req.op) {
         case "query":
-          return instantQuery(this.store, req, q);
+          return this.body(instantQuery(this.store, req, q));
         case "query_range":
-          return rangeQuery(this.store, req, q);
+          return this.body(rangeQuery(this.store, req, q));
         case "series":
-          return seriesQuery(this.store, req, q);
+          return this.body(seriesQuery(this.store, req, q));
         case "labels":
-          return labelNamesQuery(this.store, req, q);
+          return this.body(labelNamesQuery(this.store, req, q));
         case "label_values":
-          return labelValuesQuery(this.store, req, q);
+          return this.body(labelValuesQuery(this.store, req, q));
         case "parse":
           return checkQuery(req.query);
         case "federate":
-          return federateQuery(this.store, req, q);
+          return this.encoder.encode(this.scrub(federateQuery(this.store, req, q)));
         case "samples":
           return instantSamples(this.store, req, q);
         case "rules":
-          return JSON.stringify({
-            groups: this.rules.groups(req.type === undefined ? {} : { type: req.type }),
-          });
+          return this.body(
+            JSON.stringify({ groups: this.rules.groups(req.type === undefined ? {} : { type: req.type }) }),
+          );
         case "alerts":
-          return JSON.stringify({ alerts: this.rules.alerts() });
+          return this.body(JSON.stringify({ alerts: this.rules.alerts() }));
         case "append":
           return this.store.append(labelsFromObject(req.labels), req.timeMs, req.value);
         case "test_block": {

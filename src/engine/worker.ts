@@ -44,7 +44,10 @@ port.on("message", (m: ToWorker) => {
       const deadline = m.deadline === undefined ? undefined : m.deadline - performance.timeOrigin;
       try {
         const result = host.execute(m.req, { deadline, isCancelled });
-        post({ kind: "response", id: m.id, ok: true, result });
+        const message: FromWorker = { kind: "response", id: m.id, ok: true, result };
+        // A rendered body moves to the API thread without a copy (see EngineOps).
+        if (result instanceof Uint8Array) port.postMessage(message, [result.buffer as ArrayBuffer]);
+        else post(message);
       } catch (err) {
         post({ kind: "response", id: m.id, ok: false, error: toEngineError(err).toData() });
       }

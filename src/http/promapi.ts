@@ -16,16 +16,20 @@ export { formatTimestamp, renderQueryData } from "../engine/queries.js";
 
 /** What the rule engine offers the API; each method returns the response's `data` object. */
 export interface RulesProvider {
-  /** `{ groups: [...] }` as Prometheus's /api/v1/rules; `type` is the validated filter, if any. */
+  /**
+   * `{ groups: [...] }` as Prometheus's /api/v1/rules (or the complete body as bytes); `type` is
+   * the validated filter, if any.
+   */
   rules(query: { type?: "alert" | "record" }): unknown;
-  /** `{ alerts: [...] }` as Prometheus's /api/v1/alerts. */
+  /** `{ alerts: [...] }` as Prometheus's /api/v1/alerts (or the complete body as bytes). */
   alerts(): unknown;
 }
 
-/** A provider's result already rendered as JSON text (the engine renders in its own thread). */
-export class RawJson {
-  constructor(readonly json: string) {}
-}
+/**
+ * A provider (or the engine) may answer with the complete response body as bytes — rendered,
+ * scrubbed and encoded in the engine's thread — which is sent as it is.
+ */
+export type ResponseBody = Uint8Array;
 
 export interface PromApiOptions {
   /** The engine queries run in (a worker, or in process); only `run` and `retentionMs` are used. */
@@ -38,7 +42,7 @@ export interface PromApiOptions {
   token?: string;
   /** Serves /rules and /alerts; without one they answer empty lists. */
   rules?: RulesProvider;
-  /** Applied to every response body (the app's secret scrubber). */
+  /** Applied to every response body rendered here (the engine scrubs its own with its `secrets`). */
   scrub?: (text: string) => string;
   /** Upper bound on a query's time, queue included, like Prometheus's --query.timeout. Default 2 m. */
   queryTimeoutMs?: number;
@@ -274,11 +278,26 @@ export async function promApiRoutes(app: FastifyInstance, opts: PromApiOptions):
       `{"status":"error","errorType":"${e.type}","error":${JSON.stringify(e.message)}}`,
     );
   };
-  /** One route for GET and POST; `handle` returns the `data` as JSON text, or throws ApiError. */
+  /** The engine's complete body, as it is (a view of the transferred bytes, no copy). */
+  const sendBody = (reply: FastifyReply, body: ResponseBody, type = "application/json") => {
+    reply
+      .code(200)
+      .type(type)
+      .header("cache-control", "no-store")
+      .send(Buffer.from(body.buffer, body.byteOffset, body.byteLength));
+  };
+  /**
+   * One route for GET and POST; `handle` returns the `data` as JSON text or the engine's complete
+   * body, or throws ApiError.
+   */
   const route = (
     path: string,
     methods: ("GET" | "POST")[],
-    handle: (p: URLSearchParams, req: FastifyRequest, reply: FastifyReply) => string | Promise<string>,
+    handle: (
+      p: URLSearchParams,
+      req: FastifyRequest,
+      reply: FastifyReply,
+    ) => string | ResponseBody | Promise<string | ResponseBody>,
   ) => {
     app.route({
       method: methods,
@@ -286,7 +305,8 @@ export async function promApiRoutes(app: FastifyInstance, opts: PromApiOptions):
       handler: async (req, reply) => {
         try {
           const data = await handle(formParams(req), req, reply);
-          send(reply, 200, `{"status":"success","data":${data}}`);
+          if (typeof data === "string") send(reply, 200, `{"status":"success","data":${data}}`);
+          else sendBody(reply, data);
         } catch (err) {
           fail(req, reply, err);
         }
@@ -395,7 +415,7 @@ export async function promApiRoutes(app: FastifyInstance, opts: PromApiOptions):
     return "[]"; // the store keeps no exemplars
   });
 
-  const providerJson = (v: unknown) => (v instanceof RawJson ? v.json : JSON.stringify(v));
+  const providerJson = (v: unknown) => (v instanceof Uint8Array ? v : JSON.stringify(v));
 
   route("/rules", ["GET"], async (p) => {
     const type = (p.get("type") ?? "").toLowerCase();
@@ -464,8 +484,8 @@ export async function promApiRoutes(app: FastifyInstance, opts: PromApiOptions):
         lookbackMs: lookbackMs ?? DEFAULT_LOOKBACK_MS,
         historyMs,
       });
-      reply.type("text/plain; version=0.0.4; charset=utf-8").header("cache-control", "no-store");
-      return opts.scrub ? opts.scrub(text) : text;
+      sendBody(reply, text, "text/plain; version=0.0.4; charset=utf-8");
+      return reply;
     } catch (err) {
       return fail(req, reply, err);
     }
