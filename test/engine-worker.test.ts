@@ -121,13 +121,18 @@ describe("engine worker: queries cannot hold the API's event loop", () => {
   afterAll(() => t?.close());
 
   it("a heavy query ends with 503 timeout at its deadline while the probes and the API answer", async () => {
-    // The same probes without a heavy query first: what this machine's load alone does to the loop.
-    const idle = monitorEventLoopDelay({ resolution: 10 });
-    const idleProbe = probe(t);
-    idle.enable();
-    await new Promise((r) => setTimeout(r, 1_000));
-    idle.disable();
-    await idleProbe.stop();
+    // The same probes without a heavy query, before and after: what this machine's load alone
+    // does to the loop.
+    const quiet = async () => {
+      const h = monitorEventLoopDelay({ resolution: 10 });
+      const pr = probe(t);
+      h.enable();
+      await new Promise((r) => setTimeout(r, 1_000));
+      h.disable();
+      await pr.stop();
+      return h.percentile(99) / 1e6;
+    };
+    const idleBefore = await quiet();
     const delay = monitorEventLoopDelay({ resolution: 10 });
     const p = probe(t);
     delay.enable();
@@ -138,10 +143,11 @@ describe("engine worker: queries cannot hold the API's event loop", () => {
     delay.disable();
     await p.stop();
     expect(r.status).toBe(503);
+    // "in query queue" when the log analysis' per-minute queries happened to be ahead of it.
     expect(await r.json()).toEqual({
       status: "error",
       errorType: "timeout",
-      error: "query timed out in expression evaluation",
+      error: expect.stringMatching(/^query timed out in (expression evaluation|query queue)$/),
     });
     expect(elapsed).toBeGreaterThanOrEqual(500);
     expect(elapsed).toBeLessThan(5_000); // stopped at the deadline, not after minutes of work
@@ -150,16 +156,19 @@ describe("engine worker: queries cannot hold the API's event loop", () => {
     expect(p.statuses).toEqual(new Set([200, 401]));
     expect(p.live.length).toBeGreaterThan(5);
     const loopP99 = delay.percentile(99) / 1e6;
-    const idleP99 = idle.percentile(99) / 1e6;
+    const idleP99 = Math.max(idleBefore, await quiet());
     console.log(
       `main loop delay during heavy queries: p99 ${loopP99.toFixed(1)} ms, max ${(delay.max / 1e6).toFixed(1)} ms ` +
         `(same probes without them: p99 ${idleP99.toFixed(1)} ms); live p99 ${pct(p.live, 99).toFixed(1)} ms, ` +
         `api p99 ${pct(p.api, 99).toFixed(1)} ms (n=${p.live.length})`,
     );
-    // 50 ms on a quiet machine; where other processes already delay the loop, the heavy queries
-    // may not add more than 25 ms to what the same probes see without them. (The engine on the
-    // main thread stalls the loop for the whole 0.5 s and 2 s.)
-    expect(loopP99).toBeLessThan(Math.max(50, idleP99 + 25));
+    // 50 ms on a quiet machine. Where other processes already delay this loop (a loaded CI
+    // machine), the bound follows what the same probes see without the queries: up to twice that
+    // plus 25 ms. Either way it stays far below what the engine on this thread would do: stall
+    // the loop for each query's whole 0.5 s and 2 s.
+    const bound = Math.max(50, 2 * idleP99 + 25);
+    expect(bound).toBeLessThan(500);
+    expect(loopP99).toBeLessThan(bound);
     expect(await metric(t, /^tug_engine_queries_total\{outcome="timeout"\}/)).toBeGreaterThanOrEqual(2);
   });
 
@@ -196,6 +205,7 @@ describe("engine worker: queries cannot hold the API's event loop", () => {
   });
 
   it("beyond engine.maxQueuedQueries a query is refused with 503 unavailable", async () => {
+    const rejected = await metric(t, /^tug_engine_queries_total\{outcome="rejected"\}/);
     const held = [hangUpQuery(t, HEAVY), hangUpQuery(t, HEAVY), hangUpQuery(t, HEAVY)];
     try {
       // One running, two waiting: the queue is full.
@@ -213,7 +223,8 @@ describe("engine worker: queries cannot hold the API's event loop", () => {
     }
     await until("the queue to empty", async () => t.app.engine?.queueLength() === 0);
     expect((await query(t, "3")).status).toBe(200);
-    expect(await metric(t, /^tug_engine_queries_total\{outcome="rejected"\}/)).toBe(1);
+    // (The log analysis' per-minute queries may have been refused too, if they came just then.)
+    expect(await metric(t, /^tug_engine_queries_total\{outcome="rejected"\}/)).toBeGreaterThan(rejected);
   });
 
   it("every PromQL route answers through the worker (range, series, labels, federate)", async () => {
@@ -331,7 +342,8 @@ describe("engine host: rule evaluation under limits", () => {
     host.start();
     try {
       const rules = await until("the group's first evaluation", async () => {
-        const g = JSON.parse(host.execute({ op: "rules" }) as string).groups[0];
+        const body = new TextDecoder().decode(host.execute({ op: "rules" }) as Uint8Array);
+        const g = JSON.parse(body).data.groups[0];
         return g.lastEvaluation.startsWith("0001") ? undefined : g.rules;
       });
       expect(rules[0]).toMatchObject({
