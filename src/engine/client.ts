@@ -3,10 +3,11 @@
 // whatever the worker does — the deadline counts from the request's arrival (queue time
 // included, as Prometheus does). A running query is stopped through its cancel flag in shared
 // memory (the evaluator polls it) when its deadline passes or its HTTP client goes away; a
-// queued one whose client left is dropped without running. A worker that does not answer
-// engine.watchdogGraceMs after a deadline, runs out of heap or dies is replaced; the requests it
+// queued one whose client left is dropped without running. A worker that goes on computing for
+// engine.watchdogGraceMs of CPU past a deadline, runs out of heap or dies is replaced; the requests it
 // held fail with 503 "unavailable", and its in-memory store is lost (logged and counted).
 
+import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -70,7 +71,6 @@ interface Task {
   resolve: (v: unknown) => void;
   reject: (e: EngineError) => void;
   timer: NodeJS.Timeout | undefined;
-  graceTimer: NodeJS.Timeout | undefined;
   signal: AbortSignal | undefined;
   onAbort: (() => void) | undefined;
 }
@@ -90,6 +90,22 @@ function workerEntry(): URL {
   const target = new URL("./worker.ts", here).href;
   const code = `import { register } from ${JSON.stringify(tsxApi)};\nregister();\nawait import(${JSON.stringify(target)});\n`;
   return new URL(`data:text/javascript,${encodeURIComponent(code)}`);
+}
+
+/** Linux's clock ticks per second for /proc times (USER_HZ; 100 on every mainstream architecture). */
+const USER_HZ = 100;
+
+/** CPU time (user + system, ms) of one thread of this process, from /proc; undefined where unreadable. */
+function threadCpuMs(tid: number | undefined): number | undefined {
+  if (tid === undefined) return undefined;
+  try {
+    const stat = readFileSync(`/proc/self/task/${tid}/stat`, "utf8");
+    // Fields after the command name (which may hold spaces): state is field 3, utime 14, stime 15.
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return ((Number(f[11]) + Number(f[12])) * 1000) / USER_HZ;
+  } catch {
+    return undefined; // not Linux, or the thread is gone: the watchdog falls back to wall time
+  }
 }
 
 export class EngineClient implements Engine {
@@ -119,6 +135,10 @@ export class EngineClient implements Engine {
   private watchdog: NodeJS.Timeout | undefined;
   private respawnTimer: NodeJS.Timeout | undefined;
   private eluPrev: ReturnType<Worker["performance"]["eventLoopUtilization"]> | undefined;
+  /** The worker's kernel thread id (Linux), to read its CPU time. */
+  private tid: number | undefined;
+  /** When the worker was first seen overdue, and its CPU time (ms) then. */
+  private overdue: { at: number; cpuMs: number | undefined } | undefined;
 
   constructor(opts: EngineClientOptions) {
     this.opts = opts;
@@ -129,7 +149,7 @@ export class EngineClient implements Engine {
   start(): void {
     if (this.worker || this.stopping) return;
     this.spawn();
-    this.watchdog = setInterval(() => this.check(), Math.min(1_000, this.opts.watchdogGraceMs));
+    this.watchdog = setInterval(() => this.check(), Math.min(1_000, this.opts.watchdogGraceMs / 2));
     this.watchdog.unref();
   }
 
@@ -214,7 +234,6 @@ export class EngineClient implements Engine {
         resolve: resolve as (v: unknown) => void,
         reject,
         timer: undefined,
-        graceTimer: undefined,
         signal: opts.signal,
         onAbort: undefined,
       };
@@ -262,6 +281,8 @@ export class EngineClient implements Engine {
     this.ready = false;
     this.busyUntil = 0;
     this.eluPrev = undefined;
+    this.tid = undefined;
+    this.overdue = undefined;
     this.mirror = EMPTY_MIRROR;
     this.lastStats = undefined;
     this.spawnedAt = performance.now();
@@ -294,6 +315,7 @@ export class EngineClient implements Engine {
     this.lastMessageAt = performance.now();
     switch (m.kind) {
       case "ready":
+        this.tid = m.tid;
         this.ready = true;
         this.readyAt = this.lastMessageAt;
         this.pump();
@@ -305,7 +327,6 @@ export class EngineClient implements Engine {
         const t = this.inflight.get(m.id);
         if (!t) return;
         this.inflight.delete(m.id);
-        if (t.graceTimer) clearTimeout(t.graceTimer);
         if (t === this.running) this.running = undefined;
         if (m.ok) this.settle(t, undefined, "success", m.result);
         else this.settle(t, new EngineError(m.error.type, m.error.message));
@@ -372,14 +393,8 @@ export class EngineClient implements Engine {
       this.settle(t, new EngineError("timeout", "query timed out in query queue"));
       return;
     }
-    if (t === this.running) {
-      Atomics.store(this.flags, t.slot, 1);
-      // It should stop within milliseconds; past the grace it is stuck and the worker is replaced.
-      t.graceTimer = setTimeout(() => {
-        if (this.running === t) this.restart("unresponsive", `a ${t.req.op} did not stop at its deadline`);
-      }, this.opts.watchdogGraceMs);
-      t.graceTimer.unref();
-    }
+    // It should stop within milliseconds; the watchdog (check) replaces the worker if it does not.
+    if (t === this.running) Atomics.store(this.flags, t.slot, 1);
     this.settle(t, new EngineError("timeout", "query timed out in expression evaluation"));
   }
 
@@ -408,10 +423,17 @@ export class EngineClient implements Engine {
     else t.resolve(result);
   }
 
-  /** The periodic watchdog: a worker silent past every deadline it may legitimately use is stuck. */
+  /**
+   * The periodic watchdog. A worker silent past every deadline it may legitimately use (a
+   * query's, a rule group's, the heartbeat's) is overdue; it is stuck once it has spent
+   * watchdogGraceMs of CPU time overdue — so a worker merely starved of CPU by a loaded machine
+   * (it runs at a lower priority) is not mistaken for a stuck one — or, where its CPU time cannot
+   * be read or it spends none (blocked), once it has been overdue ten times that long.
+   */
   private check(): void {
     if (this.stopping || !this.worker) return;
     const now = performance.now();
+    const grace = this.opts.watchdogGraceMs;
     if (!this.ready) {
       if (now - this.spawnedAt > (this.opts.startupTimeoutMs ?? 120_000))
         this.restart("startup", "the worker did not become ready");
@@ -420,10 +442,25 @@ export class EngineClient implements Engine {
     let expectBy = this.lastMessageAt + 2 * this.heartbeatMs;
     if (this.busyUntil > expectBy) expectBy = this.busyUntil;
     if (this.running && this.running.deadlineAt > expectBy) expectBy = this.running.deadlineAt;
-    if (now > expectBy + this.opts.watchdogGraceMs) {
+    if (now <= expectBy) {
+      this.overdue = undefined;
+      return;
+    }
+    const cpuMs = threadCpuMs(this.tid);
+    if (!this.overdue) {
+      this.overdue = { at: now, cpuMs };
+      return;
+    }
+    const spent =
+      cpuMs !== undefined && this.overdue.cpuMs !== undefined ? cpuMs - this.overdue.cpuMs : undefined;
+    const wall = now - this.overdue.at;
+    if ((spent !== undefined && spent >= grace) || wall >= (spent === undefined ? grace : 10 * grace)) {
+      const what = this.running
+        ? `a ${this.running.req.op} did not stop at its deadline`
+        : "no message from the worker";
       this.restart(
         "unresponsive",
-        `no message from the worker for ${Math.round(now - this.lastMessageAt)} ms`,
+        `${what}: overdue ${Math.round(wall)} ms${spent === undefined ? "" : `, ${Math.round(spent)} ms of CPU`}`,
       );
     }
   }
@@ -446,10 +483,7 @@ export class EngineClient implements Engine {
     void w.terminate();
     const lost = this.inflight.size;
     const err = new EngineError("unavailable", `the query engine was restarted (${reason}); try again`);
-    for (const t of this.inflight.values()) {
-      if (t.graceTimer) clearTimeout(t.graceTimer);
-      this.settle(t, err);
-    }
+    for (const t of this.inflight.values()) this.settle(t, err);
     this.inflight.clear();
     this.opts.observer?.restart(reason);
     this.opts.logger.error(

@@ -155,7 +155,8 @@ export type ToWorker =
 /** Worker → API thread. */
 export type FromWorker =
   | EngineEvent
-  | { kind: "ready" }
+  /** `tid`: the worker's kernel thread id (Linux), for the watchdog to read its CPU time. */
+  | { kind: "ready"; tid?: number }
   | { kind: "fatal"; message: string }
   | { kind: "response"; id: number; ok: true; result: unknown }
   | { kind: "response"; id: number; ok: false; error: EngineErrorData };

@@ -2,6 +2,7 @@
 // (client.ts). Requests run one at a time in arrival order; each reads its cancel flag in the
 // shared Int32Array while it evaluates, so the API thread can stop it without waiting for it.
 
+import { readlinkSync } from "node:fs";
 import { setPriority } from "node:os";
 import { parentPort, workerData } from "node:worker_threads";
 import { EngineHost, type EngineSettings, toEngineError } from "./host.js";
@@ -77,5 +78,15 @@ try {
 } catch {
   // Not permitted or not supported here: the engine runs at the API's priority.
 }
+/** This thread's kernel id (Linux: /proc/thread-self → "PID/task/TID"), undefined elsewhere. */
+function threadId(): number | undefined {
+  try {
+    const tid = Number(readlinkSync("/proc/thread-self").split("/").pop());
+    return Number.isSafeInteger(tid) ? tid : undefined;
+  } catch {
+    return undefined; // no /proc: the watchdog measures wall time only
+  }
+}
+
 host.start();
-post({ kind: "ready" });
+post({ kind: "ready", tid: threadId() });
