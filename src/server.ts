@@ -36,7 +36,7 @@ import {
   targetCheck,
 } from "./health/index.js";
 import { alertRoutes } from "./http/alerts.js";
-import { installErrorHandling } from "./http/errors.js";
+import { fastifyErrorOptions, installErrorHandling } from "./http/errors.js";
 import { logRoutes } from "./http/logs.js";
 import { debugInfo, type Lifecycle, monitoringRoutes } from "./http/monitoring.js";
 import { promApiRoutes } from "./http/promapi.js";
@@ -348,6 +348,8 @@ export async function buildApp(opts: AppOptions): Promise<App> {
           { receiver: row.receiver, integration: row.integration, into: into.id },
           "rate limit: notification coalesced",
         ),
+      refused: (r) =>
+        logger.warn({ refused: r.refused, since: r.since, example: r.example }, "the notifier refused alerts"),
     };
     const both = <K extends keyof NotifierEvents>(k: K) =>
       ((...args: unknown[]) => {
@@ -355,6 +357,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
       }) as NotifierEvents[K];
     notifier = new Notifier({
       config: amConfig,
+      limits: notifications.limits,
       db: notifierDb,
       createChannels: (r) =>
         createChannels(r, {
@@ -380,6 +383,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
         rejected: both("rejected"),
         expired: both("expired"),
         coalesced: both("coalesced"),
+        refused: both("refused"),
       },
     });
     nm.bind(notifier);
@@ -453,6 +457,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
 
   let state: Lifecycle = "starting";
   const fastify: FastifyInstance = Fastify({
+    ...fastifyErrorOptions(),
     loggerInstance: logger as unknown as FastifyBaseLogger,
     // Fastify's own two lines per request are off: the access log is ours.
     logController: new LogController({ disableRequestLogging: true }),
@@ -522,6 +527,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
       await fastify.register(alertRoutes, {
         notifier,
         ruleAlerts: () => e.alerts().alerts,
+        limits: notifications.limits,
         token: config.monitoring.token,
         now: opts.now,
       });
@@ -551,6 +557,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
     sessions,
     sessionTtlSeconds: config.api.sessionTtlSeconds,
     passwordMinLength: config.api.passwordMinLength,
+    loginThrottle: config.api.loginThrottle,
     tracker: metrics?.users,
     now: opts.now,
   });
