@@ -36,6 +36,7 @@ import {
   targetCheck,
 } from "./health/index.js";
 import { alertRoutes } from "./http/alerts.js";
+import { trackConnections } from "./http/connections.js";
 import { fastifyErrorOptions, installErrorHandling } from "./http/errors.js";
 import { logRoutes } from "./http/logs.js";
 import { debugInfo, type Lifecycle, monitoringRoutes } from "./http/monitoring.js";
@@ -349,7 +350,10 @@ export async function buildApp(opts: AppOptions): Promise<App> {
           "rate limit: notification coalesced",
         ),
       refused: (r) =>
-        logger.warn({ refused: r.refused, since: r.since, example: r.example }, "the notifier refused alerts"),
+        logger.warn(
+          { refused: r.refused, since: r.since, example: r.example },
+          "the notifier refused alerts",
+        ),
     };
     const both = <K extends keyof NotifierEvents>(k: K) =>
       ((...args: unknown[]) => {
@@ -474,6 +478,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
     },
   });
   let closing = false;
+  const connections = trackConnections(fastify.server);
   fastify.addHook("onRequest", (req, reply, done) => {
     reply.header("x-request-id", req.id);
     if (closing) reply.header("connection", "close");
@@ -587,7 +592,10 @@ export async function buildApp(opts: AppOptions): Promise<App> {
     logger.info({ drainDelayMs }, "shutdown: readiness now fails; draining");
     if (drainDelayMs > 0) await sleep(drainDelayMs);
     closing = true;
-    await fastify.close();
+    const closed = fastify.close();
+    // Sockets opened but never used (a client's spare keep-alive connection) would hold close().
+    connections.closeIdle();
+    await closed;
     state = "stopped";
     metrics?.system.stop();
     sampler?.stop();
