@@ -1,30 +1,55 @@
 /**
  * Embedded PromQL against a real Prometheus (2.42, Debian's package) holding the same data:
  *   (a) latency of `histogram_quantile(0.95, sum by (le, route) (rate(..._bucket[5m])))` as an
- *       instant query and as a 1 h range query at 15 s steps, both through HTTP on loopback with
- *       the same client, as a ratio embedded / Prometheus (target <= 1);
+ *       instant query and as a 1 h range query at 15 s steps, over HTTP on loopback with the same
+ *       client, as a ratio to Prometheus (target <= 1), for
+ *         app      — what users get: a real app (src/server.ts, monitoring on: engine worker,
+ *                    sampler, rules, log analysis, access log) in its own process, its data loaded
+ *                    through ingest batches as the sampler posts them, queried at
+ *                    /monitoring/api/v1 as Grafana does (form-encoded POST by default);
+ *         worker   — an EngineClient (the worker) behind the bare Prometheus API routes in this
+ *                    process: the cost of the crossing without the app's stack;
+ *         inline   — the in-process engine behind the same routes (the figure before isolation);
+ *       all four targets interleaved, round by round in rotated order, so that a change in the
+ *       machine's load hits each alike; with the worker threads' CPU and run-queue time per query
+ *       (/proc schedstat) to tell evaluation from waiting for a core;
  *   (b) bytes per stored sample in the SeriesStore (target <= 16);
  *   (c) CPU share of one core spent evaluating monitoring/alert_rules.yml every 5 s (target < 1 %).
  * Data: 1 h at a 5 s interval for 100 routes (histogram with the app's default buckets, _sum,
  * _count, http_requests_total) plus the series the default rules read, from a seeded PRNG.
  * Prometheus gets it through `promtool tsdb create-blocks-from openmetrics`.
  *
- *   npx tsx bench/promql.ts [--warmup 5] [--runs 30] [--evals 200]
+ *   npx tsx bench/promql.ts [--warmup 5] [--runs 30] [--evals 200] [--method POST|GET]
+ *                           [--worker-nice N]   # renice the engine threads (diagnosis; root)
+ *
+ * Internally `--serve-app --data-end <ms>` runs the app's child process.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
-import { createWriteStream, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import {
+  createWriteStream,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
+import { loadavg, setPriority, tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
+import { createInterface } from "node:readline";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import Fastify from "fastify";
 import { loadRuleFile, RuleEngine } from "../src/alerts/rules/index.js";
-import { InlineEngine } from "../src/engine/index.js";
+import { loadConfig } from "../src/core/config/index.js";
+import { type Engine, EngineClient, InlineEngine } from "../src/engine/index.js";
 import { promApiRoutes } from "../src/http/promapi.js";
+import { buildApp } from "../src/server.js";
 import { labelsFromObject, SeriesStore } from "../src/tsdb/index.js";
+import type { ScrapeBatch, ScrapeSink } from "../src/tsdb/sampler.js";
 import { ensurePackage, freePort } from "../test/support/services.js";
 
 const { values: args } = parseArgs({
@@ -32,11 +57,18 @@ const { values: args } = parseArgs({
     warmup: { type: "string", default: "5" },
     runs: { type: "string", default: "30" },
     evals: { type: "string", default: "200" },
+    method: { type: "string", default: "POST" },
+    "worker-nice": { type: "string" },
+    "serve-app": { type: "boolean", default: false },
+    "data-end": { type: "string" },
   },
 });
 const WARMUP = Number(args.warmup);
 const RUNS = Number(args.runs);
 const EVALS = Number(args.evals);
+const METHOD = args.method.toUpperCase();
+if (METHOD !== "GET" && METHOD !== "POST") throw new Error(`--method GET or POST, not ${args.method}`);
+const WORKER_NICE = args["worker-nice"] === undefined ? undefined : Number(args["worker-nice"]);
 
 const ROUTES = 100;
 const STEP_MS = 5_000;
@@ -46,15 +78,22 @@ const QUERY = "histogram_quantile(0.95, sum by (le, route) (rate(http_request_du
 const RANGE_STEP_S = 15;
 const TARGET_BYTES_PER_SAMPLE = 16;
 const TARGET_CPU_SHARE = 0.01;
+/** Retention of every embedded store here: the hour of data must outlive the app's own scrapes. */
+const RETENTION_MS = 3 * HOUR_MS;
 
 const here = fileURLToPath(new URL(".", import.meta.url));
+const SELF = fileURLToPath(import.meta.url);
 const RESULTS_DIR = join(here, "results");
 const RULES_FILE = join(here, "..", "monitoring", "alert_rules.yml");
 
 const log = (msg: string) => process.stdout.write(`${msg}\n`);
 
-// The last sample's time: a recent multiple of 5 s, so Prometheus's retention keeps it.
-const T = Math.floor(Date.now() / STEP_MS) * STEP_MS - 60_000;
+// The last sample's time: a recent multiple of 5 s, so Prometheus's retention keeps it. The app's
+// child gets the parent's, so that both generate the same data.
+const T =
+  args["data-end"] !== undefined
+    ? Number(args["data-end"])
+    : Math.floor(Date.now() / STEP_MS) * STEP_MS - 60_000;
 const FIRST = T - HOUR_MS + STEP_MS; // 720 samples per series in (T-1h, T]
 
 /** mulberry32: small, fast, deterministic. */
@@ -147,14 +186,161 @@ function generate(): GenSeries[] {
   return out;
 }
 
+/**
+ * The same data as scrape batches, as the sampler posts them to the engine: one per timestamp,
+ * refs 1..n defined in the first (which resets the engine's refs).
+ */
+function toBatches(series: GenSeries[]): ScrapeBatch[] {
+  const defs = series.map((s, j) => {
+    const pairs = Object.entries({ __name__: s.name, ...s.labels }).sort(([a], [b]) => (a < b ? -1 : 1));
+    return { ref: j + 1, labels: pairs.flat() };
+  });
+  const n = HOUR_MS / STEP_MS;
+  const out: ScrapeBatch[] = [];
+  for (let i = 0; i < n; i++) {
+    const refs = new Int32Array(series.length);
+    const values = new Float64Array(series.length);
+    for (let j = 0; j < series.length; j++) {
+      refs[j] = j + 1;
+      values[j] = (series[j] as GenSeries).values[i] as number;
+    }
+    out.push({
+      timeMs: FIRST + i * STEP_MS,
+      ok: true,
+      reset: i === 0,
+      defs: i === 0 ? defs : [],
+      forget: [],
+      refs,
+      values,
+    });
+  }
+  return out;
+}
+
+/** Posts every batch (their buffers are transferred), then waits until the engine has stored them. */
+async function load(engine: ScrapeSink & Pick<Engine, "run">, batches: ScrapeBatch[]): Promise<void> {
+  for (const b of batches) engine.ingest(b, engine.generation());
+  // Messages reach the worker in order: this query runs after the last batch is stored.
+  await engine.run({ op: "query", query: "1", timeMs: T });
+}
+
 // ---------------------------------------------------------------------------------------------
-// 3. Prometheus
+// 2. Threads and their scheduling (Linux /proc)
+
+/** Kernel ids of this process's threads whose nice value is above 0: the engine worker(s). */
+function nicedThreads(pid: number | "self"): number[] {
+  const out: number[] = [];
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      try {
+        const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
+        // Fields after the command name: state is field 3, nice field 19.
+        const nice = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[16]);
+        if (nice > 0) out.push(Number(tid));
+      } catch {
+        // the thread ended between the listing and the read
+      }
+    }
+  } catch {
+    // no /proc: no scheduling figures
+  }
+  return out;
+}
+
+interface Sched {
+  /** ns on a CPU */
+  runNs: number;
+  /** ns runnable but waiting for a CPU */
+  waitNs: number;
+}
+
+/** Sum of /proc/<pid>/task/<tid>/schedstat over the given threads (all of the process by default). */
+function sched(pid: number | "self", tids?: number[]): Sched | undefined {
+  try {
+    const list = tids ?? readdirSync(`/proc/${pid}/task`).map(Number);
+    let runNs = 0;
+    let waitNs = 0;
+    for (const tid of list) {
+      try {
+        const [run = 0, wait = 0] = readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8")
+          .trim()
+          .split(" ")
+          .map(Number);
+        runNs += run;
+        waitNs += wait;
+      } catch {
+        // a thread that ended: its time is not counted
+      }
+    }
+    return { runNs, waitNs };
+  } catch {
+    return undefined;
+  }
+}
+
+const load1 = () => Math.round((loadavg()[0] as number) * 100) / 100;
+
+// ---------------------------------------------------------------------------------------------
+// 3. The app's child process (--serve-app)
+
+interface AppReady {
+  url: string;
+  pid: number;
+  /** The engine worker's kernel thread id(s). */
+  workerTids: number[];
+}
+
+/**
+ * A real app (monitoring on, as `tug serve` builds it) on 127.0.0.1:0 with the bench's hour
+ * loaded into its engine worker; prints one JSON line (AppReady) and serves until the parent
+ * goes away.
+ */
+async function serveApp(): Promise<void> {
+  const series = generate();
+  const batches = toBatches(series);
+  const dir = mkdtempSync(join(tmpdir(), "tug-bench-promql-app-"));
+  const yamlPath = join(dir, "monitoring.yml");
+  // log.stdout can only be set from a YAML file: stdout belongs to the parent's JSON line.
+  writeFileSync(yamlPath, `log:\n  stdout: false\ntsdb:\n  retentionMs: ${RETENTION_MS}\n`);
+  const config = loadConfig({
+    MONITORING_CONFIG: yamlPath,
+    HOST: "127.0.0.1",
+    PORT: "0",
+    DATABASE_URL: `sqlite:${join(dir, "tug.db")}`,
+    LOG_FILE_PATH: join(dir, "application.log"),
+    LOG_LEVEL: "info",
+  });
+  const app = await buildApp({ config });
+  const url = await app.listen();
+  const engine = app.engine;
+  if (!engine) throw new Error("the app has no monitoring engine");
+  await load(engine, batches);
+  const workerTids = nicedThreads("self");
+  if (WORKER_NICE !== undefined) for (const tid of workerTids) setPriority(tid, WORKER_NICE);
+  let stopping = false;
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    try {
+      await app.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+      process.exit(0);
+    }
+  };
+  process.on("SIGTERM", stop);
+  process.on("disconnect", stop);
+  const ready: AppReady = { url, pid: process.pid, workerTids };
+  process.stdout.write(`${JSON.stringify(ready)}\n`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. Prometheus
 
 const children = new Set<ChildProcess>();
 process.on("exit", () => {
   for (const c of children) if (c.exitCode === null) c.kill("SIGKILL");
 });
-for (const sig of ["SIGINT", "SIGTERM"] as const) process.once(sig, () => process.exit(130));
 
 function run(cmd: string, argv: string[]): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -241,7 +427,7 @@ async function startPrometheus(dataDir: string, configFile: string, port: number
 }
 
 // ---------------------------------------------------------------------------------------------
-// 4. Queries through HTTP
+// 5. Queries through HTTP
 
 interface ApiSeries {
   metric: Record<string, string>;
@@ -249,8 +435,13 @@ interface ApiSeries {
   values?: [number, string][];
 }
 
+/** One query as Grafana sends it: form-encoded POST (or GET with --method GET). */
 async function query(base: string, path: string, params: Record<string, string>): Promise<ApiSeries[]> {
-  const res = await fetch(`${base}${path}?${new URLSearchParams(params)}`);
+  const form = new URLSearchParams(params);
+  const res =
+    METHOD === "POST"
+      ? await fetch(`${base}${path}`, { method: "POST", body: form })
+      : await fetch(`${base}${path}?${form}`);
   const body = (await res.json()) as { status: string; error?: string; data?: { result: ApiSeries[] } };
   if (!res.ok || body.status !== "success" || !body.data)
     throw new Error(`${base}${path} ${params.query}: HTTP ${res.status} ${body.error ?? ""}`);
@@ -294,221 +485,453 @@ function assertSame(what: string, ours: ApiSeries[], theirs: ApiSeries[]): numbe
 interface Timing {
   medianMs: number;
   p90Ms: number;
+  minMs: number;
   samplesMs: number[];
 }
 
-async function time(base: string, path: string, params: Record<string, string>): Promise<Timing> {
-  for (let i = 0; i < WARMUP; i++) await query(base, path, params);
-  const ms: number[] = [];
-  for (let i = 0; i < RUNS; i++) {
-    const t0 = performance.now();
-    await query(base, path, params);
-    ms.push(performance.now() - t0);
-  }
+function timing(ms: number[]): Timing {
   const sorted = [...ms].sort((a, b) => a - b);
   const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] as number;
-  return { medianMs: at(0.5), p90Ms: at(0.9), samplesMs: ms.map((x) => Math.round(x * 1000) / 1000) };
+  return {
+    medianMs: at(0.5),
+    p90Ms: at(0.9),
+    minMs: sorted[0] as number,
+    samplesMs: ms.map((x) => Math.round(x * 1000) / 1000),
+  };
 }
+
+interface Target {
+  name: "app" | "worker" | "inline" | "prometheus";
+  title: string;
+  base: string;
+  /** The threads whose scheduling is reported per query: [pid, tids] (undefined tids: all). */
+  threads?: [number | "self", number[] | undefined];
+}
+
+/**
+ * Times `fn(target)` for every target, RUNS rounds after WARMUP, each round in a rotated order:
+ * the targets see the same machine, and a burst of load lands on each alike.
+ */
+async function interleaved<T extends { name: string }>(
+  targets: T[],
+  fn: (t: T) => Promise<unknown>,
+): Promise<{ ms: Map<string, number[]>; sched: Map<string, Sched | undefined> }> {
+  for (const t of targets) for (let i = 0; i < WARMUP; i++) await fn(t);
+  const ms = new Map(targets.map((t) => [t.name, [] as number[]]));
+  const before = new Map(targets.map((t) => [t.name, schedOf(t)]));
+  for (let i = 0; i < RUNS; i++) {
+    for (let k = 0; k < targets.length; k++) {
+      const t = targets[(i + k) % targets.length] as T;
+      const t0 = performance.now();
+      await fn(t);
+      ms.get(t.name)?.push(performance.now() - t0);
+    }
+  }
+  const after = new Map(targets.map((t) => [t.name, schedOf(t)]));
+  const perQuery = new Map<string, Sched | undefined>();
+  for (const t of targets) {
+    const a = before.get(t.name);
+    const b = after.get(t.name);
+    perQuery.set(
+      t.name,
+      a && b ? { runNs: (b.runNs - a.runNs) / RUNS, waitNs: (b.waitNs - a.waitNs) / RUNS } : undefined,
+    );
+  }
+  return { ms, sched: perQuery };
+}
+
+function schedOf(t: { name: string }): Sched | undefined {
+  const threads = (t as Partial<Target>).threads;
+  return threads ? sched(threads[0], threads[1]) : undefined;
+}
+
+/** Starts the app's child (this file with --serve-app) and reads its JSON line. */
+async function startApp(): Promise<{ ready: AppReady; child: ChildProcess }> {
+  const argv = [
+    "--import",
+    "tsx",
+    "--disable-warning=FSTDEP023",
+    SELF,
+    "--serve-app",
+    "--data-end",
+    String(T),
+  ];
+  if (WORKER_NICE !== undefined) argv.push("--worker-nice", String(WORKER_NICE));
+  const child = spawn(process.execPath, argv, { stdio: ["ignore", "pipe", "inherit", "ipc"] });
+  children.add(child);
+  const stdout = child.stdout;
+  if (!stdout) throw new Error("the app's child has no stdout");
+  const lines = createInterface({ input: stdout });
+  const ready = await new Promise<AppReady>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error("the app did not start within 120 s")), 120_000);
+    lines.once("line", (line) => {
+      clearTimeout(timer);
+      try {
+        resolve(JSON.parse(line) as AppReady);
+      } catch {
+        reject(new Error(`the app printed ${JSON.stringify(line)} instead of its JSON line`));
+      }
+    });
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`the app exited with code ${code} before it was ready`));
+    });
+  });
+  lines.on("line", (line) => process.stderr.write(`[app stdout] ${line}\n`));
+  return { ready, child };
+}
+
+const quietLogger = {
+  info: () => undefined,
+  warn: () => undefined,
+  error: (o: object, m: string) => log(`engine worker: ${m} ${JSON.stringify(o)}`),
+};
 
 // ---------------------------------------------------------------------------------------------
 // Main
 
-const work = mkdtempSync(join(tmpdir(), "tug-bench-promql-"));
-const app = Fastify({ logger: false });
-let exitCode = 0;
-try {
-  log(`data: 1 h at 5 s for ${ROUTES} routes, ending ${new Date(T).toISOString()}`);
-  let t0 = performance.now();
-  const series = generate();
-  const perSeries = HOUR_MS / STEP_MS;
-  log(
-    `  generated ${series.length} series x ${perSeries} samples in ${(performance.now() - t0).toFixed(0)} ms`,
-  );
-
-  // 2. The embedded store and (b).
-  const store = new SeriesStore({ retentionMs: 3 * HOUR_MS, maxSeries: 100_000 });
-  t0 = performance.now();
-  const refs = series.map((s) => {
-    const ref = store.getOrCreate(labelsFromObject({ __name__: s.name, ...s.labels }));
-    if (typeof ref !== "number") throw new Error(`store refused ${s.name}: ${ref}`);
-    return ref;
+async function main(): Promise<number> {
+  for (const sig of ["SIGINT", "SIGTERM"] as const) process.once(sig, () => process.exit(130));
+  const work = mkdtempSync(join(tmpdir(), "tug-bench-promql-"));
+  const inlineApi = Fastify({ logger: false });
+  const workerApi = Fastify({ logger: false });
+  const client = new EngineClient({
+    settings: { retentionMs: RETENTION_MS, maxSeries: 100_000 },
+    // The app's defaults (engine.*).
+    queryTimeoutMs: 30_000,
+    maxQueuedQueries: 20,
+    watchdogGraceMs: 5_000,
+    memoryLimitMb: 1024,
+    logger: quietLogger,
   });
-  for (let i = 0; i < perSeries; i++) {
-    const ts = FIRST + i * STEP_MS;
-    for (let j = 0; j < series.length; j++) {
-      const r = store.appendRef(refs[j] as number, ts, (series[j] as GenSeries).values[i] as number);
-      if (r !== "ok") throw new Error(`append refused: ${r}`);
-    }
-  }
-  const samples = store.sampleCount();
-  const bytes = store.bytesUsed();
-  const bytesPerSample = bytes / samples;
-  log(`  appended ${samples.toLocaleString("en-US")} samples in ${(performance.now() - t0).toFixed(0)} ms`);
-  log(
-    `${bytesPerSample <= TARGET_BYTES_PER_SAMPLE ? "PASS" : "MISS"}  (b) bytes per sample <= ${TARGET_BYTES_PER_SAMPLE}: ${bytesPerSample.toFixed(2)} (${bytes.toLocaleString("en-US")} bytes / ${samples.toLocaleString("en-US")} samples)`,
-  );
+  const loads: Record<string, number> = { start: load1() };
+  let exitCode = 0;
+  try {
+    log(`load average (1 min) at start: ${loads.start}`);
+    log(`data: 1 h at 5 s for ${ROUTES} routes, ending ${new Date(T).toISOString()}`);
+    let t0 = performance.now();
+    const series = generate();
+    const perSeries = HOUR_MS / STEP_MS;
+    log(
+      `  generated ${series.length} series x ${perSeries} samples in ${(performance.now() - t0).toFixed(0)} ms`,
+    );
 
-  // 3. The same data in Prometheus.
-  const omFile = join(work, "data.om");
-  const dataDir = join(work, "prometheus");
-  mkdirSync(dataDir);
-  t0 = performance.now();
-  await writeOpenMetrics(omFile, series);
-  log(
-    `prometheus: wrote OpenMetrics file in ${(performance.now() - t0).toFixed(0)} ms; backfilling with promtool...`,
-  );
-  const promtool = await ensurePackage("promtool", "prometheus");
-  t0 = performance.now();
-  await run(promtool, ["tsdb", "create-blocks-from", "openmetrics", omFile, dataDir]);
-  log(`  backfilled in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-  rmSync(omFile);
-  const configFile = join(work, "prometheus.yml");
-  writeFileSync(configFile, "global:\n  scrape_interval: 1m\nscrape_configs: []\n");
-  const prom = await startPrometheus(dataDir, configFile, await freePort());
-  log(`  prometheus ready at ${prom}`);
-
-  // 4. The embedded store over HTTP.
-  await promApiRoutes(app, { engine: new InlineEngine({ store }), token: undefined });
-  const ours = await app.listen({ host: "127.0.0.1", port: 0 });
-  const OUR_BASE = `${ours}/monitoring/api/v1`;
-  const PROM_BASE = `${prom}/api/v1`;
-  log(`  embedded API at ${OUR_BASE}`);
-
-  const tSec = String(T / 1000);
-  for (const [what, q] of [
-    ["series", 'count({__name__=~".+"})'],
-    ["bucket samples in the last hour", "sum(count_over_time(http_request_duration_seconds_bucket[1h]))"],
-    ["counter samples in the last hour", "sum(count_over_time(http_requests_total[1h]))"],
-    ["latency sum at T", "sum(http_request_duration_seconds_sum)"],
-  ] as const) {
-    const [a, b] = await Promise.all([
-      query(OUR_BASE, "/query", { query: q, time: tSec }),
-      query(PROM_BASE, "/query", { query: q, time: tSec }),
-    ]);
-    const x = a[0]?.value?.[1];
-    const y = b[0]?.value?.[1];
-    if (x === undefined || y === undefined || !sameValue(x, y))
-      throw new Error(`data check ${what}: embedded ${x}, Prometheus ${y}`);
-    log(`  data check: ${what} embedded ${x} = Prometheus ${y}`);
-  }
-
-  const instant = { query: QUERY, time: tSec };
-  const range = {
-    query: QUERY,
-    start: String((T - HOUR_MS) / 1000),
-    end: tSec,
-    step: String(RANGE_STEP_S),
-  };
-  const cases = [
-    { name: "a1 instant", path: "/query", params: instant },
-    { name: "a2 range 1h/15s", path: "/query_range", params: range },
-  ];
-  const rows: Array<{
-    query: string;
-    series: number;
-    points: number;
-    embedded: Timing;
-    prometheus: Timing;
-    ratio: number;
-  }> = [];
-  for (const c of cases) {
-    const [a, b] = await Promise.all([query(OUR_BASE, c.path, c.params), query(PROM_BASE, c.path, c.params)]);
-    const points = assertSame(c.name, a, b);
-    log(`${c.name}: results agree (${b.length} series, ${points} points)`);
-    log(`  timing embedded: ${WARMUP} warm-up + ${RUNS} measured...`);
-    const embedded = await time(OUR_BASE, c.path, c.params);
-    log(`  timing prometheus: ${WARMUP} warm-up + ${RUNS} measured...`);
-    const prometheus = await time(PROM_BASE, c.path, c.params);
-    rows.push({
-      query: c.name,
-      series: b.length,
-      points,
-      embedded,
-      prometheus,
-      ratio: embedded.medianMs / prometheus.medianMs,
+    // The in-process store and (b).
+    const store = new SeriesStore({ retentionMs: RETENTION_MS, maxSeries: 100_000 });
+    t0 = performance.now();
+    const refs = series.map((s) => {
+      const ref = store.getOrCreate(labelsFromObject({ __name__: s.name, ...s.labels }));
+      if (typeof ref !== "number") throw new Error(`store refused ${s.name}: ${ref}`);
+      return ref;
     });
-  }
-  log("\nquery             embedded ms (med/p90)  prometheus ms (med/p90)  ratio");
-  for (const r of rows) {
-    const pair = (t: Timing) => `${t.medianMs.toFixed(2)} / ${t.p90Ms.toFixed(2)}`;
+    for (let i = 0; i < perSeries; i++) {
+      const ts = FIRST + i * STEP_MS;
+      for (let j = 0; j < series.length; j++) {
+        const r = store.appendRef(refs[j] as number, ts, (series[j] as GenSeries).values[i] as number);
+        if (r !== "ok") throw new Error(`append refused: ${r}`);
+      }
+    }
+    const samples = store.sampleCount();
+    const bytes = store.bytesUsed();
+    const bytesPerSample = bytes / samples;
+    log(`  appended ${samples.toLocaleString("en-US")} samples in ${(performance.now() - t0).toFixed(0)} ms`);
     log(
-      `${r.query.padEnd(17)} ${pair(r.embedded).padStart(21)}  ${pair(r.prometheus).padStart(23)}  ${r.ratio.toFixed(2)}`,
+      `${bytesPerSample <= TARGET_BYTES_PER_SAMPLE ? "PASS" : "MISS"}  (b) bytes per sample <= ${TARGET_BYTES_PER_SAMPLE}: ${bytesPerSample.toFixed(2)} (${bytes.toLocaleString("en-US")} bytes / ${samples.toLocaleString("en-US")} samples)`,
     );
-  }
-  for (const r of rows) {
+
+    // The same data in the worker, through ingest batches.
+    const before = new Set(nicedThreads("self"));
+    client.start();
+    t0 = performance.now();
+    await load(client, toBatches(series));
+    const workerTids = nicedThreads("self").filter((tid) => !before.has(tid));
+    if (WORKER_NICE !== undefined) for (const tid of workerTids) setPriority(tid, WORKER_NICE);
     log(
-      `${r.ratio <= 1 ? "PASS" : "MISS"}  (a) ${r.query} embedded/Prometheus median <= 1: ${r.ratio.toFixed(2)}`,
+      `worker: ${perSeries} ingest batches stored in ${(performance.now() - t0).toFixed(0)} ms (engine thread ${workerTids.join(",") || "?"})`,
     );
-  }
 
-  // 5. (c) The default rules every 5 s.
-  const groups = loadRuleFile(RULES_FILE);
-  const engine = new RuleEngine({ store, groups, now: () => T });
-  const rules = groups.reduce((n, g) => n + g.rules.length, 0);
-  const start = T - (EVALS - 1) * STEP_MS;
-  log(
-    `\n(c) evaluating ${rules} default rules ${EVALS} times at 5 s steps from ${new Date(start).toISOString()}...`,
-  );
-  engine.evaluateGroupsAt(start - STEP_MS); // first evaluation outside the measurement
-  const cpu0 = process.cpuUsage();
-  const wall0 = performance.now();
-  for (let i = 0; i < EVALS; i++) engine.evaluateGroupsAt(start + i * STEP_MS);
-  const cpu = process.cpuUsage(cpu0);
-  const wallMs = performance.now() - wall0;
-  const cpuMsPerEval = (cpu.user + cpu.system) / 1000 / EVALS;
-  const cpuShare = cpuMsPerEval / STEP_MS;
-  const firing = engine
-    .alerts()
-    .map((a) => `${a.labels.alertname}(${a.state})`)
-    .join(", ");
-  log(
-    `  ${cpuMsPerEval.toFixed(3)} ms CPU per evaluation (wall ${(wallMs / EVALS).toFixed(3)} ms); alerts: ${firing || "none"}`,
-  );
-  log(
-    `${cpuShare < TARGET_CPU_SHARE ? "PASS" : "MISS"}  (c) CPU share of one core at a 5 s interval < 1 %: ${(cpuShare * 100).toFixed(3)} %`,
-  );
+    // The same data in Prometheus.
+    const omFile = join(work, "data.om");
+    const dataDir = join(work, "prometheus");
+    mkdirSync(dataDir);
+    t0 = performance.now();
+    await writeOpenMetrics(omFile, series);
+    log(
+      `prometheus: wrote OpenMetrics file in ${(performance.now() - t0).toFixed(0)} ms; backfilling with promtool...`,
+    );
+    const promtool = await ensurePackage("promtool", "prometheus");
+    t0 = performance.now();
+    await run(promtool, ["tsdb", "create-blocks-from", "openmetrics", omFile, dataDir]);
+    log(`  backfilled in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    rmSync(omFile);
+    const configFile = join(work, "prometheus.yml");
+    writeFileSync(configFile, "global:\n  scrape_interval: 1m\nscrape_configs: []\n");
+    const prom = await startPrometheus(dataDir, configFile, await freePort());
+    const promPid = [...children].at(-1)?.pid;
+    log(`  prometheus ready at ${prom}`);
 
-  mkdirSync(RESULTS_DIR, { recursive: true });
-  const out = join(RESULTS_DIR, "promql.json");
-  writeFileSync(
-    out,
-    `${JSON.stringify(
+    // The app, in its own process.
+    t0 = performance.now();
+    const { ready: app } = await startApp();
+    log(
+      `app: ${app.url} (pid ${app.pid}, engine thread ${app.workerTids.join(",") || "?"}), data loaded, ready in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+    );
+
+    // The bare API routes over each engine in this process.
+    await promApiRoutes(inlineApi, { engine: new InlineEngine({ store }), token: undefined });
+    await promApiRoutes(workerApi, { engine: client, token: undefined });
+    const inlineUrl = await inlineApi.listen({ host: "127.0.0.1", port: 0 });
+    const workerUrl = await workerApi.listen({ host: "127.0.0.1", port: 0 });
+    const targets: Target[] = [
       {
-        date: new Date().toISOString(),
-        dataEnd: new Date(T).toISOString(),
-        routes: ROUTES,
-        series: series.length,
-        samples,
-        query: QUERY,
-        warmup: WARMUP,
-        runs: RUNS,
-        latency: rows,
-        bytesPerSample: { bytes, samples, value: bytesPerSample, target: TARGET_BYTES_PER_SAMPLE },
-        ruleCpu: {
-          rules,
-          evaluations: EVALS,
-          cpuMsPerEvaluation: cpuMsPerEval,
-          wallMsPerEvaluation: wallMs / EVALS,
-          shareOfOneCoreAt5s: cpuShare,
-          target: TARGET_CPU_SHARE,
-        },
+        name: "app",
+        title: "app (worker, full stack)",
+        base: `${app.url}/monitoring/api/v1`,
+        threads: [app.pid, app.workerTids.length > 0 ? app.workerTids : undefined],
       },
-      null,
-      2,
-    )}\n`,
-  );
-  log(`\nwrote ${out}`);
-} catch (err) {
-  console.error(`bench/promql.ts failed: ${err instanceof Error ? err.message : String(err)}`);
-  exitCode = 1;
-} finally {
-  await app.close();
-  for (const c of children) {
-    if (c.exitCode !== null) continue;
-    c.kill("SIGTERM");
-    await Promise.race([once(c, "exit"), sleep(10_000)]);
-    if (c.exitCode === null) c.kill("SIGKILL");
+      {
+        name: "worker",
+        title: "worker, bare routes",
+        base: `${workerUrl}/monitoring/api/v1`,
+        threads: workerTids.length > 0 ? ["self", workerTids] : undefined,
+      },
+      { name: "inline", title: "in process (reference)", base: `${inlineUrl}/monitoring/api/v1` },
+      {
+        name: "prometheus",
+        title: "Prometheus 2.42",
+        base: `${prom}/api/v1`,
+        threads: promPid === undefined ? undefined : [promPid, undefined],
+      },
+    ];
+    const promBase = `${prom}/api/v1`;
+    log(`method: ${METHOD}`);
+
+    const tSec = String(T / 1000);
+    for (const [what, q] of [
+      ["series", 'count({__name__=~".+"})'],
+      ["bucket samples in the last hour", "sum(count_over_time(http_request_duration_seconds_bucket[1h]))"],
+      ["counter samples in the last hour", "sum(count_over_time(http_requests_total[1h]))"],
+      ["latency sum at T", "sum(http_request_duration_seconds_sum)"],
+    ] as const) {
+      const answers = await Promise.all(
+        targets.map((t) => query(t.base, "/query", { query: q, time: tSec })),
+      );
+      const y = answers.at(-1)?.[0]?.value?.[1];
+      for (let i = 0; i < targets.length - 1; i++) {
+        const x = answers[i]?.[0]?.value?.[1];
+        if (x === undefined || y === undefined || !sameValue(x, y))
+          throw new Error(`data check ${what}: ${targets[i]?.name} ${x}, Prometheus ${y}`);
+      }
+      log(`  data check: ${what} ${y} in all four`);
+    }
+
+    const instant = { query: QUERY, time: tSec };
+    const range = {
+      query: QUERY,
+      start: String((T - HOUR_MS) / 1000),
+      end: tSec,
+      step: String(RANGE_STEP_S),
+    };
+    const cases = [
+      { name: "a1 instant", path: "/query", params: instant },
+      { name: "a2 range 1h/15s", path: "/query_range", params: range },
+    ];
+    interface Row {
+      query: string;
+      series: number;
+      points: number;
+      load1: number;
+      targets: Record<
+        string,
+        Timing & {
+          ratioToPrometheus: number;
+          pairedRatioMedian: number;
+          cpuMsPerQuery?: number;
+          runQueueWaitMsPerQuery?: number;
+        }
+      >;
+    }
+    const rows: Row[] = [];
+    for (const c of cases) {
+      const want = await query(promBase, c.path, c.params);
+      let points = 0;
+      for (const t of targets.slice(0, -1))
+        points = assertSame(`${c.name} ${t.name}`, await query(t.base, c.path, c.params), want);
+      const l = load1();
+      log(
+        `${c.name}: results agree (${want.length} series, ${points} points); load ${l}; ${WARMUP} warm-up + ${RUNS} measured rounds...`,
+      );
+      const { ms, sched: perQuery } = await interleaved(targets, (t) => query(t.base, c.path, c.params));
+      const prom = ms.get("prometheus") as number[];
+      const promMedian = timing(prom).medianMs;
+      const row: Row = { query: c.name, series: want.length, points, load1: l, targets: {} };
+      for (const t of targets) {
+        const xs = ms.get(t.name) as number[];
+        const tm = timing(xs);
+        const paired = timing(xs.map((x, i) => x / (prom[i] as number))).medianMs;
+        const s = perQuery.get(t.name);
+        row.targets[t.name] = {
+          ...tm,
+          ratioToPrometheus: tm.medianMs / promMedian,
+          pairedRatioMedian: paired,
+          ...(s ? { cpuMsPerQuery: s.runNs / 1e6, runQueueWaitMsPerQuery: s.waitNs / 1e6 } : {}),
+        };
+      }
+      rows.push(row);
+    }
+
+    // Without HTTP: the engines alone, for the range query (what the crossing costs).
+    const rangeReq = {
+      op: "query_range" as const,
+      query: QUERY,
+      startMs: T - HOUR_MS,
+      endMs: T,
+      stepMs: RANGE_STEP_S * 1000,
+    };
+    const inlineEngine = new InlineEngine({ store });
+    const direct = await interleaved(
+      [
+        { name: "inline", run: () => inlineEngine.run(rangeReq) },
+        {
+          name: "worker",
+          run: () => client.run(rangeReq),
+          threads: workerTids.length > 0 ? (["self", workerTids] as Target["threads"]) : undefined,
+        },
+      ],
+      (t) => t.run(),
+    );
+    const directRows = Object.fromEntries(
+      ["inline", "worker"].map((n) => {
+        const s = direct.sched.get(n);
+        return [
+          n,
+          {
+            ...timing(direct.ms.get(n) as number[]),
+            ...(s ? { cpuMsPerQuery: s.runNs / 1e6, runQueueWaitMsPerQuery: s.waitNs / 1e6 } : {}),
+          },
+        ];
+      }),
+    );
+    loads.end = load1();
+
+    log(
+      `\nquery            target                      median    p90    min  ratio (paired)  engine CPU / run-queue wait ms`,
+    );
+    for (const r of rows) {
+      for (const t of targets) {
+        const x = r.targets[t.name];
+        if (!x) continue;
+        const cpu =
+          x.cpuMsPerQuery === undefined
+            ? ""
+            : `${x.cpuMsPerQuery.toFixed(1)} / ${(x.runQueueWaitMsPerQuery ?? 0).toFixed(1)}`;
+        log(
+          `${r.query.padEnd(16)} ${t.title.padEnd(26)} ${x.medianMs.toFixed(2).padStart(7)} ${x.p90Ms.toFixed(1).padStart(6)} ${x.minMs.toFixed(1).padStart(6)}  ${x.ratioToPrometheus.toFixed(2).padStart(5)} (${x.pairedRatioMedian.toFixed(2)})  ${cpu}`,
+        );
+      }
+    }
+    for (const [n, x] of Object.entries(directRows)) {
+      const cpu =
+        "cpuMsPerQuery" in x && x.cpuMsPerQuery !== undefined
+          ? `, engine thread CPU ${x.cpuMsPerQuery.toFixed(1)} ms, run-queue wait ${(x.runQueueWaitMsPerQuery ?? 0).toFixed(1)} ms`
+          : "";
+      log(
+        `range 1h/15s without HTTP, ${n}: median ${x.medianMs.toFixed(2)} ms, min ${x.minMs.toFixed(2)} ms${cpu}`,
+      );
+    }
+    log(`load average (1 min): start ${loads.start}, end ${loads.end}`);
+    for (const r of rows) {
+      for (const name of ["app", "inline"]) {
+        const x = r.targets[name];
+        if (!x) continue;
+        log(
+          `${x.ratioToPrometheus <= 1 ? "PASS" : "MISS"}  (a) ${r.query} ${name}/Prometheus median <= 1: ${x.ratioToPrometheus.toFixed(2)}${name === "inline" ? " (reference)" : ""}`,
+        );
+      }
+    }
+
+    // (c) The default rules every 5 s.
+    const groups = loadRuleFile(RULES_FILE);
+    const engine = new RuleEngine({ store, groups, now: () => T });
+    const rules = groups.reduce((n, g) => n + g.rules.length, 0);
+    const start = T - (EVALS - 1) * STEP_MS;
+    log(
+      `\n(c) evaluating ${rules} default rules ${EVALS} times at 5 s steps from ${new Date(start).toISOString()}...`,
+    );
+    engine.evaluateGroupsAt(start - STEP_MS); // first evaluation outside the measurement
+    const cpu0 = process.cpuUsage();
+    const wall0 = performance.now();
+    for (let i = 0; i < EVALS; i++) engine.evaluateGroupsAt(start + i * STEP_MS);
+    const cpu = process.cpuUsage(cpu0);
+    const wallMs = performance.now() - wall0;
+    const cpuMsPerEval = (cpu.user + cpu.system) / 1000 / EVALS;
+    const cpuShare = cpuMsPerEval / STEP_MS;
+    const firing = engine
+      .alerts()
+      .map((a) => `${a.labels.alertname}(${a.state})`)
+      .join(", ");
+    log(
+      `  ${cpuMsPerEval.toFixed(3)} ms CPU per evaluation (wall ${(wallMs / EVALS).toFixed(3)} ms); alerts: ${firing || "none"}`,
+    );
+    log(
+      `${cpuShare < TARGET_CPU_SHARE ? "PASS" : "MISS"}  (c) CPU share of one core at a 5 s interval < 1 %: ${(cpuShare * 100).toFixed(3)} %`,
+    );
+
+    mkdirSync(RESULTS_DIR, { recursive: true });
+    const out = join(RESULTS_DIR, "promql.json");
+    writeFileSync(
+      out,
+      `${JSON.stringify(
+        {
+          date: new Date().toISOString(),
+          load1: loads,
+          dataEnd: new Date(T).toISOString(),
+          routes: ROUTES,
+          series: series.length,
+          samples,
+          query: QUERY,
+          method: METHOD,
+          workerNice: WORKER_NICE ?? "as the app sets it",
+          warmup: WARMUP,
+          runs: RUNS,
+          targets: targets.map((t) => ({ name: t.name, title: t.title })),
+          latency: rows,
+          rangeWithoutHttp: directRows,
+          bytesPerSample: { bytes, samples, value: bytesPerSample, target: TARGET_BYTES_PER_SAMPLE },
+          ruleCpu: {
+            rules,
+            evaluations: EVALS,
+            cpuMsPerEvaluation: cpuMsPerEval,
+            wallMsPerEvaluation: wallMs / EVALS,
+            shareOfOneCoreAt5s: cpuShare,
+            target: TARGET_CPU_SHARE,
+          },
+        },
+        null,
+        2,
+      )}\n`,
+    );
+    log(`\nwrote ${out}`);
+  } catch (err) {
+    console.error(`bench/promql.ts failed: ${err instanceof Error ? err.message : String(err)}`);
+    exitCode = 1;
+  } finally {
+    await inlineApi.close();
+    await workerApi.close();
+    await client.stop();
+    for (const c of children) {
+      if (c.exitCode !== null) continue;
+      c.kill("SIGTERM");
+      await Promise.race([once(c, "exit"), sleep(10_000)]);
+      if (c.exitCode === null) c.kill("SIGKILL");
+    }
+    rmSync(work, { recursive: true, force: true });
   }
-  rmSync(work, { recursive: true, force: true });
+  return exitCode;
 }
-process.exit(exitCode);
+
+if (args["serve-app"]) {
+  await serveApp();
+} else {
+  process.exit(await main());
+}
