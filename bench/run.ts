@@ -12,7 +12,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { availableParallelism, cpus } from "node:os";
+import { availableParallelism, cpus, loadavg } from "node:os";
 import { dirname, join, relative, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
@@ -325,8 +325,12 @@ interface Measurement {
   non2xx: number;
   errors: number;
   cpu: CpuUse;
+  /** The machine's 1-minute load average when the measured run began (a shared machine's noise). */
+  load1: number;
   instrumentation: string;
 }
+
+const load1 = () => Math.round((loadavg()[0] as number) * 100) / 100;
 
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
@@ -350,6 +354,7 @@ async function measure(
   const child = await startChild(variant, profileDir);
   try {
     if (opts.warmup > 0) assertClean(variant, "warm-up", await load(child.ready, opts.warmup, opts));
+    const startLoad = load1();
     const before = cpuSample(child.ready.pid);
     const r = await load(child.ready, opts.duration, opts);
     const cpu = cpuUse(before, cpuSample(child.ready.pid), r["2xx"]);
@@ -373,6 +378,7 @@ async function measure(
       non2xx: r.non2xx,
       errors: r.errors,
       cpu,
+      load1: startLoad,
       instrumentation,
     };
   } finally {
@@ -389,6 +395,8 @@ async function main(): Promise<void> {
   );
   console.log(`node ${process.version}, ${availableParallelism()} CPU(s): ${cpu}\n`);
 
+  const startLoad = load1();
+  console.log(`load average (1 min) at start: ${startLoad}`);
   const profileDir = opts.profile.length > 0 ? join(RESULTS_DIR, "profiles") : undefined;
   if (profileDir) mkdirSync(profileDir, { recursive: true });
 
@@ -408,7 +416,7 @@ async function main(): Promise<void> {
         `[${lpad(String(measurements.length), String(total).length)}/${total}] round ${round} ` +
           `${pad(VARIANT_TITLES[variant], 22)} ${lpad(fmtInt(m.reqPerSec), 7)} req/s  p99 ${lpad(String(m.latencyMs.p99), 3)} ms  ` +
           `server ${fmtPct(cpu.serverPercent)} CPU ${fmtNum(cpu.serverUsPerRequest)} µs/req  ` +
-          `client ${fmtPct(cpu.clientPercent)}  other ${fmtPct(cpu.otherPercent)}  | ${m.instrumentation}`,
+          `client ${fmtPct(cpu.clientPercent)}  other ${fmtPct(cpu.otherPercent)}  load ${m.load1}  | ${m.instrumentation}`,
       );
     }
   }
@@ -490,6 +498,8 @@ async function main(): Promise<void> {
     );
   }
 
+  const endLoad = load1();
+  console.log(`load average (1 min): start ${startLoad}, end ${endLoad}`);
   mkdirSync(dirname(opts.out), { recursive: true });
   writeFileSync(
     opts.out,
@@ -501,6 +511,7 @@ async function main(): Promise<void> {
         node: process.version,
         cpus: availableParallelism(),
         cpuModel: cpu,
+        load1: { start: startLoad, end: endLoad },
         options: { ...opts, out: undefined },
         summary,
         checks,
