@@ -33,6 +33,7 @@ import {
   type ToWorker,
   wallNow,
 } from "./protocol.js";
+import { RuleFailureLog } from "./rule-log.js";
 import type { WorkerData } from "./worker.js";
 
 export interface EngineLogger {
@@ -132,6 +133,7 @@ export class EngineClient implements Engine {
   private lastStats: EngineStats | undefined;
   private readonly notifyListeners = new Set<(alerts: NotifierAlert[]) => void>();
   private readonly changeListeners = new Set<(change: AlertChange) => void>();
+  private readonly ruleLog: RuleFailureLog;
   private watchdog: NodeJS.Timeout | undefined;
   private respawnTimer: NodeJS.Timeout | undefined;
   private eluPrev: ReturnType<Worker["performance"]["eventLoopUtilization"]> | undefined;
@@ -144,6 +146,7 @@ export class EngineClient implements Engine {
     this.opts = opts;
     this.retentionMs = opts.settings.retentionMs ?? DEFAULT_RETENTION_MS;
     this.heartbeatMs = opts.settings.statsIntervalMs ?? 1_000;
+    this.ruleLog = new RuleFailureLog({ warn: (fields, msg) => opts.logger.warn(fields, msg) });
   }
 
   start(): void {
@@ -347,6 +350,10 @@ export class EngineClient implements Engine {
         return;
       case "busy":
         this.busyUntil = performance.now() + (m.until - wallNow());
+        return;
+      case "rule_group":
+        this.opts.observer?.ruleGroup(m.evaluation);
+        this.ruleLog.record(m.evaluation);
         return;
       case "log": {
         const fields = { ...m.fields, source: "engine-worker" };

@@ -6,13 +6,7 @@
 // plain data and reports through `emit`; errors are EngineErrors in Prometheus's terms.
 
 import { getHeapStatistics } from "node:v8";
-import {
-  type ApiAlert,
-  type GroupDef,
-  loadRuleFile,
-  RuleEngine,
-  type Timers,
-} from "../alerts/rules/index.js";
+import { type ApiAlert, type GroupDef, loadRuleFile, RuleEngine } from "../alerts/rules/index.js";
 import { createScrubber } from "../logs/redact.js";
 import { type EngineOptions, PromQLEvalError, PromQLParseError } from "../promql/index.js";
 import {
@@ -103,6 +97,13 @@ interface RefEntry {
 const DEFAULT_MAX_SAMPLES = 10_000_000;
 const DEFAULT_EVALUATION_INTERVAL_MS = 60_000;
 
+/** Longest rule error posted to the API thread (one rule's message; the rule keeps it whole). */
+const MAX_RULE_ERROR_CHARS = 2_000;
+
+function clip(text: string): string {
+  return text.length <= MAX_RULE_ERROR_CHARS ? text : `${text.slice(0, MAX_RULE_ERROR_CHARS)}…`;
+}
+
 /** Maps any error of an operation to Prometheus's error types. */
 export function toEngineError(err: unknown): EngineError {
   if (err instanceof EngineError) return err;
@@ -128,8 +129,6 @@ export class EngineHost {
   private readonly testHooks: boolean;
   private readonly scrub: (text: string) => string;
   private readonly encoder = new TextEncoder();
-  private readonly intervals: number[];
-  private readonly ruleCounts: number[];
   /** Sampler ref → store series. */
   private readonly refs = new Map<number, RefEntry>();
   /** Sampler refs of the previous scrape (for staleness markers). */
@@ -139,9 +138,6 @@ export class EngineHost {
   private figures = { scrapesTotal: 0, samplesRejectedTotal: 0, staleMarkedTotal: 0 };
   /** Time allowed to each rule query of the group being evaluated (its interval). */
   private ruleBudget: number | undefined;
-  /** Which group a RuleEngine timer belongs to (see ruleTimers). */
-  private timerGroup: number | undefined;
-  private nextStartGroup = 0;
 
   constructor(opts: EngineHostOptions) {
     this.emit = opts.emit;
@@ -159,8 +155,6 @@ export class EngineHost {
     this.scrub = createScrubber(opts.secrets ?? []);
     const groups = opts.groups ?? (opts.ruleFiles ?? []).flatMap((f) => loadRuleFile(f));
     const defaultInterval = opts.evaluationIntervalMs ?? DEFAULT_EVALUATION_INTERVAL_MS;
-    this.intervals = groups.map((g) => g.intervalMs ?? defaultInterval);
-    this.ruleCounts = groups.map((g) => g.rules.length);
     const host = this;
     // The evaluator reads `limits` once per rule query: each gets the group's interval (a
     // runaway rule misses its group's next tick, as in Prometheus, but does not starve the
@@ -181,47 +175,35 @@ export class EngineHost {
       externalURL: opts.externalURL ?? "",
       now: opts.now,
       engine: ruleEngineOpts,
-      timers: this.ruleTimers(),
+      // Each group evaluation runs under its time limits and is followed by the alerts mirror
+      // and its figures (failures included) for the API thread.
+      onGroupEvaluationStart: (g) => {
+        this.ruleBudget = g.intervalMs;
+        // The watchdog's allowance: every rule of the group may use its whole budget.
+        this.emit({ kind: "busy", until: wallNow() + g.intervalMs * Math.max(1, g.rules) });
+      },
+      onGroupEvaluation: (e) => {
+        this.ruleBudget = undefined;
+        this.postMirror();
+        this.emit({
+          kind: "rule_group",
+          evaluation: {
+            group: e.group,
+            file: e.file,
+            durationMs: e.durationMs,
+            evaluations: e.evaluations,
+            missedIterations: e.missedIterations,
+            failures: e.failures.map((f) => ({ ...f, error: this.scrub(clip(f.error)) })),
+          },
+        });
+      },
     });
     this.rules.onNotify((alerts) => this.emit({ kind: "notify", alerts }));
     this.rules.onChange((change) => this.emit({ kind: "change", change }));
   }
 
-  /**
-   * The rule engine's timers, wrapped so that each group evaluation runs with its time limits and is
-   * followed by the alerts mirror. RuleEngine.start() schedules the groups in order, and each
-   * group's callback schedules only its own next tick, so a timer is attributed to its group by
-   * that order. (A group-evaluation hook in RuleEngine would make this explicit.)
-   */
-  private ruleTimers(): Timers {
-    const minInterval = Math.min(...this.intervals, DEFAULT_EVALUATION_INTERVAL_MS);
-    return {
-      setTimeout: (fn, ms) => {
-        const group = this.timerGroup ?? this.nextStartGroup++;
-        const t = setTimeout(() => {
-          const budget = this.intervals[group] ?? minInterval;
-          this.timerGroup = group;
-          this.ruleBudget = budget;
-          // The watchdog's allowance: every rule of the group may use its whole budget.
-          this.emit({ kind: "busy", until: wallNow() + budget * Math.max(1, this.ruleCounts[group] ?? 1) });
-          try {
-            fn();
-          } finally {
-            this.timerGroup = undefined;
-            this.ruleBudget = undefined;
-            this.postMirror();
-          }
-        }, ms);
-        t.unref?.();
-        return t;
-      },
-      clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
-    };
-  }
-
   /** Starts rule evaluation and the stats heartbeat. */
   start(): void {
-    this.nextStartGroup = 0;
     this.rules.start();
     this.postStats();
     this.statsTimer ??= setInterval(() => this.postStats(), this.statsIntervalMs);

@@ -20,6 +20,7 @@ import {
   type ResultOf,
   type RunOptions,
 } from "./protocol.js";
+import { RuleFailureLog } from "./rule-log.js";
 
 export interface InlineEngineOptions extends EngineSettings {
   /** Upper bound of every operation's time. Default 30 s. */
@@ -47,11 +48,12 @@ export class InlineEngine implements Engine {
     this.queryTimeoutMs = opts.queryTimeoutMs ?? 30_000;
     this.observer = opts.observer;
     const log = opts.log;
-    this.host = new EngineHost({ ...opts, emit: (e) => this.onEvent(e, log) });
+    const ruleLog = new RuleFailureLog({ warn: (fields, msg) => log?.("warn", fields, msg), now: opts.now });
+    this.host = new EngineHost({ ...opts, emit: (e) => this.onEvent(e, log, ruleLog) });
     this.retentionMs = this.host.store.retentionMs;
   }
 
-  private onEvent(e: EngineEvent, log: InlineEngineOptions["log"]): void {
+  private onEvent(e: EngineEvent, log: InlineEngineOptions["log"], ruleLog: RuleFailureLog): void {
     switch (e.kind) {
       case "notify":
         for (const l of this.notifyListeners) l(e.alerts);
@@ -66,6 +68,10 @@ export class InlineEngine implements Engine {
         this.lastStats = e.stats;
         return;
       case "busy":
+        return;
+      case "rule_group":
+        this.observer?.ruleGroup(e.evaluation);
+        ruleLog.record(e.evaluation);
         return;
       case "log":
         log?.(e.level, e.fields ?? {}, e.msg);

@@ -128,6 +128,24 @@ export interface AlertsMirror {
   truncated: boolean;
 }
 
+/**
+ * One evaluation of a rule group, as the API thread learns it (RuleEngine's GroupEvaluation,
+ * with each error clipped to 2,000 characters and scrubbed of secrets): it logs the failures
+ * and counts the rule_* metrics.
+ */
+export interface RuleGroupEvaluation {
+  group: string;
+  /** The rule file (resolved path). */
+  file: string;
+  durationMs: number;
+  /** Rules evaluated. */
+  evaluations: number;
+  /** Rules that failed; `index` is the rule's position in its group. */
+  failures: Array<{ rule: string; index: number; error: string }>;
+  /** The group's ticks skipped since its previous evaluation. */
+  missedIterations: number;
+}
+
 /** Events the engine emits (through postMessage from the worker). */
 export type EngineEvent =
   | { kind: "notify"; alerts: NotifierAlert[] }
@@ -136,6 +154,8 @@ export type EngineEvent =
   | { kind: "stats"; stats: EngineStats }
   /** The engine starts work that may hold it until `until` (wall ms): a rule group's evaluation. */
   | { kind: "busy"; until: number }
+  /** After each rule group evaluation. */
+  | { kind: "rule_group"; evaluation: RuleGroupEvaluation }
   | { kind: "log"; level: "info" | "warn" | "error"; msg: string; fields?: Record<string, unknown> };
 
 /** API thread → worker. */
@@ -209,4 +229,5 @@ export type RestartReason = "oom" | "crash" | "unresponsive" | "exit" | "startup
 export interface EngineObserver {
   query(outcome: QueryOutcome, seconds: number): void;
   restart(reason: RestartReason): void;
+  ruleGroup(evaluation: RuleGroupEvaluation): void;
 }

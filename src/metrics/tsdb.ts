@@ -1,10 +1,17 @@
 // The embedded monitoring engine's own metrics, on the app's registry: the store's figures
 // (tsdb_*, from the copy the engine worker reports every second, so a scrape never waits for
 // the worker) and the API thread's view of the engine (tug_engine_*: queries by outcome and
-// duration, the queue, worker restarts, the worker's heap and event-loop utilisation).
+// duration, the queue, worker restarts, the worker's heap and event-loop utilisation) and the
+// rule engine's evaluations (rule_*, Prometheus's prometheus_rule_* under the app's names).
 
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
-import type { EngineObserver, EngineStats, QueryOutcome, RestartReason } from "../engine/protocol.js";
+import type {
+  EngineObserver,
+  EngineStats,
+  QueryOutcome,
+  RestartReason,
+  RuleGroupEvaluation,
+} from "../engine/protocol.js";
 
 /** What the metrics read from the engine at scrape time. */
 export interface EngineMetricsSource {
@@ -26,7 +33,15 @@ const OUTCOMES: QueryOutcome[] = [
 ];
 const REASONS: RestartReason[] = ["oom", "crash", "unresponsive", "exit", "startup"];
 
-/** Registers the engine's metrics; returns the observer the engine reports queries and restarts to. */
+/** Prometheus's rule_group label value: the group's file and name (names are unique per file only). */
+export function ruleGroupLabel(e: Pick<RuleGroupEvaluation, "file" | "group">): string {
+  return `${e.file};${e.group}`;
+}
+
+/**
+ * Registers the engine's metrics; returns the observer the engine reports queries, restarts and
+ * rule group evaluations to.
+ */
 export function registerEngineMetrics(
   registry: Registry,
   source: () => EngineMetricsSource | undefined,
@@ -124,6 +139,30 @@ export function registerEngineMetrics(
       if (u !== undefined) this.set(u);
     },
   });
+  const ruleEvaluations = new Counter({
+    name: "rule_evaluations_total",
+    help: "Rule evaluations, by rule group (file;name)",
+    labelNames: ["rule_group"],
+    registers: [registry],
+  });
+  const ruleFailures = new Counter({
+    name: "rule_evaluation_failures_total",
+    help: "Rule evaluations that failed, by rule group (file;name); each is logged at warn (at most once a minute per rule)",
+    labelNames: ["rule_group"],
+    registers: [registry],
+  });
+  const ruleDuration = new Gauge({
+    name: "rule_group_last_duration_seconds",
+    help: "Duration of the last evaluation of each rule group (file;name), in seconds",
+    labelNames: ["rule_group"],
+    registers: [registry],
+  });
+  const ruleMissed = new Counter({
+    name: "rule_group_iterations_missed_total",
+    help: "Ticks of each rule group (file;name) skipped because an evaluation started late or outlasted the interval",
+    labelNames: ["rule_group"],
+    registers: [registry],
+  });
   return {
     query(outcome, seconds) {
       queries.inc({ outcome });
@@ -131,6 +170,14 @@ export function registerEngineMetrics(
     },
     restart(reason) {
       restarts.inc({ reason });
+    },
+    ruleGroup(e) {
+      const labels = { rule_group: ruleGroupLabel(e) };
+      ruleEvaluations.inc(labels, e.evaluations);
+      // Both series exist from a group's first evaluation, failing or not.
+      ruleFailures.inc(labels, e.failures.length);
+      ruleMissed.inc(labels, e.missedIterations);
+      ruleDuration.set(labels, e.durationMs / 1000);
     },
   };
 }

@@ -104,6 +104,44 @@ export interface ApiRuleGroup {
   lastEvaluation: string;
 }
 
+/** A group about to be evaluated (RuleEngineOptions.onGroupEvaluationStart). */
+export interface GroupEvaluationStart {
+  group: string;
+  file: string;
+  intervalMs: number;
+  /** Rules in the group (each is one evaluation). */
+  rules: number;
+}
+
+/** One rule whose evaluation failed; `index` is its position in the group (names may repeat). */
+export interface RuleFailure {
+  rule: string;
+  index: number;
+  error: string;
+}
+
+/**
+ * What one evaluation of a group did (RuleEngineOptions.onGroupEvaluation): the figures behind
+ * Prometheus's prometheus_rule_evaluations_total, _evaluation_failures_total,
+ * _group_last_duration_seconds and _group_iterations_missed_total, and the failures it logs.
+ */
+export interface GroupEvaluation {
+  group: string;
+  file: string;
+  intervalMs: number;
+  /** The evaluation's timestamp (its tick), ms since the epoch. */
+  timestampMs: number;
+  durationMs: number;
+  /** Rules evaluated (all of the group's). */
+  evaluations: number;
+  failures: RuleFailure[];
+  /**
+   * Ticks of this group that passed without an evaluation since the previous one: the timer fired
+   * late or the evaluation outlasted the interval (0 for evaluations on demand).
+   */
+  missedIterations: number;
+}
+
 export interface Timers {
   setTimeout(fn: () => void, ms: number): unknown;
   clearTimeout(handle: unknown): void;
@@ -122,6 +160,13 @@ export interface RuleEngineOptions {
   engine?: EngineOptions;
   /** Minimum time between re-sends of a firing alert. Default 1 m. */
   resendDelayMs?: number;
+  /** Called before each evaluation of a group (scheduled or on demand), before its first rule. */
+  onGroupEvaluationStart?: (group: GroupEvaluationStart) => void;
+  /**
+   * Called after each evaluation of a group (scheduled or on demand), after its alerts went to the
+   * notify listeners. A failing rule is also recorded on the rule (health "err", lastError).
+   */
+  onGroupEvaluation?: (event: GroupEvaluation) => void;
 }
 
 interface RuleState {
@@ -176,6 +221,8 @@ export class RuleEngine {
   private readonly resendDelayMs: number;
   private readonly notifyListeners = new Set<(alerts: NotifierAlert[]) => void>();
   private readonly changeListeners = new Set<(change: AlertChange) => void>();
+  private readonly onStart: RuleEngineOptions["onGroupEvaluationStart"];
+  private readonly onEvaluated: RuleEngineOptions["onGroupEvaluation"];
   private running = false;
 
   constructor(opts: RuleEngineOptions) {
@@ -193,6 +240,8 @@ export class RuleEngine {
     };
     this.engineOpts = opts.engine ?? {};
     this.resendDelayMs = opts.resendDelayMs ?? DEFAULT_RESEND_DELAY_MS;
+    this.onStart = opts.onGroupEvaluationStart;
+    this.onEvaluated = opts.onGroupEvaluation;
     const defaultInterval = opts.evaluationIntervalMs ?? DEFAULT_EVALUATION_INTERVAL_MS;
     this.groupStates = opts.groups.map((def) => ({
       def,
@@ -234,19 +283,36 @@ export class RuleEngine {
    * offset), each at its tick's timestamp. Scheduling "one interval after the last one ended"
    * would drift by the evaluation time every round and tie the phase to the start-up moment.
    */
-  private schedule(g: GroupState): void {
+  private schedule(g: GroupState): number {
     const now = this.now();
+    const at = this.nextTick(g, now);
+    g.timer = this.timers.setTimeout(() => this.tick(g, at), Math.max(0, at - now));
+    return at;
+  }
+
+  /** The group's first tick after `now`. */
+  private nextTick(g: GroupState, now: number): number {
     const adjusted = now - g.offsetMs;
-    const at =
-      adjusted - (((adjusted % g.intervalMs) + g.intervalMs) % g.intervalMs) + g.offsetMs + g.intervalMs;
-    g.timer = this.timers.setTimeout(
-      () => {
-        if (!this.running) return;
-        this.evaluateGroup(g, Math.min(at, this.now()));
-        this.schedule(g);
-      },
-      Math.max(0, at - now),
-    );
+    return adjusted - (((adjusted % g.intervalMs) + g.intervalMs) % g.intervalMs) + g.offsetMs + g.intervalMs;
+  }
+
+  /**
+   * One scheduled evaluation (of the tick at `at`) and the next tick's timer. The ticks between
+   * `at` and the next one are skipped, as Prometheus's ticker drops them, and reported as missed.
+   */
+  private tick(g: GroupState, at: number): void {
+    if (!this.running) return;
+    let event: GroupEvaluation;
+    let next: number | undefined;
+    try {
+      event = this.evaluateGroup(g, Math.min(at, this.now()));
+    } finally {
+      // Whatever a listener threw, the group keeps its schedule.
+      if (this.running) next = this.schedule(g);
+    }
+    next ??= this.nextTick(g, this.now());
+    event.missedIterations = Math.max(0, Math.round((next - at) / g.intervalMs) - 1);
+    this.onEvaluated?.(event);
   }
 
   /** Evaluates every group once at `tMs`, in file order (what tests and `promtool test rules` use). */
@@ -257,7 +323,10 @@ export class RuleEngine {
           ...this.groupStates.filter((g) => !order.includes(g.def.name)),
         ]
       : this.groupStates;
-    for (const g of groups) this.evaluateGroup(g, tMs);
+    for (const g of groups) {
+      const event = this.evaluateGroup(g, tMs);
+      this.onEvaluated?.(event);
+    }
   }
 
   /** Called with the alerts due to be sent to Alertmanager after each group evaluation. */
@@ -272,10 +341,13 @@ export class RuleEngine {
     return () => this.changeListeners.delete(listener);
   }
 
-  private evaluateGroup(g: GroupState, ts: number): void {
+  /** Evaluates every rule of the group at `ts`; the caller reports the result (onGroupEvaluation). */
+  private evaluateGroup(g: GroupState, ts: number): GroupEvaluation {
+    this.onStart?.({ group: g.def.name, file: g.def.file, intervalMs: g.intervalMs, rules: g.rules.length });
     const start = performance.now();
     const toSend: NotifierAlert[] = [];
-    for (const r of g.rules) {
+    const failures: RuleFailure[] = [];
+    g.rules.forEach((r, index) => {
       const t0 = performance.now();
       try {
         if (r.def.kind === "recording") this.evalRecording(g, r, ts);
@@ -287,14 +359,25 @@ export class RuleEngine {
         r.lastError = undefined;
       } catch (e) {
         r.health = "err";
-        r.lastError = (e as Error).message;
+        r.lastError = e instanceof Error ? e.message : String(e);
+        failures.push({ rule: r.def.name, index, error: r.lastError });
       }
       r.lastEvaluationMs = ts;
       r.evaluationTimeMs = performance.now() - t0;
-    }
+    });
     g.lastEvaluationMs = ts;
     g.evaluationTimeMs = performance.now() - start;
     if (toSend.length > 0) for (const l of this.notifyListeners) l(toSend);
+    return {
+      group: g.def.name,
+      file: g.def.file,
+      intervalMs: g.intervalMs,
+      timestampMs: ts,
+      durationMs: g.evaluationTimeMs,
+      evaluations: g.rules.length,
+      failures,
+      missedIterations: 0,
+    };
   }
 
   private query(r: RuleState, ts: number): Sample[] {
