@@ -9,10 +9,13 @@ export {
   type ApiRuleGroup,
   DEFAULT_EVALUATION_INTERVAL_MS,
   DEFAULT_RESEND_DELAY_MS,
+  type GroupEvaluation,
+  type GroupEvaluationStart,
   type NotifierAlert,
   RESOLVED_RETENTION_MS,
   RuleEngine,
   type RuleEngineOptions,
+  type RuleFailure,
   type RuleHealth,
   type Timers,
 } from "./engine.js";
