@@ -247,7 +247,9 @@ export const configSchema = z.strictObject({
             .int()
             .min(100)
             .default(10_000)
-            .describe("Distinct alerts held at once (firing or resolved-but-kept); new ones beyond are refused with 429"),
+            .describe(
+              "Distinct alerts held at once (firing or resolved-but-kept); new ones beyond are refused with 429",
+            ),
           maxLabelsPerAlert: z
             .number()
             .int()
@@ -289,7 +291,9 @@ export const configSchema = z.strictObject({
             .int()
             .min(1000)
             .default(100_000)
-            .describe("The alert and notification history keeps at most this many rows (oldest dropped first)"),
+            .describe(
+              "The alert and notification history keeps at most this many rows (oldest dropped first)",
+            ),
         })
         .prefault({}),
       smtp: z
