@@ -11,7 +11,7 @@ import {
 import { type AddressInfo, createServer as createNetServer } from "node:net";
 import { type ParsedMail, simpleParser } from "mailparser";
 import { SMTPServer } from "smtp-server";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { createAlertmanagerForwarder } from "../src/alerts/channels/alertmanager.js";
 import { createEmailChannel } from "../src/alerts/channels/email.js";
 import { createChannels } from "../src/alerts/channels/index.js";
@@ -85,13 +85,21 @@ interface Recorded {
 
 type Responder = (req: Recorded, res: ServerResponse) => void;
 
-let http: Server;
+let http: Server | undefined;
 let httpBase: string;
-const requests: Recorded[] = [];
+let requests: Recorded[] = [];
 let respond: Responder = (_req, res) => res.end("ok");
 
-beforeAll(async () => {
-  http = createHttpServer((req, res) => {
+/**
+ * A fresh recording server for every test: a request of an earlier test that arrives late (its
+ * client timed out or aborted while a loaded machine had not yet read it) lands in that test's
+ * list and is answered by that server, never seen by the next test.
+ */
+beforeEach(async () => {
+  const mine: Recorded[] = [];
+  requests = mine;
+  respond = (_req, res) => res.end("ok");
+  const server = createHttpServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
     req.on("end", () => {
@@ -101,22 +109,22 @@ beforeAll(async () => {
         headers: req.headers,
         body: Buffer.concat(chunks).toString("utf8"),
       };
-      requests.push(rec);
-      respond(rec, res);
+      mine.push(rec);
+      if (http === server) respond(rec, res);
+      else res.end("ok");
     });
   });
-  await new Promise<void>((done) => http.listen(0, "127.0.0.1", done));
-  httpBase = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
+  await new Promise<void>((done) => server.listen(0, "127.0.0.1", done));
+  http = server;
+  httpBase = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 });
 
-afterEach(() => {
-  requests.length = 0;
-  respond = (_req, res) => res.end("ok");
-});
-
-afterAll(() => {
-  http.closeAllConnections();
-  return new Promise<void>((done) => http.close(() => done()));
+afterEach(async () => {
+  const server = http;
+  http = undefined;
+  if (!server) return;
+  server.closeAllConnections();
+  await new Promise<void>((done) => server.close(() => done()));
 });
 
 function statusResponder(status: number, body = ""): Responder {

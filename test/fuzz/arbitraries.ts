@@ -872,7 +872,7 @@ export function aliasBomb(levels: number): string {
  * CLI's path) reads all of it, and its refine re-scans every stored signature, so lines of a
  * megabyte make single lines cost seconds there: 1 MB lines are HEAVY only.
  */
-const HUGE_LINE = HEAVY ? 1_000_000 : 100_000;
+const HUGE_LINE = HEAVY ? 1_000_000 : 20_000;
 
 function nested(depth: number): string {
   return `${'{"a":'.repeat(depth)}1${"}".repeat(depth)}`;

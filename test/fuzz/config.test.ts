@@ -10,7 +10,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import fc from "fast-check";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { loadConfig } from "../../src/core/config/index.js";
 import { aliasBomb, yamlLike, yamlOddities } from "./arbitraries.js";
@@ -20,6 +20,8 @@ const FILE = "test/fuzz/config.test.ts";
 const ROOT = new URL("../..", import.meta.url).pathname;
 const HANG_MS = 5_000;
 const sandbox = new Sandbox(HANG_MS);
+// The worker's start (tsx compiling the sources) is not part of any property's time budget.
+beforeAll(() => sandbox.warm(), 60_000);
 afterAll(() => sandbox.close());
 
 type Kind = "config" | "rules" | "alertmanager";

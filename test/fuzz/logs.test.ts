@@ -9,7 +9,7 @@
  * exhausted heap (512 MB). Budget and seeds: see ./support.ts.
  */
 import fc from "fast-check";
-import { afterAll, describe, it } from "vitest";
+import { afterAll, beforeAll, describe, it } from "vitest";
 import { logLine, sameShapeLines } from "./arbitraries.js";
 import { checkProperty, HEAVY, Sandbox, type SandboxOutcome } from "./support.js";
 
@@ -18,6 +18,8 @@ const LINE_MS = 2_000;
 const CAP = 40;
 // Below the properties' time cap, so that a hang is reported as one rather than cut short.
 const sandbox = new Sandbox(8_000);
+// The worker's start (tsx compiling the sources) is not part of any property's time budget.
+beforeAll(() => sandbox.warm(), 60_000);
 afterAll(() => sandbox.close());
 
 function check(o: SandboxOutcome, lines: string[]): true {
