@@ -10,9 +10,10 @@
  *         worker   — an EngineClient (the worker) behind the bare Prometheus API routes in this
  *                    process: the cost of the crossing without the app's stack;
  *         inline   — the in-process engine behind the same routes (the figure before isolation);
- *       all four targets interleaved, round by round in rotated order, so that a change in the
- *       machine's load hits each alike; with the worker threads' CPU and run-queue time per query
- *       (/proc schedstat) to tell evaluation from waiting for a core;
+ *       the targets interleaved, round by round in rotated order, so that a change in the
+ *       machine's load hits each alike; with the CPU and run-queue time per query of the engine
+ *       thread and of each server process (/proc schedstat: the work done, apart from the time
+ *       spent waiting for a core on a loaded machine);
  *   (b) bytes per stored sample in the SeriesStore (target <= 16);
  *   (c) CPU share of one core spent evaluating monitoring/alert_rules.yml every 5 s (target < 1 %).
  * Data: 1 h at a 5 s interval for 100 routes (histogram with the app's default buckets, _sum,
@@ -21,6 +22,7 @@
  *
  *   npx tsx bench/promql.ts [--warmup 5] [--runs 30] [--evals 200] [--method POST|GET]
  *                           [--worker-nice N]   # renice the engine threads (diagnosis; root)
+ *                           [--compare-nice N]  # a second app, its engine at nice N, as a fifth target
  *
  * Internally `--serve-app --data-end <ms>` runs the app's child process.
  */
@@ -59,6 +61,7 @@ const { values: args } = parseArgs({
     evals: { type: "string", default: "200" },
     method: { type: "string", default: "POST" },
     "worker-nice": { type: "string" },
+    "compare-nice": { type: "string" },
     "serve-app": { type: "boolean", default: false },
     "data-end": { type: "string" },
   },
@@ -69,6 +72,7 @@ const EVALS = Number(args.evals);
 const METHOD = args.method.toUpperCase();
 if (METHOD !== "GET" && METHOD !== "POST") throw new Error(`--method GET or POST, not ${args.method}`);
 const WORKER_NICE = args["worker-nice"] === undefined ? undefined : Number(args["worker-nice"]);
+const COMPARE_NICE = args["compare-nice"] === undefined ? undefined : Number(args["compare-nice"]);
 
 const ROUTES = 100;
 const STEP_MS = 5_000;
@@ -501,21 +505,41 @@ function timing(ms: number[]): Timing {
 }
 
 interface Target {
-  name: "app" | "worker" | "inline" | "prometheus";
+  /** app, app-nice<N>, worker, inline, prometheus (last) */
+  name: string;
   title: string;
   base: string;
-  /** The threads whose scheduling is reported per query: [pid, tids] (undefined tids: all). */
-  threads?: [number | "self", number[] | undefined];
+  /** Its engine thread(s): [pid, tids]; their CPU and run-queue time per query are reported. */
+  engine?: [number | "self", number[]];
+  /** Its own process (all threads), whose CPU per query is reported — background work included. */
+  pid?: number;
+}
+
+/** Per query: CPU and run-queue wait (ms) of the engine thread(s) and of the whole process. */
+interface PerQuery {
+  engineCpuMs?: number;
+  engineWaitMs?: number;
+  processCpuMs?: number;
+  processWaitMs?: number;
+}
+
+function perQuery(a: Sched | undefined, b: Sched | undefined, what: "engine" | "process"): PerQuery {
+  if (!a || !b) return {};
+  const cpu = (b.runNs - a.runNs) / RUNS / 1e6;
+  const wait = (b.waitNs - a.waitNs) / RUNS / 1e6;
+  return what === "engine"
+    ? { engineCpuMs: cpu, engineWaitMs: wait }
+    : { processCpuMs: cpu, processWaitMs: wait };
 }
 
 /**
  * Times `fn(target)` for every target, RUNS rounds after WARMUP, each round in a rotated order:
  * the targets see the same machine, and a burst of load lands on each alike.
  */
-async function interleaved<T extends { name: string }>(
+async function interleaved<T extends Pick<Target, "name" | "engine" | "pid">>(
   targets: T[],
   fn: (t: T) => Promise<unknown>,
-): Promise<{ ms: Map<string, number[]>; sched: Map<string, Sched | undefined> }> {
+): Promise<{ ms: Map<string, number[]>; sched: Map<string, PerQuery> }> {
   for (const t of targets) for (let i = 0; i < WARMUP; i++) await fn(t);
   const ms = new Map(targets.map((t) => [t.name, [] as number[]]));
   const before = new Map(targets.map((t) => [t.name, schedOf(t)]));
@@ -528,25 +552,27 @@ async function interleaved<T extends { name: string }>(
     }
   }
   const after = new Map(targets.map((t) => [t.name, schedOf(t)]));
-  const perQuery = new Map<string, Sched | undefined>();
+  const figures = new Map<string, PerQuery>();
   for (const t of targets) {
     const a = before.get(t.name);
     const b = after.get(t.name);
-    perQuery.set(
-      t.name,
-      a && b ? { runNs: (b.runNs - a.runNs) / RUNS, waitNs: (b.waitNs - a.waitNs) / RUNS } : undefined,
-    );
+    figures.set(t.name, {
+      ...perQuery(a?.engine, b?.engine, "engine"),
+      ...perQuery(a?.process, b?.process, "process"),
+    });
   }
-  return { ms, sched: perQuery };
+  return { ms, sched: figures };
 }
 
-function schedOf(t: { name: string }): Sched | undefined {
-  const threads = (t as Partial<Target>).threads;
-  return threads ? sched(threads[0], threads[1]) : undefined;
+function schedOf(t: Pick<Target, "engine" | "pid">): { engine?: Sched; process?: Sched } {
+  return {
+    engine: t.engine ? sched(t.engine[0], t.engine[1]) : undefined,
+    process: t.pid === undefined ? undefined : sched(t.pid),
+  };
 }
 
 /** Starts the app's child (this file with --serve-app) and reads its JSON line. */
-async function startApp(): Promise<{ ready: AppReady; child: ChildProcess }> {
+async function startApp(nice = WORKER_NICE): Promise<{ ready: AppReady; child: ChildProcess }> {
   const argv = [
     "--import",
     "tsx",
@@ -556,7 +582,7 @@ async function startApp(): Promise<{ ready: AppReady; child: ChildProcess }> {
     "--data-end",
     String(T),
   ];
-  if (WORKER_NICE !== undefined) argv.push("--worker-nice", String(WORKER_NICE));
+  if (nice !== undefined) argv.push("--worker-nice", String(nice));
   const child = spawn(process.execPath, argv, { stdio: ["ignore", "pipe", "inherit", "ipc"] });
   children.add(child);
   const stdout = child.stdout;
@@ -677,6 +703,10 @@ async function main(): Promise<number> {
       `app: ${app.url} (pid ${app.pid}, engine thread ${app.workerTids.join(",") || "?"}), data loaded, ready in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
     );
 
+    // Diagnosis: the same app with its engine thread at another priority.
+    const second = COMPARE_NICE === undefined ? undefined : (await startApp(COMPARE_NICE)).ready;
+    if (second) log(`app with its engine at nice ${COMPARE_NICE}: ${second.url} (pid ${second.pid})`);
+
     // The bare API routes over each engine in this process.
     await promApiRoutes(inlineApi, { engine: new InlineEngine({ store }), token: undefined });
     await promApiRoutes(workerApi, { engine: client, token: undefined });
@@ -687,20 +717,35 @@ async function main(): Promise<number> {
         name: "app",
         title: "app (worker, full stack)",
         base: `${app.url}/monitoring/api/v1`,
-        threads: [app.pid, app.workerTids.length > 0 ? app.workerTids : undefined],
+        engine: app.workerTids.length > 0 ? [app.pid, app.workerTids] : undefined,
+        pid: app.pid,
       },
+      ...(second
+        ? [
+            {
+              name: `app-nice${COMPARE_NICE}`,
+              title: `app, engine at nice ${COMPARE_NICE}`,
+              base: `${second.url}/monitoring/api/v1`,
+              engine:
+                second.workerTids.length > 0
+                  ? ([second.pid, second.workerTids] as Target["engine"])
+                  : undefined,
+              pid: second.pid,
+            },
+          ]
+        : []),
       {
         name: "worker",
         title: "worker, bare routes",
         base: `${workerUrl}/monitoring/api/v1`,
-        threads: workerTids.length > 0 ? ["self", workerTids] : undefined,
+        engine: workerTids.length > 0 ? ["self", workerTids] : undefined,
       },
       { name: "inline", title: "in process (reference)", base: `${inlineUrl}/monitoring/api/v1` },
       {
         name: "prometheus",
         title: "Prometheus 2.42",
         base: `${prom}/api/v1`,
-        threads: promPid === undefined ? undefined : [promPid, undefined],
+        pid: promPid,
       },
     ];
     const promBase = `${prom}/api/v1`;
@@ -722,7 +767,7 @@ async function main(): Promise<number> {
         if (x === undefined || y === undefined || !sameValue(x, y))
           throw new Error(`data check ${what}: ${targets[i]?.name} ${x}, Prometheus ${y}`);
       }
-      log(`  data check: ${what} ${y} in all four`);
+      log(`  data check: ${what} ${y} in all ${targets.length}`);
     }
 
     const instant = { query: QUERY, time: tSec };
@@ -741,15 +786,7 @@ async function main(): Promise<number> {
       series: number;
       points: number;
       load1: number;
-      targets: Record<
-        string,
-        Timing & {
-          ratioToPrometheus: number;
-          pairedRatioMedian: number;
-          cpuMsPerQuery?: number;
-          runQueueWaitMsPerQuery?: number;
-        }
-      >;
+      targets: Record<string, Timing & PerQuery & { ratioToPrometheus: number; pairedRatioMedian: number }>;
     }
     const rows: Row[] = [];
     for (const c of cases) {
@@ -761,7 +798,7 @@ async function main(): Promise<number> {
       log(
         `${c.name}: results agree (${want.length} series, ${points} points); load ${l}; ${WARMUP} warm-up + ${RUNS} measured rounds...`,
       );
-      const { ms, sched: perQuery } = await interleaved(targets, (t) => query(t.base, c.path, c.params));
+      const { ms, sched: perQueryOf } = await interleaved(targets, (t) => query(t.base, c.path, c.params));
       const prom = ms.get("prometheus") as number[];
       const promMedian = timing(prom).medianMs;
       const row: Row = { query: c.name, series: want.length, points, load1: l, targets: {} };
@@ -769,12 +806,11 @@ async function main(): Promise<number> {
         const xs = ms.get(t.name) as number[];
         const tm = timing(xs);
         const paired = timing(xs.map((x, i) => x / (prom[i] as number))).medianMs;
-        const s = perQuery.get(t.name);
         row.targets[t.name] = {
           ...tm,
           ratioToPrometheus: tm.medianMs / promMedian,
           pairedRatioMedian: paired,
-          ...(s ? { cpuMsPerQuery: s.runNs / 1e6, runQueueWaitMsPerQuery: s.waitNs / 1e6 } : {}),
+          ...perQueryOf.get(t.name),
         };
       }
       rows.push(row);
@@ -795,46 +831,37 @@ async function main(): Promise<number> {
         {
           name: "worker",
           run: () => client.run(rangeReq),
-          threads: workerTids.length > 0 ? (["self", workerTids] as Target["threads"]) : undefined,
+          engine: workerTids.length > 0 ? (["self", workerTids] as Target["engine"]) : undefined,
         },
       ],
       (t) => t.run(),
     );
     const directRows = Object.fromEntries(
       ["inline", "worker"].map((n) => {
-        const s = direct.sched.get(n);
-        return [
-          n,
-          {
-            ...timing(direct.ms.get(n) as number[]),
-            ...(s ? { cpuMsPerQuery: s.runNs / 1e6, runQueueWaitMsPerQuery: s.waitNs / 1e6 } : {}),
-          },
-        ];
+        return [n, { ...timing(direct.ms.get(n) as number[]), ...direct.sched.get(n) }];
       }),
     );
     loads.end = load1();
 
     log(
-      `\nquery            target                      median    p90    min  ratio (paired)  engine CPU / run-queue wait ms`,
+      "\nper query, ms:                               wall time             ratio to Prometheus   engine thread    process\n" +
+        "query            target                      median    p90    min  (paired median)      CPU  waiting     CPU  waiting",
     );
     for (const r of rows) {
       for (const t of targets) {
         const x = r.targets[t.name];
         if (!x) continue;
-        const cpu =
-          x.cpuMsPerQuery === undefined
-            ? ""
-            : `${x.cpuMsPerQuery.toFixed(1)} / ${(x.runQueueWaitMsPerQuery ?? 0).toFixed(1)}`;
+        const f = (v: number | undefined) => (v === undefined ? "" : v.toFixed(1)).padStart(8);
         log(
-          `${r.query.padEnd(16)} ${t.title.padEnd(26)} ${x.medianMs.toFixed(2).padStart(7)} ${x.p90Ms.toFixed(1).padStart(6)} ${x.minMs.toFixed(1).padStart(6)}  ${x.ratioToPrometheus.toFixed(2).padStart(5)} (${x.pairedRatioMedian.toFixed(2)})  ${cpu}`,
+          `${r.query.padEnd(16)} ${t.title.padEnd(26)} ${x.medianMs.toFixed(2).padStart(7)} ${x.p90Ms.toFixed(1).padStart(6)} ${x.minMs.toFixed(1).padStart(6)}  ${x.ratioToPrometheus.toFixed(2).padStart(5)} (${x.pairedRatioMedian.toFixed(2)})      ${f(x.engineCpuMs)} ${f(x.engineWaitMs)} ${f(x.processCpuMs)} ${f(x.processWaitMs)}`,
         );
       }
     }
     for (const [n, x] of Object.entries(directRows)) {
       const cpu =
-        "cpuMsPerQuery" in x && x.cpuMsPerQuery !== undefined
-          ? `, engine thread CPU ${x.cpuMsPerQuery.toFixed(1)} ms, run-queue wait ${(x.runQueueWaitMsPerQuery ?? 0).toFixed(1)} ms`
-          : "";
+        x.engineCpuMs === undefined
+          ? ""
+          : `, engine thread CPU ${x.engineCpuMs.toFixed(1)} ms, run-queue wait ${(x.engineWaitMs ?? 0).toFixed(1)} ms`;
       log(
         `range 1h/15s without HTTP, ${n}: median ${x.medianMs.toFixed(2)} ms, min ${x.minMs.toFixed(2)} ms${cpu}`,
       );
@@ -892,6 +919,7 @@ async function main(): Promise<number> {
           query: QUERY,
           method: METHOD,
           workerNice: WORKER_NICE ?? "as the app sets it",
+          compareNice: COMPARE_NICE,
           warmup: WARMUP,
           runs: RUNS,
           targets: targets.map((t) => ({ name: t.name, title: t.title })),
