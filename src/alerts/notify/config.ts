@@ -446,7 +446,15 @@ interface RouteSpec {
   routes: RouteSpec[];
 }
 
-function parseRouteSpec(r: Reader, node: YNode, where: string): RouteSpec {
+/** Deeper route trees are refused: a YAML alias can make a route its own child (`routes: [*r]`). */
+const MAX_ROUTE_DEPTH = 100;
+
+function parseRouteSpec(r: Reader, node: YNode, where: string, depth = 0): RouteSpec {
+  if (depth > MAX_ROUTE_DEPTH)
+    r.fail(
+      node,
+      `routes nest more than ${MAX_ROUTE_DEPTH} deep (a YAML alias that refers to its own route?)`,
+    );
   const m = r.mapping(node, where, ROUTE_KEYS);
   const val = (k: string) => m.get(k)?.value;
 
@@ -494,7 +502,7 @@ function parseRouteSpec(r: Reader, node: YNode, where: string): RouteSpec {
     repeatIntervalMs,
     routes: r
       .list(val("routes"), `${where}.routes`)
-      .map((child, i) => parseRouteSpec(r, child, `${where}.routes[${i}]`)),
+      .map((child, i) => parseRouteSpec(r, child, `${where}.routes[${i}]`, depth + 1)),
   };
 }
 
