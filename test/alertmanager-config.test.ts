@@ -895,7 +895,10 @@ ${RECEIVER_A}`;
 describe("a route that is its own child through a YAML alias", () => {
   it("is a ConfigError with file:line, not a stack overflow", () => {
     expect(() =>
-      parseAlertmanagerConfig("route: &r\n  receiver: x\n  routes: [*r]\nreceivers:\n  - name: x\n", "am.yml"),
+      parseAlertmanagerConfig(
+        "route: &r\n  receiver: x\n  routes: [*r]\nreceivers:\n  - name: x\n",
+        "am.yml",
+      ),
     ).toThrow(/^am\.yml:3:\d+: routes nest more than 100 deep/);
   });
 });
