@@ -23,6 +23,7 @@
  *   npx tsx bench/promql.ts [--warmup 5] [--runs 30] [--evals 200] [--method POST|GET]
  *                           [--worker-nice N]   # renice the engine threads (diagnosis; root)
  *                           [--compare-nice N]  # a second app, its engine at nice N, as a fifth target
+ *                           [--accept-encoding identity]  # ask every server not to compress
  *
  * Internally `--serve-app --data-end <ms>` runs the app's child process.
  */
@@ -61,6 +62,7 @@ const { values: args } = parseArgs({
     evals: { type: "string", default: "200" },
     method: { type: "string", default: "POST" },
     "worker-nice": { type: "string" },
+    "accept-encoding": { type: "string" },
     "compare-nice": { type: "string" },
     "serve-app": { type: "boolean", default: false },
     "data-end": { type: "string" },
@@ -72,6 +74,8 @@ const EVALS = Number(args.evals);
 const METHOD = args.method.toUpperCase();
 if (METHOD !== "GET" && METHOD !== "POST") throw new Error(`--method GET or POST, not ${args.method}`);
 const WORKER_NICE = args["worker-nice"] === undefined ? undefined : Number(args["worker-nice"]);
+/** Sent as Accept-Encoding (default: fetch's own, gzip and others, as Grafana's client sends). */
+const ACCEPT_ENCODING = args["accept-encoding"];
 const COMPARE_NICE = args["compare-nice"] === undefined ? undefined : Number(args["compare-nice"]);
 
 const ROUTES = 100;
@@ -439,13 +443,18 @@ interface ApiSeries {
   values?: [number, string][];
 }
 
+/** Content-Encoding of the last answer of each server (Prometheus compresses, the app does not). */
+const encodings = new Map<string, string>();
+
 /** One query as Grafana sends it: form-encoded POST (or GET with --method GET). */
 async function query(base: string, path: string, params: Record<string, string>): Promise<ApiSeries[]> {
   const form = new URLSearchParams(params);
+  const headers: Record<string, string> = ACCEPT_ENCODING ? { "accept-encoding": ACCEPT_ENCODING } : {};
   const res =
     METHOD === "POST"
-      ? await fetch(`${base}${path}`, { method: "POST", body: form })
-      : await fetch(`${base}${path}?${form}`);
+      ? await fetch(`${base}${path}`, { method: "POST", body: form, headers })
+      : await fetch(`${base}${path}?${form}`, { headers });
+  encodings.set(base, res.headers.get("content-encoding") ?? "identity");
   const body = (await res.json()) as { status: string; error?: string; data?: { result: ApiSeries[] } };
   if (!res.ok || body.status !== "success" || !body.data)
     throw new Error(`${base}${path} ${params.query}: HTTP ${res.status} ${body.error ?? ""}`);
@@ -795,8 +804,9 @@ async function main(): Promise<number> {
       for (const t of targets.slice(0, -1))
         points = assertSame(`${c.name} ${t.name}`, await query(t.base, c.path, c.params), want);
       const l = load1();
+      const enc = targets.map((t) => `${t.name} ${encodings.get(t.base)}`).join(", ");
       log(
-        `${c.name}: results agree (${want.length} series, ${points} points); load ${l}; ${WARMUP} warm-up + ${RUNS} measured rounds...`,
+        `${c.name}: results agree (${want.length} series, ${points} points; content-encoding: ${enc}); load ${l}; ${WARMUP} warm-up + ${RUNS} measured rounds...`,
       );
       const { ms, sched: perQueryOf } = await interleaved(targets, (t) => query(t.base, c.path, c.params));
       const prom = ms.get("prometheus") as number[];
@@ -918,6 +928,8 @@ async function main(): Promise<number> {
           samples,
           query: QUERY,
           method: METHOD,
+          acceptEncoding: ACCEPT_ENCODING ?? "fetch's default",
+          contentEncoding: Object.fromEntries(targets.map((t) => [t.name, encodings.get(t.base)])),
           workerNice: WORKER_NICE ?? "as the app sets it",
           compareNice: COMPARE_NICE,
           warmup: WARMUP,
