@@ -20,7 +20,7 @@
  * _count, http_requests_total) plus the series the default rules read, from a seeded PRNG.
  * Prometheus gets it through `promtool tsdb create-blocks-from openmetrics`.
  *
- *   npx tsx bench/promql.ts [--warmup 5] [--runs 30] [--evals 200] [--method POST|GET]
+ *   npx tsx bench/promql.ts [--warmup 5] [--runs 30 (the instant query: 3x)] [--evals 200] [--method POST|GET]
  *                           [--worker-nice N]   # renice the engine threads (diagnosis; root)
  *                           [--compare-nice N]  # a second app, its engine at nice N, as a fifth target
  *                           [--accept-encoding identity]  # ask every server not to compress
@@ -532,27 +532,33 @@ interface PerQuery {
   processWaitMs?: number;
 }
 
-function perQuery(a: Sched | undefined, b: Sched | undefined, what: "engine" | "process"): PerQuery {
+function perQuery(
+  a: Sched | undefined,
+  b: Sched | undefined,
+  what: "engine" | "process",
+  runs: number,
+): PerQuery {
   if (!a || !b) return {};
-  const cpu = (b.runNs - a.runNs) / RUNS / 1e6;
-  const wait = (b.waitNs - a.waitNs) / RUNS / 1e6;
+  const cpu = (b.runNs - a.runNs) / runs / 1e6;
+  const wait = (b.waitNs - a.waitNs) / runs / 1e6;
   return what === "engine"
     ? { engineCpuMs: cpu, engineWaitMs: wait }
     : { processCpuMs: cpu, processWaitMs: wait };
 }
 
 /**
- * Times `fn(target)` for every target, RUNS rounds after WARMUP, each round in a rotated order:
- * the targets see the same machine, and a burst of load lands on each alike.
+ * Times `fn(target)` for every target, `runs` rounds after WARMUP, each round in a rotated
+ * order: the targets see the same machine, and a burst of load lands on each alike.
  */
 async function interleaved<T extends Pick<Target, "name" | "engine" | "pid">>(
   targets: T[],
   fn: (t: T) => Promise<unknown>,
+  runs = RUNS,
 ): Promise<{ ms: Map<string, number[]>; sched: Map<string, PerQuery> }> {
   for (const t of targets) for (let i = 0; i < WARMUP; i++) await fn(t);
   const ms = new Map(targets.map((t) => [t.name, [] as number[]]));
   const before = new Map(targets.map((t) => [t.name, schedOf(t)]));
-  for (let i = 0; i < RUNS; i++) {
+  for (let i = 0; i < runs; i++) {
     for (let k = 0; k < targets.length; k++) {
       const t = targets[(i + k) % targets.length] as T;
       const t0 = performance.now();
@@ -566,8 +572,8 @@ async function interleaved<T extends Pick<Target, "name" | "engine" | "pid">>(
     const a = before.get(t.name);
     const b = after.get(t.name);
     figures.set(t.name, {
-      ...perQuery(a?.engine, b?.engine, "engine"),
-      ...perQuery(a?.process, b?.process, "process"),
+      ...perQuery(a?.engine, b?.engine, "engine", runs),
+      ...perQuery(a?.process, b?.process, "process", runs),
     });
   }
   return { ms, sched: figures };
@@ -786,12 +792,14 @@ async function main(): Promise<number> {
       end: tSec,
       step: String(RANGE_STEP_S),
     };
+    // The instant query takes ~15 ms: three times the rounds, against a loaded machine's noise.
     const cases = [
-      { name: "a1 instant", path: "/query", params: instant },
-      { name: "a2 range 1h/15s", path: "/query_range", params: range },
+      { name: "a1 instant", path: "/query", params: instant, runs: 3 * RUNS },
+      { name: "a2 range 1h/15s", path: "/query_range", params: range, runs: RUNS },
     ];
     interface Row {
       query: string;
+      runs: number;
       series: number;
       points: number;
       load1: number;
@@ -806,12 +814,23 @@ async function main(): Promise<number> {
       const l = load1();
       const enc = targets.map((t) => `${t.name} ${encodings.get(t.base)}`).join(", ");
       log(
-        `${c.name}: results agree (${want.length} series, ${points} points; content-encoding: ${enc}); load ${l}; ${WARMUP} warm-up + ${RUNS} measured rounds...`,
+        `${c.name}: results agree (${want.length} series, ${points} points; content-encoding: ${enc}); load ${l}; ${WARMUP} warm-up + ${c.runs} measured rounds...`,
       );
-      const { ms, sched: perQueryOf } = await interleaved(targets, (t) => query(t.base, c.path, c.params));
+      const { ms, sched: perQueryOf } = await interleaved(
+        targets,
+        (t) => query(t.base, c.path, c.params),
+        c.runs,
+      );
       const prom = ms.get("prometheus") as number[];
       const promMedian = timing(prom).medianMs;
-      const row: Row = { query: c.name, series: want.length, points, load1: l, targets: {} };
+      const row: Row = {
+        query: c.name,
+        series: want.length,
+        points,
+        runs: c.runs,
+        load1: l,
+        targets: {},
+      };
       for (const t of targets) {
         const xs = ms.get(t.name) as number[];
         const tm = timing(xs);
@@ -933,7 +952,7 @@ async function main(): Promise<number> {
           workerNice: WORKER_NICE ?? "as the app sets it",
           compareNice: COMPARE_NICE,
           warmup: WARMUP,
-          runs: RUNS,
+          runs: { instant: 3 * RUNS, range: RUNS },
           targets: targets.map((t) => ({ name: t.name, title: t.title })),
           latency: rows,
           rangeWithoutHttp: directRows,
