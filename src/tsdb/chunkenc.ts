@@ -49,7 +49,7 @@ class BitWriter {
     while (n > 0) {
       if (this.byte >= this.buf.length - 1) this.grow();
       const free = 8 - this.bit;
-      const take = free < n ? free : n;
+      const take = Math.min(free, n);
       const bits = (v >>> (n - take)) & ((1 << take) - 1);
       this.buf[this.byte] = (this.buf[this.byte] as number) | (bits << (free - take));
       this.bit += take;
@@ -100,7 +100,7 @@ class BitReader {
     while (n > 0) {
       if (this.byte >= this.end) throw new ChunkCorruptError("chunk ends inside a sample");
       const avail = 8 - this.bit;
-      const take = avail < n ? avail : n;
+      const take = Math.min(avail, n);
       const bits = ((this.buf[this.byte] as number) >>> (avail - take)) & ((1 << take) - 1);
       out = ((out << take) | bits) >>> 0;
       this.bit += take;
@@ -337,7 +337,7 @@ export function decodeChunk(
       }
       const sig = 64 - leading - trailing;
       let h = sig > 32 ? r.read(sig - 32) : 0;
-      let l = r.read(sig > 32 ? 32 : sig);
+      let l = r.read(Math.min(sig, 32));
       // shift (h:l) left by trailing to restore the XOR word
       if (trailing >= 32) {
         h = trailing === 32 ? l : (l << (trailing - 32)) >>> 0;
