@@ -2,47 +2,13 @@ import { describe, expect, it } from "vitest";
 import { Outbox } from "../src/alerts/notify/outbox.js";
 import { openStateDb } from "../src/alerts/notify/state.js";
 import type { Channel, Notification } from "../src/alerts/notify/types.js";
+import { ManualClock } from "./support/clock.js";
 
 /**
  * The rate limit and its coalescing, on the outbox itself with a manual clock (state machines get
- * fake time; the channels are tested against real servers in channels.test.ts). Over the limit,
+ * fake time, test/support/clock.ts; the channels are tested against real servers in channels.test.ts). Over the limit,
  * nothing is dropped: waiting notifications of a group merge into the next allowed message.
  */
-function manualClock() {
-  let now = 1_000_000;
-  const timers: Array<{ at: number; fn: () => void; id: number }> = [];
-  let seq = 0;
-  return {
-    now: () => now,
-    timers: {
-      setTimeout(fn: () => void, ms: number) {
-        const t = { at: now + ms, fn, id: ++seq };
-        timers.push(t);
-        return t.id;
-      },
-      clearTimeout(h: unknown) {
-        const i = timers.findIndex((t) => t.id === h);
-        if (i >= 0) timers.splice(i, 1);
-      },
-    },
-    /** Runs every timer due within `ms`, letting sends (microtasks) settle in between. */
-    async advance(ms: number) {
-      const until = now + ms;
-      for (;;) {
-        await new Promise((r) => setImmediate(r));
-        timers.sort((a, b) => a.at - b.at);
-        const next = timers[0];
-        if (!next || next.at > until) break;
-        timers.shift();
-        now = Math.max(now, next.at);
-        next.fn();
-      }
-      now = until;
-      await new Promise((r) => setImmediate(r));
-    },
-  };
-}
-
 function recordingChannel(multiGroup: boolean) {
   const sent: Notification[][] = [];
   const channel: Channel = {
@@ -87,7 +53,7 @@ function notification(
 }
 
 function setup(multiGroup: boolean) {
-  const clock = manualClock();
+  const clock = new ManualClock(1_000_000);
   const { channel, sent } = recordingChannel(multiGroup);
   const coalesced: number[] = [];
   const outbox = new Outbox({
@@ -98,7 +64,7 @@ function setup(multiGroup: boolean) {
     expiryMs: 86_400_000,
     ratePerMinute: 2,
     now: clock.now,
-    timers: clock.timers,
+    timers: clock,
     events: { coalesced: (row) => coalesced.push(row.id) },
   });
   outbox.start();
@@ -109,17 +75,17 @@ describe("rate limit (2 a minute)", () => {
   it("coalesces what waited into the next allowed message, per group, losing no alert", async () => {
     const { clock, outbox, sent, coalesced } = setup(false);
     outbox.enqueue("team", "webhook[0]", notification("G", "1"));
-    await clock.advance(0);
+    await clock.advanceAsync(0);
     outbox.enqueue("team", "webhook[0]", notification("G", "2"));
-    await clock.advance(0);
+    await clock.advanceAsync(0);
     expect(sent).toHaveLength(2); // the bucket's two tokens
     outbox.enqueue("team", "webhook[0]", notification("G", "3"));
     outbox.enqueue("team", "webhook[0]", notification("G", "1", "resolved"));
     outbox.enqueue("team", "webhook[0]", notification("G", "4"));
     outbox.enqueue("team", "webhook[0]", notification("H", "1"));
-    await clock.advance(1000);
+    await clock.advanceAsync(1000);
     expect(sent).toHaveLength(2); // over the limit: they wait
-    await clock.advance(30_000); // one token
+    await clock.advanceAsync(30_000); // one token
     expect(sent).toHaveLength(3);
     // G's three waiting notifications became one, carrying every alert with its latest state.
     const merged = sent[2]?.[0];
@@ -130,7 +96,7 @@ describe("rate limit (2 a minute)", () => {
       "4:firing",
     ]);
     expect(coalesced).toHaveLength(2);
-    await clock.advance(30_000);
+    await clock.advanceAsync(30_000);
     expect(sent.map((s) => s.map((n) => n.groupKey))).toEqual([
       ['{}:{alertname="G"}'],
       ['{}:{alertname="G"}'],
@@ -144,13 +110,13 @@ describe("rate limit (2 a minute)", () => {
     const { clock, outbox, sent, coalesced } = setup(true);
     outbox.enqueue("team", "email[0]", notification("A", "1"));
     outbox.enqueue("team", "email[0]", notification("B", "1"));
-    await clock.advance(0);
+    await clock.advanceAsync(0);
     outbox.enqueue("team", "email[0]", notification("C", "1"));
     outbox.enqueue("team", "email[0]", notification("D", "1"));
     outbox.enqueue("team", "email[0]", notification("C", "2"));
-    await clock.advance(1000);
+    await clock.advanceAsync(1000);
     expect(sent).toHaveLength(2);
-    await clock.advance(30_000);
+    await clock.advanceAsync(30_000);
     expect(sent).toHaveLength(3);
     expect(sent[2]?.map((n) => `${n.groupLabels.alertname}:${n.alerts.length}`)).toEqual(["C:2", "D:1"]);
     expect(coalesced).toHaveLength(1);
@@ -158,7 +124,7 @@ describe("rate limit (2 a minute)", () => {
   });
 
   it("retries with backoff in order, and expires what cannot be delivered", async () => {
-    const clock = manualClock();
+    const clock = new ManualClock(1_000_000);
     const attempts: number[] = [];
     const expired: number[] = [];
     const channel: Channel = {
@@ -179,13 +145,13 @@ describe("rate limit (2 a minute)", () => {
       expiryMs: 60_000,
       ratePerMinute: 0,
       now: clock.now,
-      timers: clock.timers,
+      timers: clock,
       random: () => 1,
       events: { expired: (row) => expired.push(row.id) },
     });
     outbox.start();
     outbox.enqueue("team", "webhook[0]", notification("G", "1"));
-    await clock.advance(70_000);
+    await clock.advanceAsync(70_000);
     const gaps = attempts.slice(1).map((t, i) => t - (attempts[i] as number));
     expect(gaps.slice(0, 5)).toEqual([1000, 2000, 4000, 8000, 8000]);
     expect(expired).toHaveLength(1);

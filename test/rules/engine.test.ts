@@ -7,6 +7,7 @@ import {
 } from "../../src/alerts/rules/index.js";
 import { evaluateInstant, type VectorValue } from "../../src/promql/index.js";
 import { isStaleMarker, labelsFromObject, SeriesStore } from "../../src/tsdb/index.js";
+import { ManualClock } from "../support/clock.js";
 
 const M = 60_000;
 
@@ -187,18 +188,7 @@ describe("rule engine", () => {
   });
 
   it("evaluates each group at its interval with injected timers and clock", () => {
-    let now = 0;
-    const pending: Array<{ at: number; fn: () => void }> = [];
-    const timers = {
-      setTimeout: (fn: () => void, ms: number) => {
-        const t = { at: now + ms, fn };
-        pending.push(t);
-        return t;
-      },
-      clearTimeout: (h: unknown) => {
-        pending.splice(pending.indexOf(h as { at: number; fn: () => void }), 1);
-      },
-    };
+    const clock = new ManualClock(0);
     const { engine, gauge } = setup(
       `groups:
   - name: fast
@@ -207,26 +197,15 @@ describe("rule engine", () => {
   - name: slow
     rules: [{ alert: B, expr: vector(1) }]
 `,
-      { now: () => now, timers, evaluationIntervalMs: 30_000 },
+      { now: clock.now, timers: clock, evaluationIntervalMs: 30_000 },
     );
     gauge("unused", {}, 0, 1);
     engine.start();
-    const advance = (to: number) => {
-      for (;;) {
-        pending.sort((a, b) => a.at - b.at);
-        const next = pending[0];
-        if (next === undefined || next.at > to) break;
-        pending.shift();
-        now = next.at;
-        next.fn();
-      }
-      now = to;
-    };
     // Prometheus's ticker: evaluations at interval-aligned times plus a stable per-group phase,
     // each stamped with its tick time (no drift, whatever an evaluation costs).
     const seen: Array<Set<string>> = [new Set(), new Set()];
     for (let t = 1000; t <= 120_000; t += 1000) {
-      advance(t);
+      clock.advance(t - clock.now());
       engine.groups().forEach((g, i) => {
         if (g.lastEvaluation !== "0001-01-01T00:00:00Z") seen[i]?.add(g.lastEvaluation);
       });
@@ -246,6 +225,6 @@ describe("rule engine", () => {
       expect(ts[0]).toBeLessThanOrEqual(interval);
     }
     engine.stop();
-    expect(pending).toHaveLength(0);
+    expect(clock.size).toBe(0);
   });
 });

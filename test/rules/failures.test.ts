@@ -12,6 +12,7 @@ import { parseRuleFile } from "../../src/alerts/rules/index.js";
 import { RuleFailureLog } from "../../src/engine/rule-log.js";
 import { SeriesStore } from "../../src/tsdb/index.js";
 import { startTestApp, type TestApp } from "../support/app.js";
+import { ManualClock } from "../support/clock.js";
 import { waitFor } from "../support/wait.js";
 
 /**
@@ -82,8 +83,7 @@ describe("RuleEngine's group evaluation hooks", () => {
   });
 
   it("counts the ticks skipped by a late timer or an evaluation longer than the interval", () => {
-    let now = 0;
-    const timers: Array<{ at: number; fn: () => void }> = [];
+    const clock = new ManualClock(0);
     const events: GroupEvaluation[] = [];
     /** Extra time the next evaluation takes (the clock moves while it runs). */
     let evaluationCost = 0;
@@ -94,29 +94,20 @@ describe("RuleEngine's group evaluation hooks", () => {
     rules: [{ record: r, expr: vector(1) }]
 `,
       {
-        now: () => now,
-        timers: {
-          setTimeout: (fn, ms) => {
-            const t = { at: now + ms, fn };
-            timers.push(t);
-            return t;
-          },
-          clearTimeout: (h) => timers.splice(timers.indexOf(h as (typeof timers)[number]), 1),
-        },
-        onGroupEvaluationStart: () => {
-          now += evaluationCost;
-        },
+        now: clock.now,
+        timers: clock,
+        onGroupEvaluationStart: () => clock.skip(evaluationCost),
         onGroupEvaluation: (e) => events.push(e),
       },
     );
     engine.start();
     /** Fires the one pending timer `late` ms after its time. */
     const fire = (late: number) => {
-      expect(timers).toHaveLength(1);
-      const t = timers.shift() as (typeof timers)[number];
-      now = t.at + late;
-      t.fn();
-      return t.at;
+      expect(clock.size).toBe(1);
+      const at = clock.dueTimes()[0] as number;
+      clock.skip(at + late - clock.now());
+      clock.advance(0);
+      return at;
     };
     const first = fire(0);
     expect(events.at(-1)).toMatchObject({ timestampMs: first, missedIterations: 0 });
@@ -124,12 +115,12 @@ describe("RuleEngine's group evaluation hooks", () => {
     const second = fire(25_000);
     expect(second).toBe(first + 10_000);
     expect(events.at(-1)).toMatchObject({ timestampMs: second, missedIterations: 2 });
-    expect(timers[0]?.at).toBe(second + 30_000);
+    expect(clock.dueTimes()).toEqual([second + 30_000]);
     // On time, but the evaluation takes 10 s: the next tick is skipped.
     evaluationCost = 10_000;
     const third = fire(0);
     expect(events.at(-1)).toMatchObject({ timestampMs: third, missedIterations: 1 });
-    expect(timers[0]?.at).toBe(third + 20_000);
+    expect(clock.dueTimes()).toEqual([third + 20_000]);
     evaluationCost = 0;
     fire(0);
     expect(events.at(-1)?.missedIterations).toBe(0);
@@ -137,8 +128,7 @@ describe("RuleEngine's group evaluation hooks", () => {
   });
 
   it("keeps a group's schedule when a listener throws", () => {
-    let now = 0;
-    const timers: Array<{ at: number; fn: () => void }> = [];
+    const clock = new ManualClock(0);
     const engine = engineOf(
       `groups:
   - name: g
@@ -146,25 +136,16 @@ describe("RuleEngine's group evaluation hooks", () => {
     rules: [{ alert: A, expr: vector(1) }]
 `,
       {
-        now: () => now,
-        timers: {
-          setTimeout: (fn, ms) => {
-            const t = { at: now + ms, fn };
-            timers.push(t);
-            return t;
-          },
-          clearTimeout: () => undefined,
-        },
+        now: clock.now,
+        timers: clock,
       },
     );
     engine.onNotify(() => {
       throw new Error("listener failed");
     });
     engine.start();
-    const t = timers.shift() as (typeof timers)[number];
-    now = t.at;
-    expect(() => t.fn()).toThrow("listener failed");
-    expect(timers).toHaveLength(1);
+    expect(() => clock.advance(10_000)).toThrow("listener failed");
+    expect(clock.size).toBe(1);
     engine.stop();
   });
 });

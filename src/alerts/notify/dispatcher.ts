@@ -5,23 +5,10 @@
 // group_interval, handing all its alerts to the notification pipeline. Resolved alerts leave
 // the group once they were handed on. Empty groups are collected every 30 s, as there.
 
+import { systemClock, systemTimers, type TimerHandle, type Timers } from "../../core/clock.js";
 import { compareAlerts, labelSetString, resolvedAt, type StoredAlert } from "./alerts.js";
 import { fingerprint } from "./fingerprint.js";
 import type { Route } from "./types.js";
-
-export interface Timers {
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
-
-export const realTimers: Timers = {
-  setTimeout: (fn, ms) => {
-    const t = setTimeout(fn, ms);
-    t.unref?.();
-    return t;
-  },
-  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
-};
 
 /** Alertmanager's Route.Match: depth first; a child without `continue` ends the search. */
 export function matchRoutes(route: Route, labels: Record<string, string>): Route[] {
@@ -53,7 +40,7 @@ export class AggregationGroup {
   readonly alerts = new Map<string, StoredAlert>();
   readonly groupKey: string;
   private hasFlushed = false;
-  private timer: unknown;
+  private timer: TimerHandle | undefined;
   private stopped = false;
 
   constructor(
@@ -70,7 +57,7 @@ export class AggregationGroup {
   private schedule(ms: number): void {
     if (this.stopped) return;
     if (this.timer !== undefined) this.timers.clearTimeout(this.timer);
-    this.timer = this.timers.setTimeout(() => this.tick(), ms);
+    this.timer = this.timers.setTimeout(() => this.tick(), ms).unref();
   }
 
   insert(alert: StoredAlert): void {
@@ -117,14 +104,14 @@ export class AggregationGroup {
 export class Dispatcher {
   /** By route id, then by group-label fingerprint. */
   private readonly groups = new Map<string, Map<string, AggregationGroup>>();
-  private gcTimer: unknown;
+  private gcTimer: TimerHandle | undefined;
   private stopped = false;
 
   constructor(
     private readonly root: Route,
     private readonly flushFn: FlushFn,
-    private readonly now: () => number = Date.now,
-    private readonly timers: Timers = realTimers,
+    private readonly now: () => number = systemClock.now,
+    private readonly timers: Timers = systemTimers,
     private readonly gcIntervalMs = 30_000,
   ) {
     this.scheduleGc();
@@ -132,10 +119,12 @@ export class Dispatcher {
 
   private scheduleGc(): void {
     if (this.stopped) return;
-    this.gcTimer = this.timers.setTimeout(() => {
-      this.collectEmpty();
-      this.scheduleGc();
-    }, this.gcIntervalMs);
+    this.gcTimer = this.timers
+      .setTimeout(() => {
+        this.collectEmpty();
+        this.scheduleGc();
+      }, this.gcIntervalMs)
+      .unref();
   }
 
   /** Puts one (already merged) alert into the groups of every route it matches. */

@@ -11,6 +11,7 @@
 // silences or the inhibiting alerts change, so the pipeline, the listing and the status share
 // one computation and a listing page costs what is on it.
 
+import { systemClock, systemTimers, type TimerHandle, type Timers } from "../../core/clock.js";
 import {
   AlertInputError,
   type AlertSource,
@@ -23,7 +24,7 @@ import {
   resolvedAt,
   type StoredAlert,
 } from "./alerts.js";
-import { type AggregationGroup, Dispatcher, realTimers, type Timers } from "./dispatcher.js";
+import { type AggregationGroup, Dispatcher } from "./dispatcher.js";
 import { fingerprint } from "./fingerprint.js";
 import { type InhibitionDeps, Inhibitor } from "./inhibit.js";
 import { type NotifierLimits, notifierLimits } from "./limits.js";
@@ -161,7 +162,7 @@ export class Notifier {
   private readonly channels = new Map<string, Channel[]>();
   private readonly now: () => number;
   private readonly timers: Timers;
-  private gcTimer: unknown;
+  private gcTimer: TimerHandle | undefined;
   private readonly historyInsert;
   /** Silenced/inhibited state per held alert, valid while both epochs are unchanged. */
   private readonly statusCache = new Map<string, CachedStatus>();
@@ -172,13 +173,13 @@ export class Notifier {
   private unreportedSince = 0;
   private lastRefusal = "";
   private lastReportAt = Number.NEGATIVE_INFINITY;
-  private reportTimer: unknown;
+  private reportTimer: TimerHandle | undefined;
   /** History rows of the batch receive() is handling, written together at its end. */
   private historyBatch: HistoryRow[] | undefined;
 
   constructor(private readonly opts: NotifierOptions) {
-    this.now = opts.now ?? Date.now;
-    this.timers = opts.timers ?? realTimers;
+    this.now = opts.now ?? systemClock.now;
+    this.timers = opts.timers ?? systemTimers;
     this.limits = notifierLimits(opts.limits);
     for (const r of opts.config.receivers.values()) this.channels.set(r.name, opts.createChannels(r));
     this.silences = new Silences(opts.db, this.now, this.limits);
@@ -252,13 +253,15 @@ export class Notifier {
     this.outbox.start();
     this.pruner.start();
     const gc = (): void => {
-      this.gcTimer = this.timers.setTimeout(
-        () => {
-          this.gc();
-          gc();
-        },
-        this.opts.alertGcIntervalMs ?? 30 * 60_000,
-      );
+      this.gcTimer = this.timers
+        .setTimeout(
+          () => {
+            this.gc();
+            gc();
+          },
+          this.opts.alertGcIntervalMs ?? 30 * 60_000,
+        )
+        .unref();
     };
     gc();
   }
@@ -508,10 +511,12 @@ export class Notifier {
       this.reportRefusals();
       return;
     }
-    this.reportTimer = this.timers.setTimeout(() => {
-      this.reportTimer = undefined;
-      this.reportRefusals();
-    }, wait);
+    this.reportTimer = this.timers
+      .setTimeout(() => {
+        this.reportTimer = undefined;
+        this.reportRefusals();
+      }, wait)
+      .unref();
   }
 
   private reportRefusals(): void {

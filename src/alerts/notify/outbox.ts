@@ -7,7 +7,7 @@
 // with the alerts of the messages it replaces merged in, so nothing is dropped.
 
 import { randomUUID } from "node:crypto";
-import { realTimers, type Timers } from "./dispatcher.js";
+import { systemClock, systemTimers, type TimerHandle, type Timers } from "../../core/clock.js";
 import type { StateDb } from "./state.js";
 import type { Channel, Notification, NotificationAlert } from "./types.js";
 
@@ -130,7 +130,7 @@ export class Outbox {
   private readonly now: () => number;
   private readonly timers: Timers;
   private readonly random: () => number;
-  private timer: unknown;
+  private timer: TimerHandle | undefined;
   private wakeAt = Number.POSITIVE_INFINITY;
   private stopped = true;
   private pumping = false;
@@ -144,8 +144,8 @@ export class Outbox {
   private readonly countPending;
 
   constructor(private readonly opts: OutboxOptions) {
-    this.now = opts.now ?? Date.now;
-    this.timers = opts.timers ?? realTimers;
+    this.now = opts.now ?? systemClock.now;
+    this.timers = opts.timers ?? systemTimers;
     this.random = opts.random ?? Math.random;
     this.insert = opts.db.prepare(
       `INSERT INTO outbox (dedup_key, receiver, integration, group_key, payload, state, created_at,
@@ -208,9 +208,9 @@ export class Outbox {
     this.timer = undefined;
     const pending = [...this.inFlight.values()];
     if (pending.length === 0) return;
-    let handle: unknown;
+    let handle: TimerHandle | undefined;
     const timeout = new Promise<void>((resolve) => {
-      handle = this.timers.setTimeout(resolve, graceMs);
+      handle = this.timers.setTimeout(resolve, graceMs).unref();
     });
     await Promise.race([Promise.all(pending), timeout]);
     this.timers.clearTimeout(handle);
@@ -241,14 +241,16 @@ export class Outbox {
     if (this.stopped || at >= this.wakeAt) return;
     if (this.timer !== undefined) this.timers.clearTimeout(this.timer);
     this.wakeAt = at;
-    this.timer = this.timers.setTimeout(
-      () => {
-        this.timer = undefined;
-        this.wakeAt = Number.POSITIVE_INFINITY;
-        this.pump();
-      },
-      Math.max(0, at - this.now()),
-    );
+    this.timer = this.timers
+      .setTimeout(
+        () => {
+          this.timer = undefined;
+          this.wakeAt = Number.POSITIVE_INFINITY;
+          this.pump();
+        },
+        Math.max(0, at - this.now()),
+      )
+      .unref();
   }
 
   private takeToken(key: string, now: number): { ok: boolean; nextAt: number } {

@@ -6,7 +6,7 @@
 // WAL is checkpointed and truncated so it cannot grow without bound (state.ts also sets
 // journal_size_limit for the checkpoints SQLite runs by itself).
 
-import { realTimers, type Timers } from "./dispatcher.js";
+import { systemClock, systemTimers, type TimerHandle, type Timers } from "../../core/clock.js";
 import type { NotifierLimits } from "./limits.js";
 import type { StateDb } from "./state.js";
 
@@ -35,15 +35,15 @@ export class StatePruner {
   private readonly batch: number;
   private readonly steps: Array<{ table: keyof PruneResult; run: (now: number) => number }>;
   private readonly checkpoint;
-  private timer: unknown;
+  private timer: TimerHandle | undefined;
   private running: Promise<PruneResult> | undefined;
   private stopped = true;
   /** stop() was called: the file is about to be closed, no further batch may run. */
   private closing = false;
 
   constructor(private readonly opts: PrunerOptions) {
-    this.now = opts.now ?? Date.now;
-    this.timers = opts.timers ?? realTimers;
+    this.now = opts.now ?? systemClock.now;
+    this.timers = opts.timers ?? systemTimers;
     this.batch = opts.batchRows ?? 500;
     const { db, limits } = opts;
     const historyOld = db.prepare(
@@ -87,10 +87,12 @@ export class StatePruner {
 
   private schedule(): void {
     if (this.stopped) return;
-    this.timer = this.timers.setTimeout(() => {
-      this.timer = undefined;
-      void this.runOnce().finally(() => this.schedule());
-    }, this.opts.intervalMs ?? 60_000);
+    this.timer = this.timers
+      .setTimeout(() => {
+        this.timer = undefined;
+        void this.runOnce().finally(() => this.schedule());
+      }, this.opts.intervalMs ?? 60_000)
+      .unref();
   }
 
   /** Stops the passes; waits for the batch in progress (the caller closes the file after). */

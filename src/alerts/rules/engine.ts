@@ -3,6 +3,7 @@
 // inactive → pending → firing, honour `for` and `keep_firing_for`, keep resolved alerts for 15
 // minutes, and write ALERTS / ALERTS_FOR_STATE. Pure over the store and an injected clock.
 
+import { systemClock, systemTimers, type TimerHandle, type Timers } from "../../core/clock.js";
 import { type EngineOptions, evaluateInstant, formatFloatPlain, type Sample } from "../../promql/index.js";
 import {
   type Labels,
@@ -142,11 +143,6 @@ export interface GroupEvaluation {
   missedIterations: number;
 }
 
-export interface Timers {
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
-
 export interface RuleEngineOptions {
   store: SeriesStore;
   groups: GroupDef[];
@@ -154,8 +150,9 @@ export interface RuleEngineOptions {
   evaluationIntervalMs?: number;
   externalLabels?: Record<string, string>;
   externalURL?: string;
-  /** Milliseconds since the epoch. Default Date.now. */
+  /** Milliseconds since the epoch. Default the system clock (src/core/clock.ts). */
   now?: () => number;
+  /** Default the system timers; the group timers are unref'd. */
   timers?: Timers;
   engine?: EngineOptions;
   /** Minimum time between re-sends of a firing alert. Default 1 m. */
@@ -187,7 +184,7 @@ interface GroupState {
   rules: RuleState[];
   lastEvaluationMs: number | undefined;
   evaluationTimeMs: number;
-  timer: unknown;
+  timer: TimerHandle | undefined;
   /** Phase of the group's ticks within its interval (Prometheus: a hash of name and file). */
   offsetMs: number;
 }
@@ -229,15 +226,8 @@ export class RuleEngine {
     this.store = opts.store;
     this.externalLabels = opts.externalLabels ?? {};
     this.externalURL = opts.externalURL ?? "";
-    this.now = opts.now ?? Date.now;
-    this.timers = opts.timers ?? {
-      setTimeout: (fn, ms) => {
-        const t = setTimeout(fn, ms);
-        t.unref?.();
-        return t;
-      },
-      clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
-    };
+    this.now = opts.now ?? systemClock.now;
+    this.timers = opts.timers ?? systemTimers;
     this.engineOpts = opts.engine ?? {};
     this.resendDelayMs = opts.resendDelayMs ?? DEFAULT_RESEND_DELAY_MS;
     this.onStart = opts.onGroupEvaluationStart;
@@ -286,7 +276,7 @@ export class RuleEngine {
   private schedule(g: GroupState): number {
     const now = this.now();
     const at = this.nextTick(g, now);
-    g.timer = this.timers.setTimeout(() => this.tick(g, at), Math.max(0, at - now));
+    g.timer = this.timers.setTimeout(() => this.tick(g, at), Math.max(0, at - now)).unref();
     return at;
   }
 

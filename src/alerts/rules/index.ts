@@ -1,4 +1,6 @@
 // Public surface of the rules capability: rule files → evaluator state machine.
+
+export type { Timers } from "../../core/clock.js";
 export {
   type Alert,
   type AlertChange,
@@ -17,7 +19,6 @@ export {
   type RuleEngineOptions,
   type RuleFailure,
   type RuleHealth,
-  type Timers,
 } from "./engine.js";
 export { type GroupDef, loadRuleFile, parseRuleFile, type RuleDef, RuleFileError } from "./load.js";
 export {
