@@ -1,0 +1,125 @@
+// The embedded Alertmanager-compatible notifier (monitoring and notifications on): its
+// configuration file, its state database, its metrics and log lines. The rule engine is wired to
+// it by the rules capability (src/app/engine.ts).
+
+import { createChannels } from "../alerts/channels/index.js";
+import {
+  createNotifierMetrics,
+  fingerprint,
+  loadAlertmanagerConfig,
+  Notifier,
+  type NotifierEvents,
+  openStateDb,
+} from "../alerts/notify/index.js";
+import type { Config } from "../core/config/index.js";
+import { resolveInstallPath } from "../core/install.js";
+import type { Logger } from "../logs/logger.js";
+import { type AppCapability, need } from "./context.js";
+import { linkBase, stateFileBeside } from "./paths.js";
+
+/** The notifier's events as log lines. */
+function notifierLog(logger: Logger): NotifierEvents {
+  return {
+    failed: (row, error, retryAt) =>
+      logger.warn(
+        {
+          receiver: row.receiver,
+          integration: row.integration,
+          attempts: row.attempts + 1,
+          error,
+          retryAt: new Date(retryAt).toISOString(),
+        },
+        "notification delivery failed; will retry",
+      ),
+    rejected: (row, error) =>
+      logger.error(
+        { receiver: row.receiver, integration: row.integration, error },
+        "notification refused by the receiver; not retried",
+      ),
+    expired: (row, lastError) =>
+      logger.error(
+        { receiver: row.receiver, integration: row.integration, groupKey: row.groupKey, lastError },
+        "notification given up after the retry expiry",
+      ),
+    coalesced: (row, into) =>
+      logger.info(
+        { receiver: row.receiver, integration: row.integration, into: into.id },
+        "rate limit: notification coalesced",
+      ),
+    refused: (r) =>
+      logger.warn({ refused: r.refused, since: r.since, example: r.example }, "the notifier refused alerts"),
+  };
+}
+
+function notifierStateFile(config: Config): string {
+  const n = config.notifications;
+  return config.database.url === "sqlite::memory:" && !n.stateFile
+    ? ":memory:"
+    : stateFileBeside(config, n.stateFile, "notifier.db");
+}
+
+export const notifier: AppCapability = {
+  name: "notifier",
+  build(ctx) {
+    const { config, metrics } = ctx;
+    const notifications = config.notifications;
+    // The engine exists exactly when the metrics do (src/app/engine.ts).
+    if (!metrics || !notifications.enabled) return [];
+    const logger = need(ctx, "logger", "notifier");
+    const { config: amConfig, warnings } = loadAlertmanagerConfig(
+      resolveInstallPath(notifications.alertmanagerConfig),
+      { slackWebhookUrl: notifications.slackWebhookUrl, smtp: notifications.smtp },
+    );
+    for (const w of warnings) logger.warn({ file: notifications.alertmanagerConfig }, w);
+    const stateDb = openStateDb(notifierStateFile(config));
+    const nm = createNotifierMetrics(metrics.registry);
+    const log = notifierLog(logger);
+    const both = <K extends keyof NotifierEvents>(k: K) =>
+      ((...args: unknown[]) => {
+        for (const e of [nm.events, log]) (e[k] as ((...a: unknown[]) => void) | undefined)?.(...args);
+      }) as NotifierEvents[K];
+    const n = new Notifier({
+      config: amConfig,
+      limits: notifications.limits,
+      db: stateDb,
+      createChannels: (r) =>
+        createChannels(r, {
+          timeoutMs: notifications.channelTimeoutMs,
+          ...(notifications.webhookSigningSecret
+            ? { signingSecret: notifications.webhookSigningSecret }
+            : {}),
+        }),
+      externalURL: linkBase(config),
+      initialBackoffMs: notifications.retry.initialBackoffMs,
+      maxBackoffMs: notifications.retry.maxBackoffMs,
+      expiryMs: notifications.retry.expiryMs,
+      ratePerMinute: notifications.rateLimitPerMinute,
+      ruleValue: (labels) => {
+        const fp = fingerprint(labels);
+        return ctx.engine?.alerts().alerts.find((a) => fingerprint(a.labels) === fp)?.value;
+      },
+      now: ctx.now,
+      events: {
+        queued: both("queued"),
+        delivered: both("delivered"),
+        failed: both("failed"),
+        rejected: both("rejected"),
+        expired: both("expired"),
+        coalesced: both("coalesced"),
+        refused: both("refused"),
+      },
+    });
+    nm.bind(n);
+    ctx.notifier = n;
+    return [
+      {
+        name: "notifier",
+        start: () => n.start(),
+        stop: async () => {
+          await n.stop(5_000);
+          stateDb.close();
+        },
+      },
+    ];
+  },
+};
