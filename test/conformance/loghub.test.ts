@@ -2,26 +2,26 @@
 // CONFORMANCE_DIR/loghub2k). Each dataset goes through `tug logs analyze FILE --format F --output
 // OUT.csv` exactly as a user runs it, with only the dataset's log_format from settings.json (no
 // masks, no thresholds), and the CSV is scored with the README's definitions: GA, FGA and PA.
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+// Those are IN-SAMPLE figures (the defaults were chosen on these eight sets). The gate is on the
+// LEAVE-ONE-OUT figures: every setting is chosen on seven sets and scored on the eighth, in turn
+// (loghub-data.ts, loo.ts), and the shipped defaults must be what that selection picks on all eight.
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { logsCommand } from "../../src/cli/logs.js";
-
-const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
-const base = process.env.CONFORMANCE_DIR ?? resolve(repoRoot, "../shared/conformance");
-const dir = join(base, "loghub2k");
-
-function settings(): Record<string, { log_format: string }> {
-  const file = join(dir, "settings.json");
-  if (!existsSync(file)) {
-    throw new Error(
-      `Loghub-2k data not found at ${dir}: set CONFORMANCE_DIR to the folder holding loghub2k/`,
-    );
-  }
-  return JSON.parse(readFileSync(file, "utf8"));
-}
+import {
+  DEFAULT_MINER_SETTINGS,
+  describeSettings,
+  loghubDir as dir,
+  loadDatasets,
+  parseCsv,
+  runLoghubLoo,
+  type Scores,
+  sameSettings,
+  score,
+  loghubSettings as settings,
+} from "./loghub-data.js";
 
 /** Drain3 tuned per dataset, GA on this data (conformance README). */
 const DRAIN3_GA: Record<string, number> = {
@@ -34,75 +34,6 @@ const DRAIN3_GA: Record<string, number> = {
   OpenSSH: 0.789,
   Apache: 1.0,
 };
-
-/** RFC 4180 CSV (quoted fields with doubled quotes, CRLF or LF). */
-function parseCsv(text: string): string[][] {
-  const rows: string[][] = [];
-  let row: string[] = [];
-  let field = "";
-  let quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (quoted) {
-      if (c === '"') {
-        if (text[i + 1] === '"') {
-          field += '"';
-          i++;
-        } else quoted = false;
-      } else field += c;
-    } else if (c === '"') quoted = true;
-    else if (c === ",") {
-      row.push(field);
-      field = "";
-    } else if (c === "\n") {
-      row.push(field);
-      rows.push(row);
-      row = [];
-      field = "";
-    } else if (c !== "\r") field += c;
-  }
-  if (field !== "" || row.length > 0) {
-    row.push(field);
-    rows.push(row);
-  }
-  return rows;
-}
-
-interface Scores {
-  ga: number;
-  fga: number;
-  pa: number;
-}
-
-/**
- * GA: a ground-truth group is correct when all its lines got one parsed id and that id holds no
- * other line; GA = lines in correct groups / lines. FGA: F1 of correct groups over the parsed and
- * the ground-truth group counts. PA: lines whose parsed template equals the truth exactly.
- */
-function score(truthIds: string[], truthTpl: string[], ids: string[], tpl: string[]): Scores {
-  const truthGroups = new Map<string, number[]>();
-  truthIds.forEach((g, i) => {
-    const l = truthGroups.get(g);
-    if (l) l.push(i);
-    else truthGroups.set(g, [i]);
-  });
-  const parsedSize = new Map<string, number>();
-  for (const p of ids) parsedSize.set(p, (parsedSize.get(p) ?? 0) + 1);
-  let okLines = 0;
-  let okGroups = 0;
-  for (const lines of truthGroups.values()) {
-    const p = ids[lines[0] as number] as string;
-    if (lines.every((i) => ids[i] === p) && parsedSize.get(p) === lines.length) {
-      okLines += lines.length;
-      okGroups++;
-    }
-  }
-  const precision = okGroups / parsedSize.size;
-  const recall = okGroups / truthGroups.size;
-  const fga = precision + recall === 0 ? 0 : (2 * precision * recall) / (precision + recall);
-  const pa = tpl.filter((t, i) => t === truthTpl[i]).length / tpl.length;
-  return { ga: okLines / truthIds.length, fga, pa };
-}
 
 describe("scoring", () => {
   it("follows the README's definitions on a small case", () => {
@@ -120,7 +51,7 @@ describe("Loghub-2k template mining", () => {
   const tmp = mkdtempSync(join(tmpdir(), "tug-loghub-"));
   afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-  it("reaches average GA >= 0.95 and FGA >= 0.90 with no per-dataset tuning", async () => {
+  it("reports the in-sample figures of the CLI with its defaults", async () => {
     const sets = settings();
     const rows: Array<{ ds: string } & Scores> = [];
     for (const [ds, cfg] of Object.entries(sets)) {
@@ -166,7 +97,32 @@ describe("Loghub-2k template mining", () => {
     ].join("\n");
     console.log(table);
     expect(rows.length).toBe(8);
+    // In-sample figures are no evidence of generality (the leave-one-out test below is the gate),
+    // but the CLI must still do what the library does with the same defaults.
+    expect(avg("ga"), table).toBeGreaterThanOrEqual(0.95);
+  });
+
+  it("leave one dataset out: average GA >= 0.95, FGA >= 0.90, no dataset below 0.85", () => {
+    const r = runLoghubLoo(loadDatasets());
+    const avg = (k: keyof Scores) => r.folds.reduce((n, f) => n + f.scores[k], 0) / r.folds.length;
+    const table = [
+      `leave-one-out (${r.candidates.length} candidate settings; each row scored with the settings chosen on the other ${r.folds.length - 1})`,
+      `${"dataset".padEnd(10)} ${"GA".padStart(6)} ${"FGA".padStart(6)} ${"PA".padStart(6)}  chosen on the others`,
+      ...r.folds.map(
+        (f) =>
+          `${f.dataset.padEnd(10)} ${f.scores.ga.toFixed(3).padStart(6)} ${f.scores.fga.toFixed(3).padStart(6)} ${f.scores.pa.toFixed(3).padStart(6)}  ${describeSettings(f.settings)}`,
+      ),
+      `${"LOO avg".padEnd(10)} ${avg("ga").toFixed(3).padStart(6)} ${avg("fga").toFixed(3).padStart(6)} ${avg("pa").toFixed(3).padStart(6)}`,
+      `chosen on all eight: ${describeSettings(r.chosenOnAll)}; shipped defaults: ${describeSettings(DEFAULT_MINER_SETTINGS)}`,
+    ].join("\n");
+    console.log(table);
+    expect(r.folds.length, "leave-one-out needs all eight datasets").toBe(8);
+    expect(
+      sameSettings(r.chosenOnAll, DEFAULT_MINER_SETTINGS),
+      `defaults differ from the selection\n${table}`,
+    ).toBe(true);
     expect(avg("ga"), table).toBeGreaterThanOrEqual(0.95);
     expect(avg("fga"), table).toBeGreaterThanOrEqual(0.9);
+    for (const f of r.folds) expect(f.scores.ga, `${f.dataset}\n${table}`).toBeGreaterThanOrEqual(0.85);
   });
 });

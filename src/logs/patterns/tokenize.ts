@@ -23,20 +23,43 @@ for (const c of "=:,;()[]{}\"'|@") CLASS[c.charCodeAt(0)] = SEP;
 CLASS[46] = DOT;
 CLASS[92] = BACKSLASH;
 
+/**
+ * Optional masking rules, as bits of `maskMessage`'s `rules`. Each is a general shape, not a
+ * pattern of one source; which ones are on by default was chosen by leave-one-out over the
+ * Loghub-2k reference sets (test/conformance/loghub.test.ts, docs/logs-analysis.md).
+ */
+export const MASK = {
+  /** Day and month names (`Sun`, `Jul`): the words of an embedded date. */
+  dateWords: 1,
+  /** Two hex letters next to a colon (`FF` in `FF:9F:16`): a byte of a MAC address or dump. */
+  hexPairs: 2,
+  /** A run of two or more dots separates segments (layout such as `name.......ok`). */
+  dotRuns: 4,
+  /** A host name of three or more labels (`proxy.example.org`, see isDottedName). */
+  dottedNames: 8,
+  /** A unit after a number (`1.2 KB`, `30 ms`) is part of the number's parameter. */
+  units: 16,
+} as const;
+
+/** Rules `maskMessage` applies when none are given (the leave-one-out choice). */
+export const DEFAULT_MASK_RULES: number =
+  MASK.dateWords | MASK.hexPairs | MASK.dotRuns | MASK.dottedNames | MASK.units;
+
 function isSpace(c: number): boolean {
   return c < 128 && CLASS[c] === SPACE;
 }
 
 /**
  * Masks a message: runs of whitespace become one space, leading and trailing whitespace go, and
- * every segment (token part between separators) that contains a digit becomes `<*>`, as do paths,
- * hex byte pairs next to a colon (`FF:9F:…`) and day/month names. The result is the message's
- * signature: messages with the same signature always share a template.
+ * every segment (token part between separators) that contains a digit becomes `<*>`, as do paths
+ * and, per `rules` (see MASK), hex byte pairs next to a colon, dotted host/class names, day and
+ * month names, and a unit after a number. The result is the message's signature: messages with
+ * the same signature always share a template.
  *
  * Built from slices of the input rather than char by char: most text is copied unchanged, so a
  * typical line costs a few slice concatenations and no per-token allocation.
  */
-export function maskMessage(msg: string): string {
+export function maskMessage(msg: string, rules: number = DEFAULT_MASK_RULES): string {
   const n = msg.length;
   let i = 0;
   while (i < n && isSpace(msg.charCodeAt(i))) i++;
@@ -48,7 +71,9 @@ export function maskMessage(msg: string): string {
   let segStart = i;
   let segDigit = false;
   let segBackslash = false;
+  let segDots = 0;
   let tokDigit = false;
+  const dotRuns = (rules & MASK.dotRuns) !== 0;
   for (;;) {
     // Inner loop: ordinary characters and digits, the bulk of every line.
     let c = 32;
@@ -70,34 +95,56 @@ export function maskMessage(msg: string): string {
       k = SPACE;
     }
     // A dot ends a segment only as part of a run (`dcbf.........0`): layout, not part of a value.
-    const dots = k === DOT && i + 1 < end && msg.charCodeAt(i + 1) === 46;
+    const dots = dotRuns && k === DOT && i + 1 < end && msg.charCodeAt(i + 1) === 46;
     if (k === DOT && !dots) {
+      segDots++;
       i++;
       continue;
     }
-    if (segDigit || (i - segStart === 2 && isHexPair(msg, segStart, tokStart, c))) {
+    let numeric = false;
+    if (
+      segDigit ||
+      ((rules & MASK.hexPairs) !== 0 && i - segStart === 2 && isHexPair(msg, segStart, tokStart, c))
+    ) {
       out += msg.slice(copied, segStart) + WILDCARD;
       copied = i;
       tokDigit = true;
-    } else if (segBackslash || (i - segStart > 1 && isPathStart(msg, segStart))) {
+      numeric = segDigit;
+    } else if (
+      segBackslash ||
+      (i - segStart > 1 && isPathStart(msg, segStart)) ||
+      (segDots >= 2 && (rules & MASK.dottedNames) !== 0 && isDottedName(msg, segStart, i))
+    ) {
       out += msg.slice(copied, segStart) + WILDCARD;
       copied = i;
     }
     segDigit = false;
     segBackslash = false;
+    segDots = 0;
     if (dots) {
       let j = i + 1;
       while (j < end && msg.charCodeAt(j) === 46) j++;
       i = j;
     } else if (k === SPACE) {
-      if (!tokDigit && i - tokStart <= 9 && isDateWord(msg, tokStart, i)) {
+      if ((rules & MASK.dateWords) !== 0 && !tokDigit && i - tokStart <= 9 && isDateWord(msg, tokStart, i)) {
         out += msg.slice(copied, tokStart) + WILDCARD;
         copied = i;
       }
       if (i >= end) break;
-      // Normalise a whitespace run to one space (copy up to it, skip the run).
       let j = i + 1;
       while (j < end && isSpace(msg.charCodeAt(j))) j++;
+      if (numeric && (rules & MASK.units) !== 0) {
+        // `1.2 KB`, `30 ms`: the unit joins the number's parameter, and the token goes on after it
+        // (so `(1.2 KB)` masks to `(<*>)` and `384.0 B,` to `<*>,`).
+        const u = unitEnd(msg, j, end);
+        if (u > 0) {
+          copied = u;
+          i = u;
+          segStart = i;
+          continue;
+        }
+      }
+      // Normalise a whitespace run to one space (copy up to it, skip the run).
       if (c !== 32 || j !== i + 1) {
         out += `${msg.slice(copied, i)} `;
         copied = j;
@@ -109,6 +156,55 @@ export function maskMessage(msg: string): string {
     segStart = i;
   }
   return copied < end ? out + msg.slice(copied, end) : out;
+}
+
+// Units of size and duration: after a number they are part of its value (`384.0 B`, `1.2 KB`,
+// `<1 sec`), and a template whose values come in several units must not split by unit.
+const UNITS = new Set(
+  "B KB MB GB TB PB kB KiB MiB GiB TiB b kb mb gb ms s sec secs us ns min mins h hr hrs".split(" "),
+);
+
+/** End of a unit word starting at `from` (followed by the end, a space or punctuation), else 0. */
+function unitEnd(msg: string, from: number, end: number): number {
+  let j = from;
+  while (j < end && j - from < 4) {
+    const c = msg.charCodeAt(j);
+    if ((c >= 65 && c <= 90) || (c >= 97 && c <= 122)) j++;
+    else break;
+  }
+  if (j === from) return 0;
+  if (j < end) {
+    const c = msg.charCodeAt(j);
+    const k = c < 128 ? CLASS[c] : PLAIN;
+    if (k !== SPACE && k !== SEP && k !== DOT) return 0;
+  }
+  return UNITS.has(msg.slice(from, j)) ? j : 0;
+}
+
+/**
+ * A host name of three or more labels (`proxy.example.org`): letters, digits and `-` between
+ * single dots, the last label (the top-level domain) 2 to 6 letters, as in the usual host-name
+ * grammar. Names with `_` or a long or non-alphabetic last part (`android.intent.action.SCREEN_ON`,
+ * `java.io.IOException`) are identifiers, not hosts, and stay words.
+ */
+function isDottedName(msg: string, from: number, to: number): boolean {
+  let prevDot = true;
+  let label = 0; // letters in the current label, or -1 once it holds a non-letter
+  for (let j = from; j < to; j++) {
+    const c = msg.charCodeAt(j);
+    if (c === 46) {
+      if (prevDot) return false;
+      prevDot = true;
+      label = 0;
+      continue;
+    }
+    prevDot = false;
+    if ((c >= 65 && c <= 90) || (c >= 97 && c <= 122)) {
+      if (label >= 0) label++;
+    } else if ((c >= 48 && c <= 57) || c === 45) label = -1;
+    else return false;
+  }
+  return !prevDot && label >= 2 && label <= 6;
 }
 
 function isHexLetter(c: number): boolean {
