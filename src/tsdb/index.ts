@@ -47,4 +47,5 @@ export {
   SeriesStore,
   type SeriesStoreOptions,
   type StoreCounters,
+  type WorkMeter,
 } from "./store.js";

@@ -25,6 +25,15 @@ export interface SeriesData {
 }
 
 /** Refusal counts since creation, for the app to export as counters. */
+/**
+ * Counts the work of a long loop and may throw to stop it: a PromQL query's guard
+ * (promql/limits.ts) passed to `select`, so that a deadline or a cancellation ends a selection
+ * over many series or samples while it runs, not after.
+ */
+export interface WorkMeter {
+  tick(units: number): void;
+}
+
 export interface StoreCounters {
   seriesRefusedTotal: number;
   outOfOrderTotal: number;
@@ -255,11 +264,20 @@ export class SeriesStore {
     return "ok";
   }
 
-  /** Series matching all matchers, with their samples in [minT, maxT], sorted by labels. */
-  select(matchers: readonly (Matcher | CompiledMatcher)[], minT: number, maxT: number): SeriesData[] {
+  /**
+   * Series matching all matchers, with their samples in [minT, maxT], sorted by labels. `meter`
+   * is ticked by every loop here (postings, matching, sorting, copying), one unit per label
+   * value, series, comparison or sample; an exception it throws ends the selection.
+   */
+  select(
+    matchers: readonly (Matcher | CompiledMatcher)[],
+    minT: number,
+    maxT: number,
+    meter?: WorkMeter,
+  ): SeriesData[] {
     const out: SeriesData[] = [];
-    for (const s of this.matching(matchers)) {
-      const n = this.copyRange(s, minT, maxT);
+    for (const s of this.matching(matchers, meter)) {
+      const n = this.copyRange(s, minT, maxT, meter);
       if (n === 0) continue;
       out.push({ labels: s.labels, timestamps: scratchT.slice(0, n), values: scratchV.slice(0, n) });
     }
@@ -362,7 +380,7 @@ export class SeriesStore {
   }
 
   /** Series matching all matchers, sorted by labels; narrows through the postings first. */
-  private matching(raw: readonly (Matcher | CompiledMatcher)[]): Series[] {
+  private matching(raw: readonly (Matcher | CompiledMatcher)[], meter?: WorkMeter): Series[] {
     const matchers = raw.map(toCompiled);
     let candidates: Iterable<SeriesRef> | undefined;
     let best = Infinity;
@@ -377,7 +395,12 @@ export class SeriesStore {
         if (!ids) return [];
       } else {
         ids = new Set();
-        for (const [value, set] of values) if (m.matches(value)) for (const id of set) ids.add(id);
+        for (const [value, set] of values) {
+          meter?.tick(1);
+          if (!m.matches(value)) continue;
+          meter?.tick(set.size);
+          for (const id of set) ids.add(id);
+        }
       }
       if (ids.size < best) {
         best = ids.size;
@@ -387,17 +410,25 @@ export class SeriesStore {
     const out: Series[] = [];
     if (candidates) {
       for (const id of candidates) {
+        meter?.tick(1);
         const s = this.byId.get(id);
         if (s && matchesAll(s.labels, matchers)) out.push(s);
       }
     } else {
-      for (const s of this.byKey.values()) if (matchesAll(s.labels, matchers)) out.push(s);
+      for (const s of this.byKey.values()) {
+        meter?.tick(1);
+        if (matchesAll(s.labels, matchers)) out.push(s);
+      }
     }
-    return out.sort((a, b) => compareLabels(a.labels, b.labels));
+    if (meter === undefined) return out.sort((a, b) => compareLabels(a.labels, b.labels));
+    return out.sort((a, b) => {
+      meter.tick(1);
+      return compareLabels(a.labels, b.labels);
+    });
   }
 
   /** Copies the samples of `s` in [minT, maxT] into the scratch arrays; returns their count. */
-  private copyRange(s: Series, minT: number, maxT: number): number {
+  private copyRange(s: Series, minT: number, maxT: number, meter?: WorkMeter): number {
     if (scratchT.length < s.count) {
       const size = Math.max(s.count, scratchT.length * 2);
       scratchT = new Float64Array(size);
@@ -407,6 +438,7 @@ export class SeriesStore {
     for (const c of s.chunks) {
       if (c.maxT < minT) continue;
       if (c.minT > maxT) break;
+      meter?.tick(c.len - c.off);
       let t = c.minT;
       for (let i = c.off; i < c.len; i++) {
         if (i > c.off) t += c.dts[i] as number;
