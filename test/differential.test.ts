@@ -148,7 +148,7 @@ it("agrees with Prometheus 2.42 on the alert rules' expressions and on rate / hi
     "histogram_quantile(0.5, sum by (le) (rate(http_request_duration_seconds_bucket[20s])))",
     // Once disagreed at a bucket boundary (embedded 0.001000000000000024, Prometheus 0.0005): rate
     // scaled then divided where Go multiplies by one factor, a last-bit difference that decided the
-    // bucket when the rank tied a bucket's count. Rate now follows Go's order (funcs.ts).
+    // bucket when the rank tied a bucket's count. Rate now follows Go's order (src/promql/kernels.ts).
     "histogram_quantile(0.99, rate(db_query_duration_seconds_bucket[10s]))",
     "rate(http_request_duration_seconds_sum[15s]) / rate(http_request_duration_seconds_count[15s])",
     "increase(db_query_duration_seconds_count[20s])",

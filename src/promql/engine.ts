@@ -20,14 +20,28 @@ import type {
   AtModifier,
   BinaryExpr,
   BinaryOp,
+  Call,
   Expr,
   SubqueryExpr,
   ValueType,
   VectorMatching,
   VectorSelector,
 } from "./ast.js";
-import { callFunction, quantile } from "./funcs.js";
-import { FUNCTIONS } from "./functions.js";
+import { type CallContext, callFunction, type FunctionArg } from "./function-implementations.js";
+import { FUNCTIONS } from "./function-signatures.js";
+import {
+  aggregationAdd,
+  aggregationCells,
+  aggregationOpen,
+  aggregationResult,
+  checkUniqueLabelsets,
+  insertionSort,
+  isKernelAggregation,
+  type KernelAggregation,
+  quantile,
+  type RangeArg,
+  type RangeArgSeries,
+} from "./kernels.js";
 import {
   dropMetricName,
   formatLabels,
@@ -62,24 +76,6 @@ export interface EngineOptions {
 
 export const DEFAULT_LOOKBACK_DELTA_MS = 300_000;
 export const DEFAULT_SUBQUERY_INTERVAL_MS = 60_000;
-
-/** A range vector plus the window it was read from (rate's extrapolation needs the window). */
-/** Numbers a range function reads: a plain array, or a view of the store's typed array. */
-export type Samples = ArrayLike<number> & Iterable<number>;
-
-/** A range-vector argument's series: views of the store's arrays where no stale marker intervenes. */
-export interface RangeArgSeries {
-  labels: Labels;
-  timestamps: Samples;
-  values: Samples;
-}
-
-export interface RangeArg {
-  series: RangeArgSeries[];
-  rangeStartMs: number;
-  rangeEndMs: number;
-  rangeMs: number;
-}
 
 /** Evaluates an instant query at `timeMs`. Throws PromQLParseError or PromQLEvalError. */
 export function evaluateInstant(
@@ -255,18 +251,6 @@ function asVector(v: Value, what: string): Sample[] {
   return v.samples;
 }
 
-/** Throws Prometheus's error if two elements share a label set. */
-export function checkUniqueLabelsets(samples: readonly { labels: Labels }[], g?: QueryGuard): void {
-  if (samples.length < 2) return;
-  const seen = new Set<string>();
-  for (const s of samples) {
-    g?.tick(1);
-    const k = labelsKey(s.labels);
-    if (seen.has(k)) throw new PromQLEvalError("vector cannot contain metrics with the same labelset");
-    seen.add(k);
-  }
-}
-
 /** Evaluates expressions at one timestamp at a time; holds the query's start and end for `@ start()`/`end()`. */
 export class Evaluator {
   readonly lookbackMs: number;
@@ -356,8 +340,40 @@ export class Evaluator {
       case "AggregateExpr":
         return { type: "vector", samples: this.aggregate(e, t) };
       case "Call":
-        return callFunction(this, e, t);
+        return this.call(e, t);
     }
+  }
+
+  /**
+   * A function call: its arguments evaluated in order, as its signature types them (a range
+   * vector with its window), then the function (function-implementations.ts) called with them.
+   */
+  private call(e: Call, t: number): Value {
+    const sig = FUNCTIONS[e.func];
+    if (sig === undefined) throw new PromQLEvalError(`function ${JSON.stringify(e.func)} is not supported`);
+    const types = sig.argTypes;
+    const args: FunctionArg[] = [];
+    for (let i = 0; i < e.args.length; i++) {
+      const a = e.args[i] as Expr;
+      const type = types[Math.min(i, types.length - 1)];
+      if (type === "matrix") args.push({ type: "range", range: this.rangeArg(a, t) });
+      else if (e.func === "timestamp") args.push(this.timestampArg(a, t));
+      else {
+        const v = this.eval(a, t);
+        if (v.type === "matrix") throw new PromQLEvalError(`expected ${type}, got ${v.type}`);
+        args.push(v);
+      }
+    }
+    const ctx: CallContext = { t, guard: this.guard };
+    return callFunction(e.func, args, e.args, ctx);
+  }
+
+  /** timestamp()'s argument: a selector's samples with their own timestamps, else the vector. */
+  private timestampArg(e: Expr, t: number): FunctionArg {
+    let arg = e;
+    while (arg.type === "ParenExpr") arg = arg.expr;
+    if (arg.type === "VectorSelector") return { type: "vector", samples: this.selectVector(arg, t) };
+    return { type: "vector", samples: this.evalVector(arg, t) };
   }
 
   evalVector(e: Expr, t: number): Sample[] {
@@ -386,12 +402,12 @@ export class Evaluator {
 
   /**
    * The store's series matching `matchers` with their samples in [minT, maxT]: the one place
-   * evaluation reads the store. The store copies the samples in one uninterrupted loop (about
-   * 0.1 s per million samples), so a deadline can pass during it; the poll right after stops the
-   * query there.
+   * evaluation reads the store. The store ticks the query's guard as it matches, sorts and copies
+   * (about 0.1 s per million samples), so a deadline or a cancellation stops a big selection
+   * while it runs.
    */
   selectSeries(matchers: CompiledMatcher[], minT: number, maxT: number): SeriesData[] {
-    const series = this.store.select(matchers, minT, maxT);
+    const series = this.store.select(matchers, minT, maxT, this.guard);
     this.guard.tick(series.length);
     return series;
   }
@@ -548,11 +564,15 @@ export class Evaluator {
       if (!e.without) grouping = [...grouping, valueLabel];
     }
 
+    // sum, avg, count, group, min, max, stddev, stdvar (and count_values, a count) go through the
+    // aggregation kernel (kernels.ts) that the range plan uses too: one cell per group.
+    const kernelOp = op === "count_values" ? "count" : isKernelAggregation(op) ? op : undefined;
+    const cells = kernelOp === undefined ? undefined : aggregationCells(vec.length);
     interface Group {
       labels: Labels;
-      value: number;
-      mean: number;
-      count: number;
+      /** The group's kernel cell (its index in `order`). */
+      cell: number;
+      /** topk/bottomk: the group's heap; quantile: its values. */
       heap: Sample[];
       values: number[];
     }
@@ -568,56 +588,21 @@ export class Evaluator {
         : keepLabels(metric, grouping);
       const key = labelsKey(groupLabels);
       const g = groups.get(key);
+      const v = s.value;
       if (g === undefined) {
-        const ng: Group = {
-          labels: groupLabels,
-          value: s.value,
-          mean: s.value,
-          count: 1,
-          heap: [{ labels: s.labels, value: s.value }],
-          values: [s.value],
-        };
-        if (op === "stddev" || op === "stdvar") ng.value = 0;
-        else if (op === "count" || op === "group" || op === "count_values") ng.value = 1;
+        const ng: Group = { labels: groupLabels, cell: order.length, heap: [], values: [] };
+        if (cells !== undefined) aggregationOpen(kernelOp as KernelAggregation, cells, ng.cell, v);
+        else if (op === "quantile") ng.values.push(v);
+        else ng.heap.push({ labels: s.labels, value: v });
         groups.set(key, ng);
         order.push(ng);
         continue;
       }
-      const v = s.value;
+      if (cells !== undefined) {
+        aggregationAdd(kernelOp as KernelAggregation, cells, g.cell, v);
+        continue;
+      }
       switch (op) {
-        case "sum":
-          g.value += v;
-          break;
-        case "avg":
-          g.count++;
-          if (isInf(g.mean)) {
-            if (isInf(v) && g.mean > 0 === v > 0) break;
-            if (!isInf(v) && !Number.isNaN(v)) break;
-          }
-          // Dividing each term by count avoids overflowing float64 (Prometheus's incremental mean).
-          g.mean += v / g.count - g.mean / g.count;
-          break;
-        case "group":
-          break;
-        case "count":
-        case "count_values":
-          g.count++;
-          g.value = g.count;
-          break;
-        case "max":
-          if (g.value < v || Number.isNaN(g.value)) g.value = v;
-          break;
-        case "min":
-          if (g.value > v || Number.isNaN(g.value)) g.value = v;
-          break;
-        case "stddev":
-        case "stdvar": {
-          g.count++;
-          const delta = v - g.mean;
-          g.mean += delta / g.count;
-          g.value += delta * (v - g.mean);
-          break;
-        }
         case "topk":
           if (g.heap.length < k) heapPush(g.heap, { labels: s.labels, value: v }, lessTop);
           else if (
@@ -645,30 +630,19 @@ export class Evaluator {
     }
     const out: Sample[] = [];
     for (const g of order) {
-      let value = g.value;
-      switch (op) {
-        case "avg":
-          value = g.mean;
-          break;
-        case "stdvar":
-          value = g.value / g.count;
-          break;
-        case "stddev":
-          value = Math.sqrt(g.value / g.count);
-          break;
-        case "quantile":
-          value = quantile(q, g.values, guard);
-          break;
-        case "topk":
-        case "bottomk": {
-          const less = op === "topk" ? lessTop : lessBottom;
-          // sort.Sort(sort.Reverse(heap)): insertion sort (what Go uses for short slices) with Less swapped.
-          if (g.heap.length > 1) insertionSort(g.heap, (a, b) => less(b, a));
-          for (const s of g.heap) out.push(s);
-          continue;
-        }
+      if (cells !== undefined) {
+        out.push({
+          labels: g.labels,
+          value: aggregationResult(kernelOp as KernelAggregation, cells, g.cell),
+        });
+      } else if (op === "quantile") {
+        out.push({ labels: g.labels, value: quantile(q, g.values, guard) });
+      } else {
+        const less = op === "topk" ? lessTop : lessBottom;
+        // sort.Sort(sort.Reverse(heap)): insertion sort (what Go uses for short slices) with Less swapped.
+        if (g.heap.length > 1) insertionSort(g.heap, (a, b) => less(b, a));
+        for (const s of g.heap) out.push(s);
       }
-      out.push({ labels: g.labels, value });
     }
     return out;
   }
@@ -724,16 +698,6 @@ function heapPush<T>(h: T[], x: T, less: (a: T, b: T) => boolean): void {
 
 function heapFix0<T>(h: T[], less: (a: T, b: T) => boolean): void {
   if (!heapDown(h, 0, h.length, less)) heapUp(h, 0, less);
-}
-
-/** Go's insertionSort (sort.Sort on short slices): stable, so ties keep their order. */
-export function insertionSort<T>(data: T[], less: (a: T, b: T) => boolean, g?: QueryGuard): void {
-  for (let i = 1; i < data.length; i++) {
-    let j = i;
-    for (; j > 0 && less(data[j] as T, data[j - 1] as T); j--) swap(data, j, j - 1);
-    // Quadratic on long vectors (sort() of 100 k series): count the comparisons made.
-    g?.tick(i - j + 1);
-  }
 }
 
 function isComparison(op: BinaryOp): boolean {
@@ -928,10 +892,6 @@ function points(v: MatrixValue): number {
   let n = 0;
   for (const s of v.series) n += s.values.length;
   return n;
-}
-
-function isInf(v: number): boolean {
-  return v === Infinity || v === -Infinity;
 }
 
 /** First index whose timestamp is >= t. */

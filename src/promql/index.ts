@@ -8,7 +8,7 @@ export {
   evaluateRange,
   exprType,
 } from "./engine.js";
-export { FUNCTIONS, type FunctionSignature } from "./functions.js";
+export { FUNCTIONS, type FunctionSignature } from "./function-signatures.js";
 export { parseDuration, parseGoNumber, unquoteString } from "./lex.js";
 export {
   isLimitError,

@@ -18,7 +18,7 @@ import type {
   VectorMatching,
   VectorSelector,
 } from "./ast.js";
-import { FUNCTIONS } from "./functions.js";
+import { FUNCTIONS } from "./function-signatures.js";
 import { parseDuration, parseGoNumber, unquoteString } from "./lex.js";
 import { compilePromRegex } from "./regex.js";
 

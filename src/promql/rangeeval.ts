@@ -26,10 +26,28 @@
 // is dropped from the cache (and its points released) once its parent's is computed, since the
 // per-step path never reads below a cached node.
 
-import { isStaleMarker, type Labels, labelsKey, labelValue, METRIC_NAME } from "../tsdb/index.js";
+import {
+  type CompiledMatcher,
+  isStaleMarker,
+  type Labels,
+  labelsKey,
+  labelValue,
+  METRIC_NAME,
+  type SeriesData,
+} from "../tsdb/index.js";
 import type { AggregateExpr, Call, Expr, MatrixSelector, VectorSelector } from "./ast.js";
-import type { Evaluator, RangeArg } from "./engine.js";
-import { type CounterDrops, extrapolatedRate, OVER_RANGE, sortedBucketQuantile } from "./funcs.js";
+import { type CallContext, OVER_RANGE } from "./function-implementations.js";
+import {
+  aggregationAdd,
+  aggregationCells,
+  aggregationOpen,
+  aggregationResult,
+  bucketQuantile,
+  type CounterDrops,
+  extrapolatedRate,
+  isKernelAggregation,
+  type RangeWindow,
+} from "./kernels.js";
 import { dropMetricName, keepLabels, removeLabels } from "./labelset.js";
 import { isLimitError, type QueryGuard } from "./limits.js";
 import { compileLabelMatcher } from "./regex.js";
@@ -75,14 +93,24 @@ const SIMPLE_RANGE_FNS = new Set([
   "stdvar_over_time",
 ]);
 
-const SIMPLE_AGGREGATIONS = new Set(["sum", "avg", "count", "group", "min", "max", "stddev", "stdvar"]);
+/**
+ * What the plan reads from the evaluator (engine.ts's Evaluator provides it): the query's guard,
+ * its lookback and the store's series through the evaluator's one selection path.
+ */
+export interface PlanSource {
+  readonly guard: QueryGuard;
+  readonly lookbackMs: number;
+  selectSeries(matchers: CompiledMatcher[], minT: number, maxT: number): SeriesData[];
+}
+
+const NO_PARAMS: readonly number[] = [];
 
 export class RangePlan {
   readonly steps: number;
   private readonly cache = new Map<Expr, StepMatrix>();
 
   constructor(
-    private readonly ev: Evaluator,
+    private readonly ev: PlanSource,
     /** The step times, computed exactly as the per-step loop does (`ts += step`). */
     readonly times: readonly number[],
   ) {
@@ -285,7 +313,9 @@ export class RangePlan {
     const isRate = func === "rate";
     const isExtrapolated = isRate || func === "increase" || func === "delta";
     const isCounter = func !== "delta";
-    const window: RangeArg = { series: [], rangeStartMs: 0, rangeEndMs: 0, rangeMs: ms.rangeMs };
+    const window: RangeWindow = { rangeStartMs: 0, rangeEndMs: 0, rangeMs: ms.rangeMs };
+    // Only the functions with scalar arguments read the context's time; none of them is here.
+    const ctx: CallContext = { t: 0, guard: this.ev.guard };
     const labels: Labels[] = [];
     const keys = new Set<string>();
     const values = new Float64Array(series.length * n);
@@ -345,20 +375,13 @@ export class RangePlan {
             while (drops.from < drops.at.length && (drops.at[drops.from] as number) <= lo) drops.from++;
           v = extrapolatedRate(window, vals, ts, lo, hi, isCounter, isRate, drops);
         } else {
-          // Other functions take views, as on the per-step path (their evaluator, call and time
-          // arguments are only read by functions with scalar arguments, which are not here).
-          // Each reads its whole window: a day's window at every step is the work to count.
+          // Other functions take views, as on the per-step path. Each reads its whole window: a
+          // day's window at every step is the work to count.
           g.tick(hi - lo);
           window.rangeStartMs = start;
           window.rangeEndMs = end;
-          v = fn(
-            this.ev,
-            undefined as unknown as Call,
-            this.times[k] as number,
-            window,
-            vals.subarray(lo, hi),
-            ts.subarray(lo, hi),
-          );
+          ctx.t = this.times[k] as number;
+          v = fn(vals.subarray(lo, hi), ts.subarray(lo, hi), window, ctx, NO_PARAMS);
         }
         if (v === undefined) continue;
         values[r * n + k] = v;
@@ -386,11 +409,11 @@ export class RangePlan {
 
   private aggregate(e: AggregateExpr): StepMatrix | null {
     const child = this.node(e.expr);
-    if (!SIMPLE_AGGREGATIONS.has(e.op) || child === null) {
+    const op = e.op;
+    if (!isKernelAggregation(op) || child === null) {
       if (e.param) this.node(e.param);
       return null;
     }
-    const op = e.op;
     const n = this.steps;
     const gd = this.ev.guard;
     // Group of each input row, computed once (not per step).
@@ -413,16 +436,15 @@ export class RangePlan {
     }
     const groups = groupLabels.length;
     if (this.tooBig(groups)) return null;
-    const value = new Float64Array(groups * n);
-    const mean = new Float64Array(groups * n);
-    const count = new Float64Array(groups * n);
+    const cells = aggregationCells(groups * n);
     // The row that opened each group at each step: the per-step path orders its output groups
     // by it.
     const opener = new Int32Array(groups * n).fill(-1);
     const cv = child.values;
     const cp = child.present;
     // Rows in order, then steps: within a step each group sees its members in row order, which
-    // is the per-step path's order, so every floating-point operation happens in the same order.
+    // is the per-step path's order, so the kernel (kernels.ts, the per-step path's too) does
+    // every floating-point operation in the same order.
     for (let r = 0; r < child.labels.length; r++) {
       gd.tick(n);
       const base = (groupOf[r] as number) * n;
@@ -433,66 +455,19 @@ export class RangePlan {
         const i = base + k;
         if (opener[i] === -1) {
           opener[i] = r;
-          count[i] = 1;
-          mean[i] = v;
-          value[i] = op === "stddev" || op === "stdvar" ? 0 : op === "count" || op === "group" ? 1 : v;
-          continue;
-        }
-        switch (op) {
-          case "sum":
-            value[i] = (value[i] as number) + v;
-            break;
-          case "avg": {
-            const c = (count[i] as number) + 1;
-            count[i] = c;
-            const m = mean[i] as number;
-            if (m === Infinity || m === -Infinity) {
-              if ((v === Infinity || v === -Infinity) && m > 0 === v > 0) break;
-              if (!(v === Infinity || v === -Infinity) && !Number.isNaN(v)) break;
-            }
-            mean[i] = m + (v / c - m / c);
-            break;
-          }
-          case "count": {
-            const c = (count[i] as number) + 1;
-            count[i] = c;
-            value[i] = c;
-            break;
-          }
-          case "group":
-            break;
-          case "max": {
-            const g = value[i] as number;
-            if (g < v || Number.isNaN(g)) value[i] = v;
-            break;
-          }
-          case "min": {
-            const g = value[i] as number;
-            if (g > v || Number.isNaN(g)) value[i] = v;
-            break;
-          }
-          case "stddev":
-          case "stdvar": {
-            const c = (count[i] as number) + 1;
-            count[i] = c;
-            const delta = v - (mean[i] as number);
-            mean[i] = (mean[i] as number) + delta / c;
-            value[i] = (value[i] as number) + delta * (v - (mean[i] as number));
-            break;
-          }
-        }
+          aggregationOpen(op, cells, i, v);
+        } else aggregationAdd(op, cells, i, v);
       }
     }
     const present = new Uint8Array(groups * n);
+    const value = cells.value;
     let points = 0;
     gd.tick(groups * n);
     for (let i = 0; i < groups * n; i++) {
       if (opener[i] === -1) continue;
       present[i] = 1;
       points++;
-      if (op === "avg") value[i] = mean[i] as number;
-      else if (op === "stdvar") value[i] = (value[i] as number) / (count[i] as number);
-      else if (op === "stddev") value[i] = Math.sqrt((value[i] as number) / (count[i] as number));
+      value[i] = aggregationResult(op, cells, i);
     }
     if (!sameOrderAtEveryStep(opener, groups, n, gd)) return null;
     gd.add(points);
@@ -579,13 +554,7 @@ export class RangePlan {
         }
         present[g * n + k] = 1;
         points++;
-        values[g * n + k] = Number.isNaN(q)
-          ? Number.NaN
-          : q < 0
-            ? -Infinity
-            : q > 1
-              ? Infinity
-              : sortedBucketQuantile(q, ub, cnt, m);
+        values[g * n + k] = bucketQuantile(q, ub, cnt, m);
       }
     }
     if (!sameOrderAtEveryStep(opener, groups, n, gd)) return null;
