@@ -1,18 +1,19 @@
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { Notifier, openStateDb, parseAlertmanagerConfig } from "../src/alerts/notify/index.js";
 import type { Channel, Notification } from "../src/alerts/notify/types.js";
+import { ManualClock } from "./support/clock.js";
 
 /**
  * Alertmanager's pipeline semantics on the embedded notifier, with a recording channel per
  * receiver integration (real channels are tested against real servers elsewhere): routing with
  * `continue`, time intervals, send_resolved, repeat_interval, and the persisted notification log.
+ * Group timers run on the manual clock (test/support/clock.ts): each test moves time itself, so
+ * the flushes happen at exactly their configured times whatever the machine's load.
  */
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-/** Waits until `list` has `n` entries (or 5 s): timers on a loaded machine only make it slower. */
-async function atLeast(list: unknown[], n: number): Promise<void> {
-  const deadline = Date.now() + 5000;
-  while (list.length < n && Date.now() < deadline) await sleep(20);
-}
+let clock = new ManualClock();
+beforeEach(() => {
+  clock = new ManualClock();
+});
 const notifiers: Notifier[] = [];
 afterEach(async () => {
   for (const n of notifiers.splice(0)) await n.stop(100);
@@ -32,7 +33,7 @@ function start(yaml: string, db = openStateDb(":memory:")) {
           sendResolved: c.sendResolved,
           multiGroup: false,
           async send(ns) {
-            for (const n of ns) sent.push({ receiver: r.name, integration: c.url, n, at: Date.now() });
+            for (const n of ns) sent.push({ receiver: r.name, integration: c.url, n, at: clock.now() });
             return { ok: true };
           },
         }),
@@ -42,6 +43,8 @@ function start(yaml: string, db = openStateDb(":memory:")) {
     maxBackoffMs: 100,
     expiryMs: 60_000,
     ratePerMinute: 0,
+    now: clock.now,
+    timers: clock,
   });
   notifier.start();
   notifiers.push(notifier);
@@ -51,8 +54,12 @@ function start(yaml: string, db = openStateDb(":memory:")) {
 const TIMING = "  group_wait: 50ms\n  group_interval: 200ms\n  repeat_interval: 1h\n";
 const firing = (labels: Record<string, string>) => ({
   labels,
-  startsAt: new Date().toISOString(),
-  endsAt: new Date(Date.now() + 3_600_000).toISOString(),
+  startsAt: new Date(clock.now()).toISOString(),
+  endsAt: new Date(clock.now() + 3_600_000).toISOString(),
+});
+const resolved = (alert: ReturnType<typeof firing>) => ({
+  ...alert,
+  endsAt: new Date(clock.now()).toISOString(),
 });
 
 describe("routing", () => {
@@ -86,8 +93,9 @@ describe("routing", () => {
       firing({ alertname: "A", team: "db", severity: "critical" }),
       firing({ alertname: "B" }),
     ]);
-    await atLeast(sent, 3);
-    await sleep(300); // and no fourth
+    await clock.advanceAsync(50); // group_wait
+    expect(sent).toHaveLength(3);
+    await clock.advanceAsync(1_000); // five group_intervals later: nothing changed, nothing sent
     expect(sent.map((s) => `${s.receiver}:${s.n.groupLabels.alertname}`).sort()).toEqual([
       "db:A",
       "fallback:B",
@@ -120,18 +128,18 @@ describe("time intervals", () => {
   it("mutes a route during its mute_time_intervals", async () => {
     const { notifier, sent } = start(yaml("  mute_time_intervals: [always]"));
     notifier.receive([firing({ alertname: "Muted" })]);
-    await sleep(400);
+    await clock.advanceAsync(1_000);
     expect(sent).toHaveLength(0);
   });
 
   it("sends only inside active_time_intervals", async () => {
     const { notifier, sent } = start(yaml("  active_time_intervals: [long-ago]"));
     notifier.receive([firing({ alertname: "Inactive" })]);
-    await sleep(400);
+    await clock.advanceAsync(1_000);
     expect(sent).toHaveLength(0);
     const { notifier: n2, sent: s2 } = start(yaml("  active_time_intervals: [always]"));
     n2.receive([firing({ alertname: "Active" })]);
-    await atLeast(s2, 1);
+    await clock.advanceAsync(50);
     expect(s2).toHaveLength(1);
   });
 });
@@ -155,11 +163,11 @@ describe("dedup", () => {
     const a = firing({ alertname: "G", instance: "1" });
     const b = firing({ alertname: "G", instance: "2" });
     notifier.receive([a, b]);
-    await sleep(150);
-    notifier.receive([{ ...a, endsAt: new Date().toISOString() }]);
-    await sleep(250);
-    notifier.receive([{ ...b, endsAt: new Date().toISOString() }]);
-    await sleep(250);
+    await clock.advanceAsync(150); // flushed at group_wait (50 ms)
+    notifier.receive([resolved(a)]);
+    await clock.advanceAsync(250); // flushed at 250 ms: a resolved, b unchanged
+    notifier.receive([resolved(b)]);
+    await clock.advanceAsync(250); // flushed at 450 ms: all resolved
     expect(sent.map((s) => s.n.alerts.map((x) => `${x.labels.instance}:${x.status}`).join(","))).toEqual([
       "1:firing,2:firing",
     ]);
@@ -169,19 +177,19 @@ describe("dedup", () => {
     const { notifier, sent } = start(yaml(true, "600ms"));
     const a = firing({ alertname: "G", instance: "1" });
     notifier.receive([a]);
-    // Timer-based: wait for events rather than fixed times, so a loaded machine only slows it.
-    const until = async (n: number) => {
-      const deadline = Date.now() + 5000;
-      while (sent.length < n && Date.now() < deadline) await sleep(20);
-    };
-    await until(2);
+    await clock.advanceAsync(50);
+    expect(sent).toHaveLength(1);
+    await clock.advanceAsync(800); // the flushes at 250, 450, 650 and 850 ms
     expect(sent).toHaveLength(2);
-    // Unchanged flushes every 200 ms in between sent nothing: the repeat came after repeat_interval.
+    // Unchanged flushes every 200 ms in between sent nothing: the repeat came at the first flush
+    // once repeat_interval had passed.
     const gap = (sent[1]?.at ?? 0) - (sent[0]?.at ?? 0);
-    expect(gap).toBeGreaterThanOrEqual(600 - 20);
+    expect(gap).toBeGreaterThanOrEqual(600);
+    expect(gap).toBeLessThanOrEqual(600 + 200);
     expect(sent[1]?.n.status).toBe("firing");
-    notifier.receive([{ ...a, endsAt: new Date().toISOString() }]);
-    await until(3);
+    notifier.receive([resolved(a)]);
+    await clock.advanceAsync(200);
+    expect(sent).toHaveLength(3);
     expect(sent.at(-1)?.n.status).toBe("resolved");
   });
 
@@ -190,15 +198,15 @@ describe("dedup", () => {
     const first = start(yaml(true), db);
     const a = firing({ alertname: "G", instance: "1" });
     first.notifier.receive([a]);
-    await atLeast(first.sent, 1);
+    await clock.advanceAsync(50);
     expect(first.sent).toHaveLength(1);
     await first.notifier.stop(100);
     const second = start(yaml(true), db);
     second.notifier.receive([a]);
-    await sleep(300);
+    await clock.advanceAsync(1_000);
     expect(second.sent).toHaveLength(0);
     second.notifier.receive([firing({ alertname: "G", instance: "2" })]);
-    await atLeast(second.sent, 1);
+    await clock.advanceAsync(200); // the group's next flush
     expect(second.sent).toHaveLength(1);
   });
 });

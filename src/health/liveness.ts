@@ -1,4 +1,5 @@
 import { getHeapStatistics } from "node:v8";
+import { systemClock, systemTimers, type TimerHandle, type Timers } from "../core/clock.js";
 import type { HealthStatus } from "./types.js";
 
 /**
@@ -7,29 +8,31 @@ import type { HealthStatus } from "./types.js";
  * or when the V8 heap is within 2 % of its limit (about to die of OOM).
  */
 export class LivenessMonitor {
-  private timer: NodeJS.Timeout | undefined;
+  private timer: TimerHandle | undefined;
   private expected = 0;
   private lastBlock: { at: number; ms: number } | undefined;
 
   constructor(
     private readonly maxBlockMs: number,
-    private readonly now: () => number = Date.now,
+    private readonly now: () => number = systemClock.now,
     private readonly tickMs = 500,
+    private readonly timers: Timers = systemTimers,
   ) {}
 
   start(): void {
     this.expected = this.now() + this.tickMs;
-    this.timer = setInterval(() => {
-      const t = this.now();
-      const late = t - this.expected;
-      if (late >= this.maxBlockMs) this.lastBlock = { at: t, ms: late };
-      this.expected = t + this.tickMs;
-    }, this.tickMs);
-    this.timer.unref();
+    this.timer = this.timers
+      .setInterval(() => {
+        const t = this.now();
+        const late = t - this.expected;
+        if (late >= this.maxBlockMs) this.lastBlock = { at: t, ms: late };
+        this.expected = t + this.tickMs;
+      }, this.tickMs)
+      .unref();
   }
 
   stop(): void {
-    if (this.timer) clearInterval(this.timer);
+    if (this.timer) this.timers.clearInterval(this.timer);
   }
 
   check(): { status: HealthStatus; output?: string } {

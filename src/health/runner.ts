@@ -1,5 +1,6 @@
 import { performance } from "node:perf_hooks";
 import { Gauge, type Registry } from "prom-client";
+import { systemClock, systemTimers, type TimerHandle, type Timers } from "../core/clock.js";
 import {
   type CheckResult,
   type CheckSpec,
@@ -14,7 +15,10 @@ export interface RunnerOptions {
   registry?: Registry;
   cacheTtlMs: number;
   defaultTimeoutMs: number;
+  /** Wall clock, ms since the epoch. Default the system clock. */
   now?: () => number;
+  /** The refresh interval and the checks' timeouts. Default the system timers. */
+  timers?: Timers;
   onError?: (name: string, err: unknown) => void;
 }
 
@@ -56,12 +60,14 @@ export class HealthRunner {
   private last: HealthReport | undefined;
   private running: Promise<HealthReport> | undefined;
   private readonly now: () => number;
+  private readonly timers: Timers;
   private readonly statusGauge: Gauge<"check"> | undefined;
   private readonly durationGauge: Gauge<"check"> | undefined;
-  private timer: NodeJS.Timeout | undefined;
+  private timer: TimerHandle | undefined;
 
   constructor(private readonly opts: RunnerOptions) {
-    this.now = opts.now ?? Date.now;
+    this.now = opts.now ?? systemClock.now;
+    this.timers = opts.timers ?? systemTimers;
     if (opts.registry) {
       this.statusGauge = new Gauge({
         name: "health_check_status",
@@ -147,14 +153,16 @@ export class HealthRunner {
   /** Also run in the background every `intervalMs` (timer never keeps the process alive). */
   start(intervalMs: number): void {
     this.stop();
-    this.timer = setInterval(() => {
-      this.refresh().catch(() => undefined);
-    }, intervalMs);
-    this.timer.unref();
+    this.timer = this.timers
+      .setInterval(() => {
+        // A failing check becomes a "fail" result in runOne; onError has reported anything else.
+        this.refresh().catch(() => undefined);
+      }, intervalMs)
+      .unref();
   }
 
   stop(): void {
-    if (this.timer) clearInterval(this.timer);
+    if (this.timer) this.timers.clearInterval(this.timer);
     this.timer = undefined;
   }
 
@@ -176,14 +184,16 @@ export class HealthRunner {
   private async runOne(spec: CheckSpec): Promise<CheckResult[]> {
     const started = performance.now();
     const controller = new AbortController();
-    let timer: NodeJS.Timeout | undefined;
+    let timer: TimerHandle | undefined;
     let observations: Observation[];
     try {
       const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => {
-          controller.abort();
-          reject(new TimeoutError(`timed out after ${spec.timeoutMs} ms`));
-        }, spec.timeoutMs);
+        timer = this.timers
+          .setTimeout(() => {
+            controller.abort();
+            reject(new TimeoutError(`timed out after ${spec.timeoutMs} ms`));
+          }, spec.timeoutMs)
+          .unref();
       });
       // The check runs in a microtask so a synchronous throw is caught like a rejection.
       const out = await Promise.race([Promise.resolve().then(() => spec.run(controller.signal)), timeout]);
@@ -193,7 +203,7 @@ export class HealthRunner {
       const message = err instanceof Error ? err.message : String(err);
       observations = [{ status: "fail", output: `${spec.name} check failed: ${message}` }];
     } finally {
-      if (timer) clearTimeout(timer);
+      if (timer) this.timers.clearTimeout(timer);
     }
     const durationMs = performance.now() - started;
     const time = new Date(this.now()).toISOString();

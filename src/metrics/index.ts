@@ -1,4 +1,5 @@
 import { Counter, collectDefaultMetrics, Registry } from "prom-client";
+import type { Timers } from "../core/clock.js";
 import { MetricsCollector } from "./custom.js";
 import { DbMetrics } from "./db.js";
 import type { GuardLogger } from "./guard.js";
@@ -32,6 +33,8 @@ export interface MetricsOptions {
   systemSampleIntervalMs: number;
   logger?: GuardLogger;
   now?: () => number;
+  /** The system sampler's interval timer. Default the system timers. */
+  timers?: Timers;
 }
 
 /** Every metric of one application instance, on one injected registry. */
@@ -58,7 +61,7 @@ export function createMetrics(opts: MetricsOptions): Metrics {
     registry,
     http: new HttpMetrics(registry, opts.httpDurationBuckets, max, overflow, opts.logger),
     db: new DbMetrics(registry, opts.dbDurationBuckets, max, overflow, opts.logger),
-    system: new SystemMetrics(registry, opts.systemPaths, opts.systemSampleIntervalMs),
+    system: new SystemMetrics(registry, opts.systemPaths, opts.systemSampleIntervalMs, opts.timers),
     users: new UserActivityMonitor(registry, max, overflow, opts.now, opts.logger),
     custom: new MetricsCollector(registry, max, overflow, opts.logger),
   };

@@ -1,4 +1,5 @@
 import type { MetricObjectWithValues, MetricValue, Registry } from "prom-client";
+import { systemClock, systemTimers, type TimerHandle, type Timers } from "../core/clock.js";
 import { bucketQuantile } from "./quantile.js";
 import type { SystemMetrics } from "./system.js";
 import type { UserActivityMonitor } from "./users.js";
@@ -112,7 +113,10 @@ export interface SummaryDeps {
   system: SystemMetrics;
   users: UserActivityMonitor;
   windowSeconds: number;
+  /** Wall clock, ms since the epoch. Default the system clock. */
   now?: () => number;
+  /** The snapshot interval. Default the system timers. */
+  timers?: Timers;
   startedAt?: number;
 }
 
@@ -124,12 +128,14 @@ export interface SummaryDeps {
  */
 export class MetricsSummary {
   private readonly snapshots: Snapshot[] = [];
-  private timer: NodeJS.Timeout | undefined;
+  private timer: TimerHandle | undefined;
   private readonly now: () => number;
+  private readonly timers: Timers;
   private readonly startedAt: number;
 
   constructor(private readonly deps: SummaryDeps) {
-    this.now = deps.now ?? Date.now;
+    this.now = deps.now ?? systemClock.now;
+    this.timers = deps.timers ?? systemTimers;
     this.startedAt = deps.startedAt ?? this.now();
   }
 
@@ -162,21 +168,24 @@ export class MetricsSummary {
   /** Keep a snapshot every window/20 so the window slides in small steps. */
   start(): void {
     const every = Math.max(1000, (this.deps.windowSeconds * 1000) / 20);
-    this.timer = setInterval(() => {
-      this.read()
-        .then((s) => {
-          this.snapshots.push(s);
-          const horizon = s.t - this.deps.windowSeconds * 1000;
-          while (this.snapshots.length > 1 && (this.snapshots[1] as Snapshot).t <= horizon)
-            this.snapshots.shift();
-        })
-        .catch(() => undefined);
-    }, every);
-    this.timer.unref();
+    this.timer = this.timers
+      .setInterval(() => {
+        this.read()
+          .then((s) => {
+            this.snapshots.push(s);
+            const horizon = s.t - this.deps.windowSeconds * 1000;
+            while (this.snapshots.length > 1 && (this.snapshots[1] as Snapshot).t <= horizon)
+              this.snapshots.shift();
+          })
+          // A failed read (a collect function threw) skips one snapshot; build() reads the
+          // registry itself and reports the error to its caller.
+          .catch(() => undefined);
+      }, every)
+      .unref();
   }
 
   stop(): void {
-    if (this.timer) clearInterval(this.timer);
+    if (this.timer) this.timers.clearInterval(this.timer);
   }
 
   async build(opts: { families?: boolean } = {}) {

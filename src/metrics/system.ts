@@ -3,6 +3,7 @@ import { statfs } from "node:fs/promises";
 import { cpus, freemem, loadavg, totalmem } from "node:os";
 import { resolve } from "node:path";
 import { Gauge, type Registry } from "prom-client";
+import { systemTimers, type TimerHandle, type Timers } from "../core/clock.js";
 
 interface CpuTimes {
   idle: number;
@@ -89,7 +90,7 @@ export class SystemMetrics {
   private readonly diskSize: Gauge<"mountpoint">;
   private readonly load: Gauge<"window">;
   private last: CpuTimes = cpuTimes();
-  private timer: NodeJS.Timeout | undefined;
+  private timer: TimerHandle | undefined;
   private readonly mounts: Map<string, string>;
   snapshot: SystemSnapshot = {
     cpuUsageRatio: 0,
@@ -104,6 +105,7 @@ export class SystemMetrics {
     registry: Registry,
     paths: string[],
     private readonly intervalMs: number,
+    private readonly timers: Timers = systemTimers,
   ) {
     const g = <L extends string>(name: string, help: string, labelNames: L[] = []) =>
       new Gauge<L>({ name, help, labelNames, registers: [registry] });
@@ -177,14 +179,16 @@ export class SystemMetrics {
   /** Sample now and then every interval; the timer never keeps the process alive. */
   async start(): Promise<void> {
     await this.sample();
-    this.timer = setInterval(() => {
-      this.sample().catch(() => undefined);
-    }, this.intervalMs);
-    this.timer.unref();
+    this.timer = this.timers
+      .setInterval(() => {
+        // A failed sample (an unreadable /proc file or disk) keeps the last snapshot and gauges.
+        this.sample().catch(() => undefined);
+      }, this.intervalMs)
+      .unref();
   }
 
   stop(): void {
-    if (this.timer) clearInterval(this.timer);
+    if (this.timer) this.timers.clearInterval(this.timer);
     this.timer = undefined;
   }
 }

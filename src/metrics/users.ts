@@ -1,4 +1,5 @@
 import { Counter, Gauge, type Registry } from "prom-client";
+import { systemClock } from "../core/clock.js";
 import { GuardedChildren, type GuardLogger } from "./guard.js";
 
 const WINDOWS = [
@@ -26,7 +27,7 @@ export class UserActivityMonitor {
     registry: Registry,
     maxSeries: number,
     overflow: Counter<"metric">,
-    private readonly now: () => number = Date.now,
+    private readonly now: () => number = systemClock.now,
     logger?: GuardLogger,
   ) {
     const counter = <L extends string>(name: string, help: string, label: L) => {

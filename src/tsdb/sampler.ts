@@ -9,11 +9,10 @@
 // costs one Map lookup per scrape and is sent as a number.
 
 import type { Registry } from "prom-client";
+import { systemClock, systemTimers, type TimerHandle, type Timers } from "../core/clock.js";
 import { type Label, METRIC_NAME } from "./labels.js";
 
 export const DEFAULT_SCRAPE_INTERVAL_MS = 5_000;
-
-type TimerHandle = { unref?: () => unknown };
 
 /** One scrape of the registry, as posted to the engine. */
 export interface ScrapeBatch {
@@ -59,10 +58,10 @@ export interface SamplerOptions {
   sink: ScrapeSink;
   /** Scrape interval. Default 5 s. */
   intervalMs?: number;
-  /** Clock in ms since the epoch. Default `Date.now`. */
+  /** Clock in ms since the epoch. Default the system clock. */
   now?: () => number;
-  setInterval?: (fn: () => void, ms: number) => TimerHandle;
-  clearInterval?: (handle: TimerHandle) => void;
+  /** The scrape interval's timer (unref'd). Default the system timers. */
+  timers?: Timers;
   /** Called when a scrape fails (a collect function threw); never rethrown. */
   onError?: (err: unknown) => void;
   /** A ref unseen for this many scrapes is forgotten. Default 60. */
@@ -103,8 +102,7 @@ export class Sampler {
   private readonly registry: Registry;
   private readonly sink: ScrapeSink;
   private readonly now: () => number;
-  private readonly setTimer: (fn: () => void, ms: number) => TimerHandle;
-  private readonly clearTimer: (handle: TimerHandle) => void;
+  private readonly timers: Timers;
   private readonly onError: (err: unknown) => void;
   private readonly forgetAfter: number;
   private timer: TimerHandle | undefined;
@@ -124,9 +122,8 @@ export class Sampler {
     this.registry = opts.registry;
     this.sink = opts.sink;
     this.intervalMs = opts.intervalMs ?? DEFAULT_SCRAPE_INTERVAL_MS;
-    this.now = opts.now ?? Date.now;
-    this.setTimer = opts.setInterval ?? ((fn, ms) => setInterval(fn, ms));
-    this.clearTimer = opts.clearInterval ?? ((h) => clearInterval(h as ReturnType<typeof setInterval>));
+    this.now = opts.now ?? systemClock.now;
+    this.timers = opts.timers ?? systemTimers;
     this.onError = opts.onError ?? (() => {});
     this.forgetAfter = opts.forgetAfterScrapes ?? 60;
   }
@@ -134,16 +131,16 @@ export class Sampler {
   /** Starts scraping every interval; the timer does not keep the process alive. */
   start(): void {
     if (this.timer) return;
-    this.timer = this.setTimer(() => {
+    this.timer = this.timers.setInterval(() => {
       if (this.inFlight) return; // a slow collect must not pile scrapes up
       void this.scrapeOnce(Math.floor(this.now()));
     }, this.intervalMs);
-    this.timer.unref?.();
+    this.timer.unref();
   }
 
   stop(): void {
     if (!this.timer) return;
-    this.clearTimer(this.timer);
+    this.timers.clearInterval(this.timer);
     this.timer = undefined;
   }
 

@@ -41,6 +41,11 @@ export class ManualClock implements Clock, Timers {
     return this.pending.size;
   }
 
+  /** Pending timers that were not unref'd (would keep a real process alive). */
+  get refed(): number {
+    return [...this.pending.values()].filter((p) => !p.timer.unrefed).length;
+  }
+
   /**
    * Moves time forward by `ms` firing every timer due by then, synchronously. A timer that throws
    * stops the step there (the clock reads its due time) and the error propagates to the caller.
@@ -113,8 +118,10 @@ interface Pending {
 }
 
 class ManualTimer implements TimerHandle {
+  unrefed = false;
   constructor(readonly id: number) {}
   unref(): TimerHandle {
+    this.unrefed = true;
     return this;
   }
 }

@@ -10,6 +10,7 @@ import {
   SeriesStore,
 } from "../../src/tsdb/index.js";
 import type { ScrapeBatch, ScrapeSink } from "../../src/tsdb/sampler.js";
+import { ManualClock } from "../support/clock.js";
 
 const T0 = 1_700_000_000_000;
 const ALL = Number.MAX_SAFE_INTEGER;
@@ -201,34 +202,19 @@ describe("Sampler", () => {
   it("scrapes on an unref'd timer with the injected clock", async () => {
     const registry = new Registry();
     new Gauge({ name: "g", help: "g", registers: [registry] }).set(1);
-    let tick: (() => void) | undefined;
-    let unrefd = false;
-    let now = T0 + 0.4;
+    const clock = new ManualClock(T0 + 0.4);
     const { sampler, store } = sampling(registry, new SeriesStore(), {
       intervalMs: 1_000,
-      now: () => now,
-      setInterval: (fn, ms) => {
-        expect(ms).toBe(1_000);
-        tick = fn;
-        return {
-          unref: () => {
-            unrefd = true;
-          },
-        };
-      },
-      clearInterval: () => {
-        tick = undefined;
-      },
+      now: clock.now,
+      timers: clock,
     });
     sampler.start();
-    expect(unrefd).toBe(true);
-    tick?.();
-    await new Promise((r) => setTimeout(r, 10));
-    now += 1_000;
-    tick?.();
-    await new Promise((r) => setTimeout(r, 10));
+    expect(clock.size).toBe(1);
+    expect(clock.refed).toBe(0);
+    await clock.advanceAsync(1_000);
+    await clock.advanceAsync(1_000);
     sampler.stop();
-    expect(tick).toBeUndefined();
-    expect(Array.from(store.select([], 0, ALL)[0]?.timestamps ?? [])).toEqual([T0, T0 + 1_000]);
+    expect(clock.size).toBe(0);
+    expect(Array.from(store.select([], 0, ALL)[0]?.timestamps ?? [])).toEqual([T0 + 1_000, T0 + 2_000]);
   });
 });

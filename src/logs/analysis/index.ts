@@ -5,6 +5,7 @@
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { Counter, Gauge, type Registry } from "prom-client";
+import { systemClock, systemTimers, type TimerHandle, type Timers } from "../../core/clock.js";
 import type { Engine } from "../../engine/protocol.js";
 import type { MinerSnapshot } from "../patterns/index.js";
 import { LogAnalyzer, type MetricMinute, type RouteMinute } from "./analyzer.js";
@@ -70,10 +71,14 @@ export function createLogAnalysis(opts: {
   registry: Registry;
   stateFile: string;
   maxTemplates: number;
+  /** Wall clock, ms since the epoch. Default the system clock. */
   now?: () => number;
+  /** The 5 s analysis tick. Default the system timers. */
+  timers?: Timers;
   onError?: (err: unknown) => void;
 }): LogAnalysis {
-  const now = opts.now ?? Date.now;
+  const now = opts.now ?? systemClock.now;
+  const timers = opts.timers ?? systemTimers;
   let snapshot: Snapshot | undefined;
   try {
     snapshot = JSON.parse(readFileSync(opts.stateFile, "utf8")) as Snapshot;
@@ -198,7 +203,7 @@ export function createLogAnalysis(opts: {
     },
   });
 
-  let timer: NodeJS.Timeout | undefined;
+  let timer: TimerHandle | undefined;
   let lastSavedMinute = Math.floor(now() / 60_000);
   let fetchedMinute = Math.floor(now() / 60_000);
   let ticking = false;
@@ -241,11 +246,10 @@ export function createLogAnalysis(opts: {
       engine = e;
     },
     start() {
-      timer = setInterval(() => void tickOnce(), 5_000);
-      timer.unref();
+      timer = timers.setInterval(() => void tickOnce(), 5_000).unref();
     },
     stop() {
-      if (timer) clearInterval(timer);
+      if (timer) timers.clearInterval(timer);
       timer = undefined;
       analyzer.drain();
       save();
