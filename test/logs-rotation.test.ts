@@ -1,3 +1,4 @@
+import { spawnSync } from "node:child_process";
 import {
   existsSync,
   mkdirSync,
@@ -15,6 +16,7 @@ import { gunzipSync } from "node:zlib";
 import pino from "pino";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createRotatingFile, type RotatingFile, type RotationOptions } from "../src/logs/rotation.js";
+import { waitFor } from "./support/wait.js";
 
 const DAY_MS = 86_400_000;
 const ROTATED = /^application\.\d{4}-\d{2}-\d{2}\.\d{4,}\.log(\.gz)?$/;
@@ -331,15 +333,50 @@ describe("rotating log file", () => {
   it("flushSync writes everything, including pending rotations, before exit; no line twice", async () => {
     const r = rotating({ maxSizeBytes: 4096 });
     const logger = pino({ base: null, timestamp: false }, r.stream);
-    for (let i = 0; i < 1000; i++) logger.info({ i }, "exit");
-    // the writer starts on the tick queued by the first line, so after this tick a write is in flight
+    // 1000 lines of ~120 bytes pass the 64 KB a write waits for: after this tick a write is in flight
+    const pad = "x".repeat(80);
+    for (let i = 0; i < 1000; i++) logger.info({ i, pad }, "exit");
     await new Promise((resolve) => process.nextTick(resolve));
-    for (let i = 1000; i < 2000; i++) logger.info({ i }, "exit");
+    for (let i = 1000; i < 2000; i++) logger.info({ i, pad }, "exit");
     r.flushSync();
     const sync = [...(await r.rotatedFiles()), filePath].flatMap(idsOf);
     expect(sync).toEqual([...Array(2000).keys()]);
     await r.flush();
     expect([...(await r.rotatedFiles()), filePath].flatMap(idsOf)).toEqual([...Array(2000).keys()]);
+  });
+
+  it("writes a few lines without flush() once they have waited their timer", async () => {
+    const r = rotating({});
+    r.stream.write('{"i":0}\n');
+    r.stream.write('{"i":1}\n');
+    await waitFor(
+      "two lines in the file, unflushed",
+      () => existsSync(filePath) && idsOf(filePath).length === 2,
+    );
+    expect(idsOf(filePath)).toEqual([0, 1]);
+  });
+
+  it("writes what is buffered when the process exits, by process.exit or an uncaught exception", async () => {
+    const rotation = new URL("../src/logs/rotation.ts", import.meta.url).pathname;
+    for (const [end, code] of [
+      ["process.exit(3)", 3],
+      ["setImmediate(() => { throw new Error('crash') })", 1],
+    ] as const) {
+      const file = path.join(dir, `exit-${code}.log`);
+      // 100 short lines stay under the bytes that start a write, and the process ends within the
+      // same turn of the event loop: only the exit hook can write them.
+      const script = [
+        `import { createRotatingFile } from ${JSON.stringify(rotation)};`,
+        `const r = createRotatingFile({ filePath: ${JSON.stringify(file)}, maxSizeBytes: 0, daily: false, maxFiles: 1, maxAgeDays: 0, compress: false });`,
+        `for (let i = 0; i < 100; i++) r.stream.write(JSON.stringify({ i }) + "\\n");`,
+        end,
+      ].join("\n");
+      const child = spawnSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
+        encoding: "utf8",
+      });
+      expect(child.status, child.stderr).toBe(code);
+      expect(idsOf(file)).toEqual([...Array(100).keys()]);
+    }
   });
 
   it("appends to an existing active file and closes a half-written last line", async () => {
