@@ -3,7 +3,10 @@
 // stopped. The composition root lists capabilities once, in start order; `start` runs the units in
 // that order, `stop` in the reverse order. Every step is timed and logged, and bounded: a step
 // that outlives its timeout is logged and the lifecycle goes on (the step keeps running on its
-// own; a later failure of it is logged), so `stop` never hangs on one stuck part.
+// own; a later failure of it is logged), so `stop` never hangs on one stuck part. Durations are
+// real time (performance.now), as everywhere (src/core/clock.ts); the bounds' timers are injected.
+
+import { systemTimers, type TimerHandle, type Timers } from "./clock.js";
 
 /** One thing to start and stop. A stop must be safe when its start never ran (it then releases
  * what the capability acquired while building). */
@@ -23,23 +26,6 @@ export interface Capability<C> {
   build(ctx: C): Unit[] | undefined | Promise<Unit[] | undefined>;
 }
 
-export interface LifecycleClock {
-  /** Milliseconds, for durations. */
-  now(): number;
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
-
-export const realLifecycleClock: LifecycleClock = {
-  now: () => performance.now(),
-  setTimeout: (fn, ms) => {
-    const t = setTimeout(fn, ms);
-    t.unref?.();
-    return t;
-  },
-  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
-};
-
 export type LifecycleLog = (
   level: "debug" | "info" | "warn" | "error",
   fields: Record<string, unknown>,
@@ -48,7 +34,8 @@ export type LifecycleLog = (
 
 export interface LifecycleOptions {
   log: LifecycleLog;
-  clock?: LifecycleClock;
+  /** Schedules the steps' bounds (the manual clock of test/support/clock.ts in tests). */
+  timers?: Pick<Timers, "setTimeout" | "clearTimeout">;
   /** Default bound of a start step. */
   startTimeoutMs?: number;
   /** Default bound of a stop step. */
@@ -68,14 +55,14 @@ const TIMED_OUT = Symbol("timed out");
 
 export class LifecycleRunner {
   private readonly units: Unit[] = [];
-  private readonly clock: LifecycleClock;
+  private readonly timers: Pick<Timers, "setTimeout" | "clearTimeout">;
   private readonly startTimeoutMs: number;
   private readonly stopTimeoutMs: number;
   private stopping: Promise<StepReport[]> | undefined;
   private starting: Promise<StepReport[]> | undefined;
 
   constructor(private readonly opts: LifecycleOptions) {
-    this.clock = opts.clock ?? realLifecycleClock;
+    this.timers = opts.timers ?? systemTimers;
     this.startTimeoutMs = opts.startTimeoutMs ?? 60_000;
     this.stopTimeoutMs = opts.stopTimeoutMs ?? 15_000;
   }
@@ -116,7 +103,7 @@ export class LifecycleRunner {
 
   private async runStart(): Promise<StepReport[]> {
     const reports: StepReport[] = [];
-    const began = this.clock.now();
+    const began = performance.now();
     for (const u of this.units) {
       if (this.stopping) {
         this.opts.log("info", { unit: u.name }, "start-up interrupted by stop: not started");
@@ -135,7 +122,7 @@ export class LifecycleRunner {
 
   private async runStop(): Promise<StepReport[]> {
     const reports: StepReport[] = [];
-    const began = this.clock.now();
+    const began = performance.now();
     for (const u of [...this.units].reverse()) {
       if (!u.stop) continue;
       const stop = u.stop.bind(u);
@@ -148,7 +135,7 @@ export class LifecycleRunner {
 
   private summary(phase: "start" | "stop", reports: StepReport[], began: number): void {
     const steps = Object.fromEntries(reports.map((r) => [r.name, Math.round(r.durationMs)]));
-    const durationMs = Math.round(this.clock.now() - began);
+    const durationMs = Math.round(performance.now() - began);
     this.opts.log("info", { phase, durationMs, steps }, `lifecycle: ${phase} finished`);
   }
 
@@ -160,15 +147,16 @@ export class LifecycleRunner {
     fn: () => unknown,
     timeoutMs: number,
   ): Promise<{ report: StepReport; error?: unknown }> {
-    const t0 = this.clock.now();
-    let timer: unknown;
+    const t0 = performance.now();
+    let timer: TimerHandle | undefined;
     let outcome: StepOutcome = "ok";
     let error: unknown;
     try {
       const running = Promise.resolve(fn());
       const bound = Number.isFinite(timeoutMs)
         ? new Promise<typeof TIMED_OUT>((resolve) => {
-            timer = this.clock.setTimeout(() => resolve(TIMED_OUT), timeoutMs);
+            // unref: a pending bound never keeps the process alive.
+            timer = this.timers.setTimeout(() => resolve(TIMED_OUT), timeoutMs).unref();
           })
         : undefined;
       const result = bound ? await Promise.race([running, bound]) : await running;
@@ -183,9 +171,9 @@ export class LifecycleRunner {
       outcome = "failed";
       error = err;
     } finally {
-      if (timer !== undefined) this.clock.clearTimeout(timer);
+      if (timer !== undefined) this.timers.clearTimeout(timer);
     }
-    const durationMs = this.clock.now() - t0;
+    const durationMs = performance.now() - t0;
     const report: StepReport = { name, phase, outcome, durationMs };
     const fields = { unit: name, phase, durationMs: Math.round(durationMs) };
     if (outcome === "ok") this.opts.log("debug", fields, `${phase} ${name}`);
