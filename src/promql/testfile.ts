@@ -3,7 +3,11 @@
 
 import { parseDuration, parseGoNumber, unquoteString } from "./lex.js";
 
-export type Labels = Record<string, string>;
+/**
+ * A test file's label set as written (name → value), before the runner turns it into the
+ * store's sorted `Labels` (tsdb/labels.ts).
+ */
+export type LabelMap = Record<string, string>;
 /** A loaded sample value: a float, or Prometheus's stale marker. */
 export type SampleValue = number | "stale";
 
@@ -16,7 +20,7 @@ export interface LoadSample {
 }
 
 export interface LoadSeries {
-  labels: Labels;
+  labels: LabelMap;
   samples: LoadSample[];
   line: number;
 }
@@ -34,7 +38,7 @@ export interface ClearCommand {
 }
 
 export interface ExpectedSample {
-  labels: Labels;
+  labels: LabelMap;
   value: SampleValue;
   line: number;
 }
@@ -111,8 +115,8 @@ export function parseTestFile(text: string, file?: string): TestCommand[] {
           if (v !== undefined) samples.push({ index, t: index * intervalMs, value: v });
         });
         // A series defined twice in one block replaces the earlier definition (test.go keys by hash).
-        const key = labelsKey(desc.labels);
-        const prev = cmd.series.findIndex((s) => labelsKey(s.labels) === key);
+        const key = labelMapKey(desc.labels);
+        const prev = cmd.series.findIndex((s) => labelMapKey(s.labels) === key);
         const series: LoadSeries = { labels: desc.labels, samples, line: i + 1 };
         if (prev >= 0) cmd.series[prev] = series;
         else cmd.series.push(series);
@@ -169,13 +173,13 @@ export function parseTestFile(text: string, file?: string): TestCommand[] {
   return commands;
 }
 
-/** Stable identity of a label set, for de-duplication and comparisons. */
-export function labelsKey(labels: Labels): string {
+/** Stable identity of a label map, for de-duplication and comparisons. */
+function labelMapKey(labels: LabelMap): string {
   return JSON.stringify(Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
 interface SeriesDesc {
-  labels: Labels;
+  labels: LabelMap;
   /** One entry per step; undefined = no sample at that step (`_`). */
   values: Array<SampleValue | undefined>;
 }
@@ -188,7 +192,7 @@ const NUM = String.raw`(?:inf|infinity|nan|(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)
 const ITEM_RE = new RegExp(`^([+-]?${NUM})(?:([+-]${NUM})?x(\\d+))?$`, "i");
 
 /** Parses `metric{l="v", …} v1 v2 …` (Prometheus's series description syntax, `parser.ParseSeriesDesc`). */
-export function parseSeriesDesc(text: string): { labels: Labels; values: Array<SampleValue | undefined> } {
+export function parseSeriesDesc(text: string): { labels: LabelMap; values: Array<SampleValue | undefined> } {
   return parseSeriesLine(text, (reason) => {
     throw new Error(reason);
   });
@@ -196,7 +200,7 @@ export function parseSeriesDesc(text: string): { labels: Labels; values: Array<S
 
 function parseSeriesLine(text: string, fail: (reason: string) => never): SeriesDesc {
   let rest = text;
-  const labels: Labels = {};
+  const labels: LabelMap = {};
   const name = METRIC_NAME_RE.exec(rest);
   if (name !== null) {
     labels.__name__ = name[0];
