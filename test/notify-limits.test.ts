@@ -24,6 +24,7 @@ import { configSchema } from "../src/core/config/index.js";
 import { alertRoutes } from "../src/http/alerts.js";
 import { installErrorHandling } from "../src/http/errors.js";
 import { startTestApp, type TestApp } from "./support/app.js";
+import { ManualClock } from "./support/clock.js";
 
 /**
  * The notifier's bounds (`notifications.limits`): the intake of alerts (per request, per alert,
@@ -32,17 +33,6 @@ import { startTestApp, type TestApp } from "./support/app.js";
  * are small; the last part runs the whole app with no limits configured, which must be bounded
  * by the defaults.
  */
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function until<T>(what: string, fn: () => T | undefined, ms = 5000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
-}
-
 const AM_YAML = [
   "route:",
   "  receiver: r",
@@ -64,7 +54,13 @@ afterEach(async () => {
 
 function makeNotifier(
   limits: Partial<NotifierLimits> = {},
-  extra: { now?: () => number; db?: StateDb; reports?: RefusalReport[]; reportMs?: number } = {},
+  extra: {
+    now?: () => number;
+    clock?: ManualClock;
+    db?: StateDb;
+    reports?: RefusalReport[];
+    reportMs?: number;
+  } = {},
 ): Notifier {
   const { config } = parseAlertmanagerConfig(AM_YAML, "test.yml");
   const n = new Notifier({
@@ -78,6 +74,7 @@ function makeNotifier(
     ratePerMinute: 0,
     limits,
     ...(extra.now ? { now: extra.now } : {}),
+    ...(extra.clock ? { now: extra.clock.now, timers: extra.clock } : {}),
     ...(extra.reportMs !== undefined ? { refusalReportIntervalMs: extra.reportMs } : {}),
     events: { refused: (r) => extra.reports?.push(r) },
   });
@@ -192,15 +189,18 @@ describe("alert intake in the notifier", () => {
 
   it("never throws at the rule engine; refusals are reported at most once per interval", async () => {
     const reports: RefusalReport[] = [];
-    const n = makeNotifier({ maxAlerts: 2 }, { reports, reportMs: 300 });
+    const clock = new ManualClock();
+    const n = makeNotifier({ maxAlerts: 2 }, { reports, reportMs: 300, clock });
     expect(() => n.receive([alert({ "bad-name": "x" }), ...many(3)], "rules")).not.toThrow();
     // The first refusal is reported at once; what follows within the interval waits for it.
     expect(reports).toHaveLength(1);
     expect(reports[0]?.refused).toEqual([{ source: "rules", reason: "invalid", count: 1 }]);
     n.receive(many(5, "x"), "rules");
     n.receive(many(5, "y"), "rules");
+    clock.advance(299);
     expect(reports).toHaveLength(1);
-    await until("the second report", () => (reports.length === 2 ? true : undefined));
+    clock.advance(1);
+    expect(reports).toHaveLength(2);
     expect(reports[1]?.refused).toEqual([{ source: "rules", reason: "store_full", count: 11 }]);
     expect(reports[1]?.example).toMatch(/notifications.limits.maxAlerts/);
     expect(n.refusedCounts()).toEqual([
@@ -450,8 +450,11 @@ describe("the state file", () => {
     const db = openStateDb(":memory:");
     const sent: Array<Notification[]> = [];
     let fail = true;
+    const clock = new ManualClock();
     const outbox = new Outbox({
       db,
+      now: clock.now,
+      timers: clock,
       channel: () => ({
         kind: "webhook",
         index: 0,
@@ -466,6 +469,7 @@ describe("the state file", () => {
       maxBackoffMs: 200,
       expiryMs: 60_000,
       ratePerMinute: 0,
+      random: () => 1, // no jitter: the retry comes exactly 200 ms after the failure
     });
     const a = (name: string, status: "firing" | "resolved"): NotificationAlert => ({
       status,
@@ -489,11 +493,16 @@ describe("the state file", () => {
     outbox.start();
     try {
       outbox.enqueue("r", "webhook[0]", note([a("1", "firing"), a("2", "firing")]));
-      await until("the first attempt", () => (sent.length === 1 ? true : undefined));
+      await clock.advanceAsync(0);
+      expect(sent).toHaveLength(1);
       // While it waits for its retry: a newer state of the group (2 gone from it, 3 new).
       fail = false;
       outbox.enqueue("r", "webhook[0]", note([a("1", "firing"), a("3", "firing")]));
-      await until("the delivery", () => (outbox.pendingCount() === 0 ? true : undefined));
+      await clock.advanceAsync(0);
+      await clock.advanceAsync(199);
+      expect(sent).toHaveLength(1); // the backoff is kept: the newer one does not jump it
+      await clock.advanceAsync(1);
+      expect(outbox.pendingCount()).toBe(0);
       expect(sent).toHaveLength(2);
       expect(sent[1]?.map((n) => n.alerts.map((x) => x.labels.n))).toEqual([["1", "3", "2"]]);
       expect(db.prepare("SELECT state, attempts FROM outbox ORDER BY id").all()).toEqual([
@@ -519,9 +528,12 @@ describe("the state file", () => {
       "t.yml",
     );
     let sent = 0;
+    const clock = new ManualClock();
     const n = new Notifier({
       config,
       db,
+      now: clock.now,
+      timers: clock,
       createChannels: (r) =>
         r.webhookConfigs.map((c, index) => ({
           kind: "webhook",
@@ -542,7 +554,9 @@ describe("the state file", () => {
     notifiers.push(n);
     n.start();
     n.receive([alert({ alertname: "A" })]);
-    await until("the delivery", () => (sent > 0 && n.outbox.pendingCount() === 0 ? true : undefined));
+    await clock.advanceAsync(10); // group_wait
+    expect(sent).toBe(1);
+    expect(n.outbox.pendingCount()).toBe(0);
     expect(db.prepare("SELECT state, payload, receiver, attempts FROM outbox").all()).toEqual([
       { state: "delivered", payload: "", receiver: "r", attempts: 1 },
     ]);
