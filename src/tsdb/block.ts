@@ -1,0 +1,367 @@
+import { closeSync, fstatSync, fsyncSync, openSync, readSync, renameSync, writeSync } from "node:fs";
+import { crc32 } from "node:zlib";
+import { type Labels, labelsKey } from "./labels.js";
+
+/**
+ * An immutable block file: the compressed chunks of every series over one time range, then an
+ * index that is the only part kept in memory. Mirrors Prometheus's block (chunks + index + meta,
+ * `tsdb/docs/format/`) in one file instead of a folder, since the embedded store has no
+ * tombstones or external tools to serve:
+ *
+ *   "TUGB" | u8 version | u32 resolution ms (0 = raw) | f64 minT | f64 maxT
+ *   chunk bytes …                          (XOR chunks, chunkenc.ts)
+ *   index:  u32 series count, then per series
+ *             u16 label count, (u32 len, utf-8)×2 per label
+ *             u8 part count, per part: u8 kind, u32 chunk count,
+ *               per chunk: f64 minT, f64 maxT, f64 offset, u32 length, u32 CRC-32
+ *   footer: f64 index offset | u32 index length | u32 CRC-32 of the index | "TUGB"
+ *
+ * A raw block has one part per series (kind RAW). A downsampled block has one part per aggregate
+ * (count, sum, min, max, last), each a chunk series at the block's resolution, as Thanos's
+ * AggrChunk holds them. Each chunk carries its own checksum so one bad chunk fails one read, not
+ * the block; a bad index or footer makes the block unreadable and it is reported, not loaded.
+ */
+
+export const BLOCK_MAGIC = 0x54554742; // "TUGB"
+const VERSION = 1;
+const HEADER_BYTES = 4 + 1 + 4 + 8 + 8;
+const FOOTER_BYTES = 8 + 4 + 4 + 4;
+
+export const PART_RAW = 0;
+export const PART_COUNT = 1;
+export const PART_SUM = 2;
+export const PART_MIN = 3;
+export const PART_MAX = 4;
+export const PART_LAST = 5;
+export type PartKind = 0 | 1 | 2 | 3 | 4 | 5;
+
+export interface ChunkMeta {
+  minT: number;
+  maxT: number;
+  offset: number;
+  length: number;
+  crc: number;
+}
+
+export interface BlockSeries {
+  labels: Labels;
+  key: string;
+  parts: Map<PartKind, ChunkMeta[]>;
+}
+
+export interface BlockMeta {
+  path: string;
+  resolutionMs: number;
+  minT: number;
+  maxT: number;
+  bytes: number;
+}
+
+/** A block file is unreadable (bad header, index or footer). */
+export class BlockCorruptError extends Error {
+  override name = "BlockCorruptError";
+}
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+/** Growable byte buffer with big-endian writers. */
+class Bytes {
+  buf = new Uint8Array(4096);
+  view = new DataView(this.buf.buffer);
+  len = 0;
+
+  private need(n: number): void {
+    if (this.len + n <= this.buf.length) return;
+    const next = new Uint8Array(Math.max(this.len + n, this.buf.length * 2));
+    next.set(this.buf.subarray(0, this.len));
+    this.buf = next;
+    this.view = new DataView(next.buffer);
+  }
+  u8(v: number): void {
+    this.need(1);
+    this.view.setUint8(this.len++, v);
+  }
+  u16(v: number): void {
+    this.need(2);
+    this.view.setUint16(this.len, v);
+    this.len += 2;
+  }
+  u32(v: number): void {
+    this.need(4);
+    this.view.setUint32(this.len, v);
+    this.len += 4;
+  }
+  f64(v: number): void {
+    this.need(8);
+    this.view.setFloat64(this.len, v);
+    this.len += 8;
+  }
+  str(s: string): void {
+    const b = enc.encode(s);
+    this.u32(b.length);
+    this.need(b.length);
+    this.buf.set(b, this.len);
+    this.len += b.length;
+  }
+  bytes(): Uint8Array {
+    return this.buf.subarray(0, this.len);
+  }
+}
+
+/**
+ * Writes a block file: series are added in any order with their chunks, the index is written
+ * at `finish`, and the file appears under its final name only once complete and synced.
+ */
+export class BlockWriter {
+  private readonly fd: number;
+  private offset = 0;
+  private readonly series: { labels: Labels; parts: [PartKind, ChunkMeta[]][] }[] = [];
+
+  constructor(
+    private readonly path: string,
+    resolutionMs: number,
+    minT: number,
+    maxT: number,
+  ) {
+    this.fd = openSync(`${path}.tmp`, "w");
+    const h = new Bytes();
+    h.u32(BLOCK_MAGIC);
+    h.u8(VERSION);
+    h.u32(resolutionMs);
+    h.f64(minT);
+    h.f64(maxT);
+    try {
+      this.write(h.bytes());
+    } catch (err) {
+      closeSync(this.fd);
+      throw err;
+    }
+  }
+
+  private write(b: Uint8Array): void {
+    let done = 0;
+    while (done < b.length) done += writeSync(this.fd, b, done);
+    this.offset += b.length;
+  }
+
+  /** Adds one series; `parts` maps each part kind to its encoded chunks with their time ranges. */
+  addSeries(labels: Labels, parts: [PartKind, { minT: number; maxT: number; bytes: Uint8Array }[]][]): void {
+    const metas: [PartKind, ChunkMeta[]][] = [];
+    for (const [kind, chunks] of parts) {
+      const list: ChunkMeta[] = [];
+      for (const c of chunks) {
+        list.push({
+          minT: c.minT,
+          maxT: c.maxT,
+          offset: this.offset,
+          length: c.bytes.length,
+          crc: crc32(c.bytes),
+        });
+        this.write(c.bytes);
+      }
+      metas.push([kind, list]);
+    }
+    this.series.push({ labels, parts: metas });
+  }
+
+  /** Writes the index and footer, syncs, and renames the file into place. Returns its size. */
+  finish(): number {
+    const ix = new Bytes();
+    ix.u32(this.series.length);
+    for (const s of this.series) {
+      ix.u16(s.labels.length);
+      for (const l of s.labels) {
+        ix.str(l.name);
+        ix.str(l.value);
+      }
+      ix.u8(s.parts.length);
+      for (const [kind, list] of s.parts) {
+        ix.u8(kind);
+        ix.u32(list.length);
+        for (const c of list) {
+          ix.f64(c.minT);
+          ix.f64(c.maxT);
+          ix.f64(c.offset);
+          ix.u32(c.length);
+          ix.u32(c.crc);
+        }
+      }
+    }
+    const indexOffset = this.offset;
+    const index = ix.bytes();
+    this.write(index);
+    const f = new Bytes();
+    f.f64(indexOffset);
+    f.u32(index.length);
+    f.u32(crc32(index));
+    f.u32(BLOCK_MAGIC);
+    this.write(f.bytes());
+    fsyncSync(this.fd);
+    closeSync(this.fd);
+    renameSync(`${this.path}.tmp`, this.path);
+    return this.offset;
+  }
+
+  /** Gives up: closes and leaves the temporary file for the caller to remove. */
+  abort(): void {
+    try {
+      closeSync(this.fd);
+    } catch {
+      // Already closed by finish() or the descriptor is gone with a failed disk; nothing to free.
+    }
+  }
+}
+
+/** An open block: its index in memory, chunk bytes read from the file on demand. */
+export class Block {
+  readonly meta: BlockMeta;
+  readonly series: BlockSeries[];
+  /** label name → value → indexes into `series`. */
+  private readonly postings = new Map<string, Map<string, number[]>>();
+  private fd: number;
+
+  private constructor(fd: number, meta: BlockMeta, series: BlockSeries[]) {
+    this.fd = fd;
+    this.meta = meta;
+    this.series = series;
+    series.forEach((s, i) => {
+      for (const l of s.labels) {
+        let values = this.postings.get(l.name);
+        if (!values) {
+          values = new Map();
+          this.postings.set(l.name, values);
+        }
+        const ids = values.get(l.value);
+        if (ids) ids.push(i);
+        else values.set(l.value, [i]);
+      }
+    });
+  }
+
+  /** Opens a block file, reading its header, footer and index; throws BlockCorruptError. */
+  static open(path: string): Block {
+    const fd = openSync(path, "r");
+    try {
+      const size = fstatSync(fd).size;
+      if (size < HEADER_BYTES + FOOTER_BYTES) throw new BlockCorruptError(`${path}: shorter than a block`);
+      const head = readAt(fd, 0, HEADER_BYTES);
+      const hv = new DataView(head.buffer, head.byteOffset, head.byteLength);
+      if (hv.getUint32(0) !== BLOCK_MAGIC) throw new BlockCorruptError(`${path}: not a block file`);
+      if (hv.getUint8(4) !== VERSION) throw new BlockCorruptError(`${path}: block version ${hv.getUint8(4)}`);
+      const foot = readAt(fd, size - FOOTER_BYTES, FOOTER_BYTES);
+      const fv = new DataView(foot.buffer, foot.byteOffset, foot.byteLength);
+      if (fv.getUint32(16) !== BLOCK_MAGIC)
+        throw new BlockCorruptError(`${path}: footer missing (file cut short)`);
+      const indexOffset = fv.getFloat64(0);
+      const indexLength = fv.getUint32(8);
+      if (indexOffset + indexLength + FOOTER_BYTES !== size)
+        throw new BlockCorruptError(`${path}: index out of place`);
+      const index = readAt(fd, indexOffset, indexLength);
+      if (crc32(index) !== fv.getUint32(12)) throw new BlockCorruptError(`${path}: index checksum mismatch`);
+      const meta: BlockMeta = {
+        path,
+        resolutionMs: hv.getUint32(5),
+        minT: hv.getFloat64(9),
+        maxT: hv.getFloat64(17),
+        bytes: size,
+      };
+      return new Block(fd, meta, parseIndex(index, path));
+    } catch (err) {
+      closeSync(fd);
+      if (err instanceof RangeError) throw new BlockCorruptError(`${path}: index malformed (${err.message})`);
+      throw err;
+    }
+  }
+
+  /** Indexes of series that may match: narrowed by equality postings; the caller checks all matchers. */
+  candidates(equal: readonly { name: string; value: string }[]): number[] | undefined {
+    let best: number[] | undefined;
+    for (const m of equal) {
+      const ids = this.postings.get(m.name)?.get(m.value);
+      if (!ids) return [];
+      if (!best || ids.length < best.length) best = ids;
+    }
+    return best;
+  }
+
+  /** All values of a label in this block. */
+  labelValues(name: string): Iterable<string> {
+    return this.postings.get(name)?.keys() ?? [];
+  }
+
+  labelNames(): Iterable<string> {
+    return this.postings.keys();
+  }
+
+  /** Reads one chunk's bytes, checking its CRC. */
+  readChunk(c: ChunkMeta): Uint8Array {
+    const b = readAt(this.fd, c.offset, c.length);
+    if (crc32(b) !== c.crc)
+      throw new BlockCorruptError(`${this.meta.path}: chunk at ${c.offset} checksum mismatch`);
+    return b;
+  }
+
+  close(): void {
+    if (this.fd < 0) return;
+    closeSync(this.fd);
+    this.fd = -1;
+  }
+}
+
+function readAt(fd: number, offset: number, length: number): Uint8Array {
+  const b = new Uint8Array(length);
+  let done = 0;
+  while (done < length) {
+    const n = readSync(fd, b, done, length - done, offset + done);
+    if (n === 0) throw new BlockCorruptError(`read past the end of the file at ${offset + done}`);
+    done += n;
+  }
+  return b;
+}
+
+function parseIndex(b: Uint8Array, path: string): BlockSeries[] {
+  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  let o = 0;
+  const str = (): string => {
+    const n = v.getUint32(o);
+    if (o + 4 + n > b.length) throw new RangeError("string runs past the index");
+    const s = dec.decode(b.subarray(o + 4, o + 4 + n));
+    o += 4 + n;
+    return s;
+  };
+  const count = v.getUint32(o);
+  o += 4;
+  const out: BlockSeries[] = [];
+  for (let i = 0; i < count; i++) {
+    const nl = v.getUint16(o);
+    o += 2;
+    const labels: { name: string; value: string }[] = [];
+    for (let k = 0; k < nl; k++) {
+      const name = str();
+      labels.push({ name, value: str() });
+    }
+    const parts = new Map<PartKind, ChunkMeta[]>();
+    const np = v.getUint8(o++);
+    for (let p = 0; p < np; p++) {
+      const kind = v.getUint8(o) as PartKind;
+      const nc = v.getUint32(o + 1);
+      o += 5;
+      const list: ChunkMeta[] = [];
+      for (let c = 0; c < nc; c++) {
+        list.push({
+          minT: v.getFloat64(o),
+          maxT: v.getFloat64(o + 8),
+          offset: v.getFloat64(o + 16),
+          length: v.getUint32(o + 24),
+          crc: v.getUint32(o + 28),
+        });
+        o += 32;
+      }
+      parts.set(kind, list);
+    }
+    out.push({ labels, key: labelsKey(labels), parts });
+  }
+  if (o !== b.length) throw new BlockCorruptError(`${path}: index has ${b.length - o} trailing bytes`);
+  return out;
+}

@@ -1,0 +1,606 @@
+import { mkdirSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { Block, BlockCorruptError, BlockWriter, type ChunkMeta, PART_RAW } from "./block.js";
+import { ChunkCorruptError, chunkCount, decodeChunk, SAMPLES_PER_CHUNK, XorEncoder } from "./chunkenc.js";
+import { compareLabels, type Labels, labelsKey } from "./labels.js";
+import { type CompiledMatcher, compileMatcher, type Matcher, matchesAll } from "./matchers.js";
+import { isStaleMarker, writeStaleMarker } from "./stale.js";
+import {
+  type AppendResult,
+  DEFAULT_MAX_SERIES,
+  type SeriesData,
+  type SeriesRef,
+  SeriesStore,
+  type StoreCounters,
+} from "./store.js";
+import { Wal, WalWriteError } from "./wal.js";
+
+/**
+ * The embedded store made durable: the in-memory `SeriesStore` is the head (the newest samples,
+ * as Prometheus's head block), every append also goes to the write-ahead log (wal.ts), and each
+ * completed `blockRangeMs` of the head is compacted into an immutable block file of XOR chunks
+ * (block.ts, chunkenc.ts). Start-up loads the blocks' indexes and replays the log into the head.
+ *
+ * It keeps `SeriesStore`'s interface, so the engine host and PromQL use it unchanged; the host's
+ * per-scrape `gc(now)` is where the log is flushed and synced, blocks are cut and retention runs.
+ * All of it runs in the engine worker, never on the API's event loop.
+ *
+ * Data folder:
+ *   wal/00000001 …                 the log's segments (wal.ts)
+ *   blocks/raw-<minT>-<maxT>.tsb   one file per block range, raw resolution (block.ts)
+ *   blocks/*.corrupt               a block that failed to open, set aside and reported
+ *
+ * Faults: a block whose index is corrupt is renamed `.corrupt`, reported and skipped; a corrupt
+ * log record loses its segment's tail only (wal.ts); a failing disk (ENOSPC, EIO) keeps samples
+ * in the head, counts the failure and reports `diskFailing` until a write succeeds again. The
+ * head keeps `2 × blockRangeMs`, so when blocks cannot be written the samples older than that are
+ * lost from memory too; everything written before the failure stays on disk.
+ */
+
+export const DEFAULT_BLOCK_RANGE_MS = 2 * 3_600_000;
+export const DEFAULT_RAW_RETENTION_MS = 24 * 3_600_000;
+
+export interface DurableStoreOptions {
+  dir: string;
+  maxSeries?: number;
+  /** Time range of one block; the head is compacted once it holds 1.5× this. Default 2 h. */
+  blockRangeMs?: number;
+  /** Blocks older than this are deleted. Default 24 h. */
+  rawRetentionMs?: number;
+  /** Cap on the folder's bytes (blocks and log); the oldest blocks go first. Default none. */
+  maxBytes?: number;
+  /** fdatasync the log at most this often; samples written since are lost only on power loss. Default 1 s. */
+  syncIntervalMs?: number;
+  /** Faults and background work, for the host to log and count. */
+  onEvent?: (e: DurableEvent) => void;
+}
+
+export type DurableEvent =
+  | { type: "wal_corrupt"; segment: number; offset: number; reason: string }
+  | { type: "block_corrupt"; path: string; reason: string }
+  | { type: "chunk_corrupt"; path: string; reason: string }
+  | { type: "write_failed"; what: "wal" | "block"; error: string }
+  | { type: "write_recovered"; what: "wal" | "block" }
+  | {
+      type: "compacted";
+      minT: number;
+      maxT: number;
+      series: number;
+      samples: number;
+      bytes: number;
+      ms: number;
+    }
+  | { type: "replayed"; samples: number; series: number; blocks: number; ms: number }
+  | { type: "deleted_block"; path: string; reason: "retention" | "size" };
+
+export interface DurableStats {
+  blocks: number;
+  blockBytes: number;
+  walBytes: number;
+  persistedUpToMs: number;
+  compactions: number;
+  walCorruptions: number;
+  blockCorruptions: number;
+  writeFailures: number;
+  diskFailing: boolean;
+  replayedSamples: number;
+  replayMs: number;
+}
+
+export class DurableStore {
+  readonly dir: string;
+  readonly head: SeriesStore;
+  readonly retentionMs: number;
+  readonly maxSeries: number;
+  private readonly blockRangeMs: number;
+  private readonly maxBytes: number;
+  private readonly syncIntervalMs: number;
+  private readonly onEvent: (e: DurableEvent) => void;
+  private readonly wal: Wal;
+  private blocks: Block[] = [];
+  private persistedUpTo = Number.NEGATIVE_INFINITY;
+  /** Earliest sample appended to the head after the last block. */
+  private firstUnpersisted = Number.POSITIVE_INFINITY;
+  private latest = Number.NEGATIVE_INFINITY;
+  private lastSync = 0;
+  private walFailing = false;
+  private blockFailing = false;
+  private nextCompactionTry = 0;
+  // the open samples batch: one timestamp, written to the log as one record
+  private batchT = Number.NaN;
+  private batchRefs: number[] = [];
+  private batchVals = new Float64Array(1024);
+  private readonly st: DurableStats = {
+    blocks: 0,
+    blockBytes: 0,
+    walBytes: 0,
+    persistedUpToMs: Number.NEGATIVE_INFINITY,
+    compactions: 0,
+    walCorruptions: 0,
+    blockCorruptions: 0,
+    writeFailures: 0,
+    diskFailing: false,
+    replayedSamples: 0,
+    replayMs: 0,
+  };
+
+  constructor(opts: DurableStoreOptions) {
+    this.dir = opts.dir;
+    this.blockRangeMs = opts.blockRangeMs ?? DEFAULT_BLOCK_RANGE_MS;
+    this.retentionMs = opts.rawRetentionMs ?? DEFAULT_RAW_RETENTION_MS;
+    this.maxSeries = opts.maxSeries ?? DEFAULT_MAX_SERIES;
+    this.maxBytes = opts.maxBytes ?? Number.POSITIVE_INFINITY;
+    this.syncIntervalMs = opts.syncIntervalMs ?? 1000;
+    this.onEvent = opts.onEvent ?? (() => {});
+    this.head = new SeriesStore({ retentionMs: 2 * this.blockRangeMs, maxSeries: this.maxSeries });
+    mkdirSync(join(this.dir, "blocks"), { recursive: true });
+    const started = Date.now();
+    this.loadBlocks();
+    this.wal = new Wal(join(this.dir, "wal"), { onSegment: (w) => this.logLiveSeries(w) });
+    const series = this.replayWal();
+    this.st.replayMs = Date.now() - started;
+    this.onEvent({
+      type: "replayed",
+      samples: this.st.replayedSamples,
+      series,
+      blocks: this.blocks.length,
+      ms: this.st.replayMs,
+    });
+  }
+
+  private loadBlocks(): void {
+    const dir = join(this.dir, "blocks");
+    for (const f of readdirSync(dir).sort()) {
+      const path = join(dir, f);
+      if (f.endsWith(".tmp")) {
+        rmSync(path, { force: true }); // a block cut short by a crash; its samples are still in the log
+        continue;
+      }
+      if (!f.endsWith(".tsb")) continue;
+      try {
+        this.blocks.push(Block.open(path));
+      } catch (err) {
+        if (!(err instanceof BlockCorruptError)) throw err;
+        this.st.blockCorruptions++;
+        this.onEvent({ type: "block_corrupt", path, reason: err.message });
+        renameSync(path, `${path}.corrupt`);
+      }
+    }
+    this.blocks.sort((a, b) => a.meta.minT - b.meta.minT);
+    for (const b of this.blocks) if (b.meta.maxT > this.persistedUpTo) this.persistedUpTo = b.meta.maxT;
+    this.refreshBlockStats();
+  }
+
+  /** Replays the log into the head; samples already in a block are skipped. Returns series seen. */
+  private replayWal(): number {
+    const refs = new Map<number, SeriesRef>();
+    const report = this.wal.replay({
+      series: (walRef, labels) => {
+        const r = this.head.getOrCreate(labels);
+        if (typeof r === "number") refs.set(walRef, r);
+      },
+      samples: (t, walRefs, values, n) => {
+        if (t <= this.persistedUpTo) return;
+        for (let i = 0; i < n; i++) {
+          const ref = refs.get(walRefs[i] as number);
+          if (ref === undefined) continue; // its series record was in a corrupted stretch
+          const v = values[i] as number;
+          const r = isStaleMarker(v) ? this.head.appendStale(ref, t) : this.head.appendRef(ref, t, v);
+          if (r === "ok") {
+            this.st.replayedSamples++;
+            if (t < this.firstUnpersisted) this.firstUnpersisted = t;
+            if (t > this.latest) this.latest = t;
+          }
+        }
+      },
+    });
+    for (const c of report.corruptions) {
+      this.st.walCorruptions++;
+      this.onEvent({ type: "wal_corrupt", ...c });
+    }
+    return refs.size;
+  }
+
+  private logLiveSeries(w: Wal): void {
+    for (const labels of this.head.series([])) {
+      const ref = this.head.lookup(labelsKey(labels));
+      if (ref !== undefined) w.logSeries(ref, labels);
+    }
+  }
+
+  // ---- appends (SeriesStore's interface) ----
+
+  getOrCreate(
+    labels: Labels,
+    key: string = labelsKey(labels),
+  ): SeriesRef | "series_limit" | "invalid_labels" {
+    const found = this.head.lookup(key);
+    if (found !== undefined) return found;
+    const r = this.head.getOrCreate(labels, key);
+    if (typeof r === "number") this.wal.logSeries(r, labels);
+    return r;
+  }
+
+  lookup(key: string): SeriesRef | undefined {
+    return this.head.lookup(key);
+  }
+
+  append(labels: Labels, timestampMs: number, value: number): AppendResult {
+    const ref = this.getOrCreate(labels);
+    if (typeof ref !== "number") return ref;
+    return this.appendRef(ref, timestampMs, value);
+  }
+
+  appendRef(ref: SeriesRef, timestampMs: number, value: number): AppendResult {
+    const r = this.head.appendRef(ref, timestampMs, value);
+    if (r === "ok") this.logSample(ref, timestampMs, value, false);
+    return r;
+  }
+
+  appendStale(series: Labels | string | SeriesRef, timestampMs: number): AppendResult {
+    const ref =
+      typeof series === "number"
+        ? series
+        : this.head.lookup(typeof series === "string" ? series : labelsKey(series));
+    if (ref === undefined) return "not_found";
+    const r = this.head.appendStale(ref, timestampMs);
+    if (r === "ok") this.logSample(ref, timestampMs, 0, true);
+    return r;
+  }
+
+  private logSample(ref: SeriesRef, t: number, v: number, stale: boolean): void {
+    if (t !== this.batchT) this.sealBatch(t);
+    const i = this.batchRefs.length;
+    if (i === this.batchVals.length) {
+      const next = new Float64Array(i * 2);
+      next.set(this.batchVals);
+      this.batchVals = next;
+    }
+    this.batchRefs.push(ref);
+    if (stale) writeStaleMarker(this.batchVals, i);
+    else this.batchVals[i] = v;
+    if (t < this.firstUnpersisted) this.firstUnpersisted = t;
+    if (t > this.latest) this.latest = t;
+  }
+
+  private sealBatch(nextT: number): void {
+    if (this.batchRefs.length > 0)
+      this.wal.logSamples(this.batchT, this.batchRefs, this.batchVals, this.batchRefs.length);
+    this.batchRefs = [];
+    this.batchT = nextT;
+  }
+
+  /**
+   * The end of a scrape (the host calls it after each one): the log is flushed (and synced at
+   * most once per `syncIntervalMs`), a completed block range is compacted, retention runs.
+   */
+  gc(nowMs: number): { droppedSamples: number; droppedSeries: number } {
+    this.flush(nowMs);
+    this.compact(nowMs);
+    this.enforceRetention(nowMs);
+    return this.head.gc(nowMs);
+  }
+
+  /** Writes what is buffered to the log; a failure is counted and the samples stay in memory. */
+  flush(nowMs = Date.now()): void {
+    this.sealBatch(Number.NaN);
+    try {
+      this.wal.flush();
+      if (nowMs - this.lastSync >= this.syncIntervalMs) {
+        this.wal.sync();
+        this.lastSync = nowMs;
+      }
+      if (this.walFailing) {
+        this.walFailing = false;
+        this.onEvent({ type: "write_recovered", what: "wal" });
+      }
+    } catch (err) {
+      if (!(err instanceof WalWriteError) && !isIoError(err)) throw err;
+      this.st.writeFailures++;
+      if (!this.walFailing)
+        this.onEvent({ type: "write_failed", what: "wal", error: (err as Error).message });
+      this.walFailing = true;
+    }
+    this.st.diskFailing = this.walFailing || this.blockFailing;
+  }
+
+  /** Cuts every block range the head has completed (holding 1.5× the range past its start). */
+  private compact(nowMs: number): void {
+    if (nowMs < this.nextCompactionTry) return;
+    for (;;) {
+      if (!Number.isFinite(this.firstUnpersisted)) return;
+      const start = Math.floor(this.firstUnpersisted / this.blockRangeMs) * this.blockRangeMs;
+      const end = start + this.blockRangeMs - 1;
+      if (this.latest - start < 1.5 * this.blockRangeMs) return;
+      if (!this.writeBlock(start, end)) {
+        this.nextCompactionTry = nowMs + 60_000;
+        return;
+      }
+    }
+  }
+
+  private writeBlock(minT: number, maxT: number): boolean {
+    const started = Date.now();
+    const path = join(this.dir, "blocks", `raw-${minT}-${maxT}.tsb`);
+    let writer: BlockWriter | undefined;
+    let samples = 0;
+    let series = 0;
+    try {
+      writer = new BlockWriter(path, 0, minT, maxT);
+      for (const s of this.head.select([], Math.max(minT, this.persistedUpTo + 1), maxT)) {
+        writer.addSeries(s.labels, [[PART_RAW, encodeChunks(s.timestamps, s.values)]]);
+        samples += s.timestamps.length;
+        series++;
+      }
+      const bytes = writer.finish();
+      this.blocks.push(Block.open(path));
+      this.persistedUpTo = maxT;
+      this.firstUnpersisted = this.firstHeadSampleAfter(maxT);
+      this.st.compactions++;
+      this.refreshBlockStats();
+      this.onEvent({ type: "compacted", minT, maxT, series, samples, bytes, ms: Date.now() - started });
+      // The log's older segments now hold nothing the blocks lack; start a fresh one so the
+      // current one can go at the next compaction.
+      this.wal.deleteSegmentsUpTo(maxT);
+      this.wal.cut();
+      if (this.blockFailing) {
+        this.blockFailing = false;
+        this.onEvent({ type: "write_recovered", what: "block" });
+      }
+      return true;
+    } catch (err) {
+      if (!isIoError(err) && !(err instanceof WalWriteError)) throw err;
+      writer?.abort();
+      rmSync(`${path}.tmp`, { force: true });
+      this.st.writeFailures++;
+      if (!this.blockFailing)
+        this.onEvent({ type: "write_failed", what: "block", error: (err as Error).message });
+      this.blockFailing = true;
+      this.st.diskFailing = true;
+      return false;
+    }
+  }
+
+  private firstHeadSampleAfter(t: number): number {
+    let first = Number.POSITIVE_INFINITY;
+    for (const s of this.head.select([], t + 1, Number.POSITIVE_INFINITY)) {
+      const t0 = s.timestamps[0] as number;
+      if (t0 < first) first = t0;
+    }
+    return first;
+  }
+
+  private enforceRetention(nowMs: number): void {
+    const cutoff = nowMs - this.retentionMs;
+    let total = this.st.blockBytes + this.st.walBytes;
+    const keep: Block[] = [];
+    for (const [i, b] of this.blocks.entries()) {
+      const old = b.meta.maxT < cutoff;
+      const over = total > this.maxBytes && i < this.blocks.length - 1;
+      if (old || over) {
+        b.close();
+        rmSync(b.meta.path, { force: true });
+        total -= b.meta.bytes;
+        this.onEvent({ type: "deleted_block", path: b.meta.path, reason: old ? "retention" : "size" });
+      } else keep.push(b);
+    }
+    if (keep.length !== this.blocks.length) {
+      this.blocks = keep;
+      this.refreshBlockStats();
+    }
+  }
+
+  private refreshBlockStats(): void {
+    this.st.blocks = this.blocks.length;
+    this.st.blockBytes = this.blocks.reduce((n, b) => n + b.meta.bytes, 0);
+    this.st.persistedUpToMs = this.persistedUpTo;
+    try {
+      this.st.walBytes = this.wal ? this.wal.sizeBytes() : 0;
+    } catch (err) {
+      if (!isIoError(err)) throw err;
+      // Size unknown while the disk fails; keep the last figure.
+    }
+  }
+
+  // ---- reads ----
+
+  /** Series matching all matchers with their samples in [minT, maxT], blocks then head, sorted by labels. */
+  select(matchers: readonly (Matcher | CompiledMatcher)[], minT: number, maxT: number): SeriesData[] {
+    const compiled = matchers.map(toCompiled);
+    const parts = new Map<string, { labels: Labels; pieces: { t: Float64Array; v: Float64Array }[] }>();
+    const add = (key: string, labels: Labels, t: Float64Array, v: Float64Array): void => {
+      if (t.length === 0) return;
+      const e = parts.get(key);
+      if (e) e.pieces.push({ t, v });
+      else parts.set(key, { labels, pieces: [{ t, v }] });
+    };
+    for (const b of this.blocks) {
+      if (b.meta.maxT < minT || b.meta.minT > maxT) continue;
+      for (const s of this.blockMatches(b, compiled)) {
+        const chunks = s.parts.get(PART_RAW) ?? [];
+        const data = this.readChunks(b, chunks, minT, maxT);
+        if (data) add(s.key, s.labels, data.t, data.v);
+      }
+    }
+    const headMin = Math.max(minT, this.persistedUpTo + 1);
+    if (headMin <= maxT) {
+      for (const s of this.head.select(compiled, headMin, maxT))
+        add(labelsKey(s.labels), s.labels, s.timestamps, s.values);
+    }
+    const out: SeriesData[] = [];
+    for (const { labels, pieces } of parts.values()) out.push(concat(labels, pieces));
+    return out.sort((a, b) => compareLabels(a.labels, b.labels));
+  }
+
+  private blockMatches(b: Block, matchers: readonly CompiledMatcher[]) {
+    const equal = matchers.filter((m) => m.type === "=" && m.value !== "");
+    const ids = b.candidates(equal);
+    const out = [];
+    if (ids) {
+      for (const i of ids) {
+        const s = b.series[i];
+        if (s && matchesAll(s.labels, matchers)) out.push(s);
+      }
+    } else {
+      for (const s of b.series) if (matchesAll(s.labels, matchers)) out.push(s);
+    }
+    return out;
+  }
+
+  private readChunks(
+    b: Block,
+    chunks: readonly ChunkMeta[],
+    minT: number,
+    maxT: number,
+  ): { t: Float64Array; v: Float64Array } | undefined {
+    const raw: Uint8Array[] = [];
+    let cap = 0;
+    for (const c of chunks) {
+      if (c.maxT < minT || c.minT > maxT) continue;
+      try {
+        const bytes = b.readChunk(c);
+        raw.push(bytes);
+        cap += chunkCount(bytes);
+      } catch (err) {
+        if (!(err instanceof BlockCorruptError)) throw err;
+        this.chunkCorrupt(b, err);
+      }
+    }
+    if (raw.length === 0) return undefined;
+    const t = new Float64Array(cap);
+    const v = new Float64Array(cap);
+    let n = 0;
+    for (const bytes of raw) {
+      try {
+        n += decodeChunk(bytes, t, v, n, minT, maxT);
+      } catch (err) {
+        if (!(err instanceof ChunkCorruptError)) throw err;
+        this.chunkCorrupt(b, err);
+      }
+    }
+    return { t: t.subarray(0, n), v: v.subarray(0, n) };
+  }
+
+  /** One bad chunk loses its own samples, not the query: reported, counted, skipped. */
+  private chunkCorrupt(b: Block, err: Error): void {
+    this.st.blockCorruptions++;
+    this.onEvent({ type: "chunk_corrupt", path: b.meta.path, reason: err.message });
+  }
+
+  series(matchers: readonly (Matcher | CompiledMatcher)[]): Labels[] {
+    const compiled = matchers.map(toCompiled);
+    const seen = new Map<string, Labels>();
+    for (const b of this.blocks) for (const s of this.blockMatches(b, compiled)) seen.set(s.key, s.labels);
+    for (const l of this.head.series(compiled)) seen.set(labelsKey(l), l);
+    return [...seen.values()].sort(compareLabels);
+  }
+
+  labelNames(): string[] {
+    const names = new Set(this.head.labelNames());
+    for (const b of this.blocks) for (const n of b.labelNames()) names.add(n);
+    return [...names].sort();
+  }
+
+  labelValues(name: string): string[] {
+    const values = new Set(this.head.labelValues(name));
+    for (const b of this.blocks) for (const v of b.labelValues(name)) values.add(v);
+    return [...values].sort();
+  }
+
+  seriesCount(): number {
+    return this.head.seriesCount();
+  }
+
+  sampleCount(): number {
+    return this.head.sampleCount();
+  }
+
+  counters(): StoreCounters {
+    return this.head.counters();
+  }
+
+  /** Memory: the head plus the blocks' indexes (labels and chunk references). */
+  bytesUsed(): number {
+    let index = 0;
+    for (const b of this.blocks) {
+      for (const s of b.series) {
+        index += 240 + s.key.length * 2;
+        for (const list of s.parts.values()) index += 64 + list.length * 72;
+      }
+    }
+    return this.head.bytesUsed() + index;
+  }
+
+  stats(): DurableStats {
+    return { ...this.st };
+  }
+
+  /** Flushes and syncs the log and closes files (the host's stop). */
+  close(): void {
+    this.flush(Number.POSITIVE_INFINITY);
+    this.wal.close();
+    for (const b of this.blocks) b.close();
+  }
+}
+
+function encodeChunks(
+  ts: Float64Array,
+  vals: Float64Array,
+): { minT: number; maxT: number; bytes: Uint8Array }[] {
+  const out: { minT: number; maxT: number; bytes: Uint8Array }[] = [];
+  for (let i = 0; i < ts.length; i += SAMPLES_PER_CHUNK) {
+    const e = new XorEncoder();
+    const end = Math.min(ts.length, i + SAMPLES_PER_CHUNK);
+    for (let k = i; k < end; k++) e.appendFrom(ts[k] as number, vals, k);
+    out.push({ minT: e.minT, maxT: e.maxT, bytes: e.bytes() });
+  }
+  return out;
+}
+
+function concat(labels: Labels, pieces: { t: Float64Array; v: Float64Array }[]): SeriesData {
+  if (pieces.length === 1) {
+    const p = pieces[0] as { t: Float64Array; v: Float64Array };
+    return { labels, timestamps: p.t, values: p.v };
+  }
+  const n = pieces.reduce((k, p) => k + p.t.length, 0);
+  const t = new Float64Array(n);
+  const v = new Float64Array(n);
+  let k = 0;
+  let last = Number.NEGATIVE_INFINITY;
+  for (const p of pieces) {
+    for (let i = 0; i < p.t.length; i++) {
+      const ti = p.t[i] as number;
+      if (ti <= last) continue; // overlap between a block and the head: keep the first
+      t[k] = ti;
+      v[k] = p.v[i] as number; // typed array to typed array keeps a NaN's payload in V8
+      k++;
+      last = ti;
+    }
+  }
+  return { labels, timestamps: t.subarray(0, k), values: v.subarray(0, k) };
+}
+
+function toCompiled(m: Matcher | CompiledMatcher): CompiledMatcher {
+  if ("matches" in m) return m;
+  const r = compileMatcher(m);
+  if (!r.ok) throw new TypeError(r.error);
+  return r.matcher;
+}
+
+function isIoError(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | null)?.code;
+  return (
+    typeof code === "string" && /^(ENOSPC|EIO|EDQUOT|EROFS|EFBIG|EACCES|EPERM|EMFILE|ENFILE)$/.test(code)
+  );
+}
+
+/** Bytes a folder holds (files directly inside it and one level down). */
+export function folderBytes(dir: string): number {
+  let total = 0;
+  for (const f of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, f.name);
+    if (f.isDirectory()) total += folderBytes(p);
+    else total += statSync(p).size;
+  }
+  return total;
+}
