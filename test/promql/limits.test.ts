@@ -3,7 +3,7 @@ import { join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
-import { beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it, vi } from "vitest";
 import {
   type EngineOptions,
   evaluateInstant,
@@ -194,6 +194,89 @@ describe("cancellation", () => {
     expect(new PromQLTimeoutError()).not.toBeInstanceOf(PromQLEvalError);
     expect(new PromQLCanceledError()).not.toBeInstanceOf(PromQLEvalError);
     expect(new PromQLSampleLimitError()).toBeInstanceOf(PromQLEvalError);
+  });
+});
+
+// 50,000 series with one sample each: a selection over all of them is a long loop of the store's.
+const many = new SeriesStore({ maxSeries: 60_000, retentionMs: 400 * 86_400_000 });
+
+/**
+ * Runs `f` with limits that stop it at the first poll made from inside a function whose name
+ * matches `where` (a frame of the stack at the poll): by the cancel flag, or by the deadline on a
+ * clock (performance.now, mocked) that reads past it only there. Deterministic on any machine:
+ * without a poll inside `where` the query never sees its limit and runs to completion.
+ */
+function stopInside(how: "deadline" | "cancel", where: RegExp, f: (o: EngineOptions) => unknown): unknown {
+  const stackTraceLimit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 200;
+  let polls = 0;
+  const inside = () => {
+    polls++;
+    return where.test(new Error().stack ?? "");
+  };
+  const clock =
+    how === "deadline"
+      ? vi.spyOn(globalThis.performance, "now").mockImplementation(() => (inside() ? 2 : 0))
+      : undefined;
+  try {
+    f({ limits: how === "cancel" ? { isCancelled: inside } : { deadline: 1 } });
+    return undefined;
+  } catch (err) {
+    return err;
+  } finally {
+    clock?.mockRestore();
+    Error.stackTraceLimit = stackTraceLimit;
+    // The guard polled at all (else the test would prove nothing about its loops).
+    expect(polls).toBeGreaterThan(0);
+  }
+}
+
+describe("long loops outside the evaluator's own stop mid-way", () => {
+  beforeAll(() => {
+    for (let i = 0; i < 50_000; i++)
+      add(many, { __name__: "m", i: String(i), job: `j${i % 100}`, v: "a".repeat(i % 40) }, T, T, MINUTE);
+  });
+
+  const inStore = /SeriesStore\.(select|matching|copyRange)/;
+  const errorOf = { deadline: PromQLTimeoutError, cancel: PromQLCanceledError } as const;
+
+  it.each(["deadline", "cancel"] as const)(
+    "the store's select over 50,000 series (instant query): %s",
+    (how) => {
+      const err = stopInside(how, inStore, (o) => evaluateInstant("count(m)", T, many, o));
+      expect(err).toBeInstanceOf(errorOf[how]);
+    },
+  );
+
+  it.each(["deadline", "cancel"] as const)(
+    "the store's select under a regex matcher (range plan): %s",
+    (how) => {
+      const err = stopInside(how, inStore, (o) =>
+        evaluateRange('count(m{job=~"j1.*"})', T, T + 4 * MINUTE, MINUTE, many, o),
+      );
+      expect(err).toBeInstanceOf(errorOf[how]);
+    },
+  );
+
+  it.each(["deadline", "cancel"] as const)("label_replace over 50,000 series: %s", (how) => {
+    const err = stopInside(how, /labelReplace/, (o) =>
+      evaluateInstant('count(label_replace(m, "dst", "x$1", "v", "(a*)"))', T, many, o),
+    );
+    expect(err).toBeInstanceOf(errorOf[how]);
+  });
+
+  it.each(["deadline", "cancel"] as const)("label_join over 50,000 series: %s", (how) => {
+    const err = stopInside(how, /labelJoin/, (o) =>
+      evaluateInstant('count(label_join(m, "dst", "-", "i", "job", "v"))', T, many, o),
+    );
+    expect(err).toBeInstanceOf(errorOf[how]);
+  });
+
+  it("without limits the same queries complete (the stops above are the limits')", () => {
+    const n = (v: Value) => (v.type === "vector" ? v.samples[0]?.value : undefined);
+    expect(n(evaluateInstant("count(m)", T, many))).toBe(50_000);
+    expect(n(evaluateInstant('count(label_replace(m, "dst", "x$1", "v", "(a*)"))', T, many))).toBe(50_000);
+    expect(n(evaluateInstant('count(label_join(m, "dst", "-", "i", "job", "v"))', T, many))).toBe(50_000);
   });
 });
 

@@ -203,3 +203,36 @@ describe("bytes per sample", () => {
     expect(worst).toBeLessThanOrEqual(16);
   });
 });
+
+describe("select's work meter", () => {
+  const store = new SeriesStore({ maxSeries: 2_000 });
+  for (let i = 0; i < 1_000; i++)
+    for (let k = 0; k < 10; k++) store.append(labelsFromObject({ __name__: "x", i: String(i) }), T0 + k, k);
+
+  it("is ticked for every series and sample the selection visits", () => {
+    let units = 0;
+    const selected = store.select([{ name: "i", type: "=~", value: ".+" }], 0, T0 + 9, {
+      tick: (n) => {
+        units += n;
+      },
+    });
+    expect(selected).toHaveLength(1_000);
+    // 1,000 label values, 1,000 candidates, the sort's comparisons and 10,000 samples copied.
+    expect(units).toBeGreaterThanOrEqual(12_000);
+  });
+
+  it("ends the selection when it throws (a query's deadline or cancellation)", () => {
+    let units = 0;
+    const stop = new Error("stop");
+    const meter = {
+      tick: (n: number) => {
+        units += n;
+        if (units > 500) throw stop;
+      },
+    };
+    expect(() => store.select([{ name: "__name__", type: "=", value: "x" }], 0, T0 + 9, meter)).toThrow(stop);
+    expect(units).toBeLessThan(1_000);
+    // The store is unharmed: the next selection is whole.
+    expect(store.select([{ name: "__name__", type: "=", value: "x" }], 0, T0 + 9)).toHaveLength(1_000);
+  });
+});
