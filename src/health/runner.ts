@@ -134,6 +134,7 @@ export class HealthRunner {
     const last = this.last;
     if (last && this.now() - last.at < this.opts.cacheTtlMs) return last;
     if (last && opts.stale === "serve") {
+      // A failing check becomes a "fail" result in runOne; onError has reported anything else.
       this.refresh().catch(() => undefined);
       return last;
     }

@@ -723,7 +723,7 @@ class RotatingWriter extends EventEmitter implements NodeJS.WritableStream {
       await utimes(tmp, st.atime, st.mtime);
       await rename(tmp, dst);
     } catch (err) {
-      await unlink(tmp).catch(() => undefined);
+      await unlink(tmp).catch(() => undefined); // may not exist yet; the compression's error is rethrown
       throw err;
     }
     await unlink(src);

@@ -40,8 +40,10 @@ export async function logFiles(filePath: string): Promise<string[]> {
   let names: string[] = [];
   try {
     names = await readdir(dir);
-  } catch {
-    return [];
+  } catch (err) {
+    // No log directory yet (nothing written): nothing to search. Anything else is an error.
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return [];
+    throw err;
   }
   const rotated = names
     .map((n) => ({ n, m: re.exec(n) }))
@@ -93,7 +95,7 @@ export async function searchLogs(
     try {
       size = (await stat(file)).size;
     } catch {
-      continue;
+      continue; // rotated away or deleted between listing and reading: nothing left to search
     }
     if (scanned + size > maxBytes && files.length > 0) {
       truncated = true;
@@ -116,7 +118,7 @@ export async function searchLogs(
         try {
           rec = JSON.parse(line) as Record<string, unknown>;
         } catch {
-          continue;
+          continue; // not a JSON record (a torn or foreign line): not searchable
         }
         if (!matches(rec, q, minLevel, templateIdOf)) continue;
         ring.push(rec);

@@ -168,7 +168,7 @@ function parseTarget(
   try {
     u = new URL(rawUrl);
   } catch {
-    return undefined;
+    return undefined; // not a URL: the caller fails the send as "invalid URL", without retries
   }
   const auth: Record<string, string> = {};
   if (u.username || u.password) {

@@ -365,7 +365,7 @@ function readSecretFile(path: string): string | undefined {
   try {
     return readFileSync(resolvePath(path), "utf8").trim() || undefined;
   } catch {
-    return undefined;
+    return undefined; // absent or unreadable on this host: the callers warn or fail, naming the file
   }
 }
 

@@ -98,8 +98,13 @@ export class PostgresDriver implements Driver {
       client.release();
       return result;
     } catch (err) {
-      await exec("ROLLBACK", []).catch(() => undefined);
-      client.release();
+      // The caller gets the transaction's own error; a connection whose ROLLBACK failed is in an
+      // unknown state, so it is destroyed instead of going back to the pool.
+      const broken = await exec("ROLLBACK", []).then(
+        () => false,
+        () => true,
+      );
+      client.release(broken);
       throw err;
     }
   }

@@ -92,6 +92,7 @@ export class SqliteDriver implements Driver {
       }
     };
     const next = this.queue.then(run, run);
+    // The queue only orders transactions: a failed one reaches its own caller through `next`.
     this.queue = next.catch(() => undefined);
     return next;
   }

@@ -375,7 +375,7 @@ export class LogAnalyzer {
     try {
       rec = JSON.parse(line) as Record<string, unknown>;
     } catch {
-      return;
+      return; // not JSON despite the marker (a foreign line): no error record to track
     }
     const reqId = typeof rec.reqId === "string" ? rec.reqId : undefined;
     // An access line of a failed request names the route of the error logged before it.
@@ -483,7 +483,7 @@ export class LogAnalyzer {
     try {
       return fn();
     } catch {
-      return undefined;
+      return undefined; // a failing source of figures leaves this minute without them, not the tick
     }
   }
 
