@@ -7,12 +7,12 @@
 import { type Labels, labelsKey, labelValue, METRIC_NAME } from "../tsdb/index.js";
 import type { Expr, LabelMatcher } from "./ast.js";
 import {
-  bucketQuantile,
   checkUniqueLabelsets,
   extrapolatedRate,
   incrementalMean,
   insertionSort,
   kahanSumInc,
+  prometheusBucketQuantile,
   quantile,
   type RangeArg,
   type RangeWindow,
@@ -531,7 +531,7 @@ function histogramQuantile(q: number, vec: Sample[], guard: QueryGuard): Sample[
   return out;
 }
 
-/** The group's buckets sorted by bound (stably) into scratch arrays, then the one bucketQuantile. */
+/** The group's buckets sorted by bound (stably) into scratch arrays, then Prometheus's bucket quantile. */
 function groupQuantile(q: number, raw: Bucket[]): number {
   // Stable, like Go's sort.Sort on up to 12 elements (insertion sort), so equal bounds coalesce in input order.
   const sorted = [...raw].sort((a, b) => a.upperBound - b.upperBound);
@@ -542,7 +542,7 @@ function groupQuantile(q: number, raw: Bucket[]): number {
     ub[i] = (sorted[i] as Bucket).upperBound;
     cnt[i] = (sorted[i] as Bucket).count;
   }
-  return bucketQuantile(q, ub, cnt, n);
+  return prometheusBucketQuantile(q, ub, cnt, n);
 }
 
 const SCRATCH_UB = new Float64Array(64);

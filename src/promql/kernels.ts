@@ -281,14 +281,15 @@ export function quantile(q: number, values: number[], g?: QueryGuard): number {
 }
 
 /**
- * Prometheus's bucketQuantile (histogram_quantile) after its sort, on parallel arrays of numbers
- * (rewritten in place: equal bounds coalesced, counts made monotonic): ub/cnt hold n0 buckets
- * sorted by upper bound, stably. The per-step path and the range plan both call this one.
+ * Prometheus's bucketQuantile (histogram_quantile, `promql/quantile.go`), bit for bit, after its
+ * sort: on parallel arrays ub/cnt holding n0 buckets sorted by upper bound, stably, which it
+ * rewrites in place (equal bounds coalesced, counts made monotonic). The per-step path and the
+ * range plan both call this one.
  *
- * src/metrics/quantile.ts has a second, simpler bucket quantile for the registry's own
- * histograms (the summary page's p50/p95/p99); its differences are documented there.
+ * src/metrics/quantile.ts keeps a second one, `bucketQuantile`, for the registry's own
+ * well-formed histograms (the summary page's p50/p95/p99); how the two differ is written there.
  */
-export function bucketQuantile(q: number, ub: Float64Array, cnt: Float64Array, n0: number): number {
+export function prometheusBucketQuantile(q: number, ub: Float64Array, cnt: Float64Array, n0: number): number {
   if (Number.isNaN(q)) return Number.NaN;
   if (q < 0) return -Infinity;
   if (q > 1) return Infinity;

@@ -42,10 +42,10 @@ import {
   aggregationCells,
   aggregationOpen,
   aggregationResult,
-  bucketQuantile,
   type CounterDrops,
   extrapolatedRate,
   isKernelAggregation,
+  prometheusBucketQuantile,
   type RangeWindow,
 } from "./kernels.js";
 import { dropMetricName, keepLabels, removeLabels } from "./labelset.js";
@@ -554,7 +554,7 @@ export class RangePlan {
         }
         present[g * n + k] = 1;
         points++;
-        values[g * n + k] = bucketQuantile(q, ub, cnt, m);
+        values[g * n + k] = prometheusBucketQuantile(q, ub, cnt, m);
       }
     }
     if (!sameOrderAtEveryStep(opener, groups, n, gd)) return null;
