@@ -1,7 +1,20 @@
 import { mkdirSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { Block, BlockCorruptError, BlockWriter, type ChunkMeta, PART_RAW } from "./block.js";
+import {
+  Block,
+  BlockCorruptError,
+  BlockWriter,
+  type ChunkMeta,
+  PART_COUNT,
+  PART_LAST,
+  PART_MAX,
+  PART_MIN,
+  PART_RAW,
+  PART_SUM,
+  type PartKind,
+} from "./block.js";
 import { ChunkCorruptError, chunkCount, decodeChunk, SAMPLES_PER_CHUNK, XorEncoder } from "./chunkenc.js";
+import { DEFAULT_RESOLUTION_MS, downsample } from "./downsample.js";
 import { compareLabels, type Labels, labelsKey } from "./labels.js";
 import { type CompiledMatcher, compileMatcher, type Matcher, matchesAll } from "./matchers.js";
 import { isStaleMarker, writeStaleMarker } from "./stale.js";
@@ -39,14 +52,35 @@ import { Wal, WalWriteError } from "./wal.js";
 
 export const DEFAULT_BLOCK_RANGE_MS = 2 * 3_600_000;
 export const DEFAULT_RAW_RETENTION_MS = 24 * 3_600_000;
+export const DEFAULT_DOWNSAMPLED_RETENTION_MS = 15 * 24 * 3_600_000;
+
+/** Which downsampled aggregate a read wants where raw samples are gone (see downsample.ts). */
+export type AggregateKind = "last" | "min" | "max" | "sum" | "count";
+
+export interface SelectHints {
+  /** The aggregate to read from the downsampled tier; default "last". */
+  aggregate?: AggregateKind;
+}
+
+const PART_OF: Record<AggregateKind, PartKind> = {
+  last: PART_LAST,
+  min: PART_MIN,
+  max: PART_MAX,
+  sum: PART_SUM,
+  count: PART_COUNT,
+};
 
 export interface DurableStoreOptions {
   dir: string;
   maxSeries?: number;
   /** Time range of one block; the head is compacted once it holds 1.5× this. Default 2 h. */
   blockRangeMs?: number;
-  /** Blocks older than this are deleted. Default 24 h. */
+  /** Raw blocks older than this are deleted (their downsampled copy stays). Default 24 h. */
   rawRetentionMs?: number;
+  /** Downsampled blocks older than this are deleted. Default 15 days. */
+  downsampledRetentionMs?: number;
+  /** Window of the downsampled tier. Default 5 min. */
+  resolutionMs?: number;
   /** Cap on the folder's bytes (blocks and log); the oldest blocks go first. Default none. */
   maxBytes?: number;
   /** fdatasync the log at most this often; samples written since are lost only on power loss. Default 1 s. */
@@ -92,12 +126,17 @@ export class DurableStore {
   readonly head: SeriesStore;
   readonly retentionMs: number;
   readonly maxSeries: number;
+  readonly downsampledRetentionMs: number;
+  readonly resolutionMs: number;
   private readonly blockRangeMs: number;
   private readonly maxBytes: number;
   private readonly syncIntervalMs: number;
   private readonly onEvent: (e: DurableEvent) => void;
   private readonly wal: Wal;
+  /** Raw blocks, oldest first. */
   private blocks: Block[] = [];
+  /** Downsampled blocks, oldest first. */
+  private dsBlocks: Block[] = [];
   private persistedUpTo = Number.NEGATIVE_INFINITY;
   /** Earliest sample appended to the head after the last block. */
   private firstUnpersisted = Number.POSITIVE_INFINITY;
@@ -128,6 +167,11 @@ export class DurableStore {
     this.dir = opts.dir;
     this.blockRangeMs = opts.blockRangeMs ?? DEFAULT_BLOCK_RANGE_MS;
     this.retentionMs = opts.rawRetentionMs ?? DEFAULT_RAW_RETENTION_MS;
+    this.downsampledRetentionMs = Math.max(
+      this.retentionMs,
+      opts.downsampledRetentionMs ?? DEFAULT_DOWNSAMPLED_RETENTION_MS,
+    );
+    this.resolutionMs = opts.resolutionMs ?? DEFAULT_RESOLUTION_MS;
     this.maxSeries = opts.maxSeries ?? DEFAULT_MAX_SERIES;
     this.maxBytes = opts.maxBytes ?? Number.POSITIVE_INFINITY;
     this.syncIntervalMs = opts.syncIntervalMs ?? 1000;
@@ -143,7 +187,7 @@ export class DurableStore {
       type: "replayed",
       samples: this.st.replayedSamples,
       series,
-      blocks: this.blocks.length,
+      blocks: this.blocks.length + this.dsBlocks.length,
       ms: this.st.replayMs,
     });
   }
@@ -158,7 +202,8 @@ export class DurableStore {
       }
       if (!f.endsWith(".tsb")) continue;
       try {
-        this.blocks.push(Block.open(path));
+        const b = Block.open(path);
+        (b.meta.resolutionMs === 0 ? this.blocks : this.dsBlocks).push(b);
       } catch (err) {
         if (!(err instanceof BlockCorruptError)) throw err;
         this.st.blockCorruptions++;
@@ -167,7 +212,9 @@ export class DurableStore {
       }
     }
     this.blocks.sort((a, b) => a.meta.minT - b.meta.minT);
-    for (const b of this.blocks) if (b.meta.maxT > this.persistedUpTo) this.persistedUpTo = b.meta.maxT;
+    this.dsBlocks.sort((a, b) => a.meta.minT - b.meta.minT);
+    for (const b of [...this.blocks, ...this.dsBlocks])
+      if (b.meta.maxT > this.persistedUpTo) this.persistedUpTo = b.meta.maxT;
     this.refreshBlockStats();
   }
 
@@ -319,21 +366,38 @@ export class DurableStore {
     }
   }
 
+  /** Writes the raw block of [minT, maxT] and its downsampled copy; false when the disk refused. */
   private writeBlock(minT: number, maxT: number): boolean {
     const started = Date.now();
-    const path = join(this.dir, "blocks", `raw-${minT}-${maxT}.tsb`);
-    let writer: BlockWriter | undefined;
+    const rawPath = join(this.dir, "blocks", `raw-${minT}-${maxT}.tsb`);
+    const dsPath = join(this.dir, "blocks", `ds${this.resolutionMs / 1000}s-${minT}-${maxT}.tsb`);
+    const writers: BlockWriter[] = [];
     let samples = 0;
     let series = 0;
     try {
-      writer = new BlockWriter(path, 0, minT, maxT);
+      const raw = new BlockWriter(rawPath, 0, minT, maxT);
+      writers.push(raw);
+      const ds = new BlockWriter(dsPath, this.resolutionMs, minT, maxT);
+      writers.push(ds);
       for (const s of this.head.select([], Math.max(minT, this.persistedUpTo + 1), maxT)) {
-        writer.addSeries(s.labels, [[PART_RAW, encodeChunks(s.timestamps, s.values)]]);
+        raw.addSeries(s.labels, [[PART_RAW, encodeChunks(s.timestamps, s.values)]]);
+        const a = downsample(s.timestamps, s.values, this.resolutionMs);
+        if (a.t.length > 0) {
+          ds.addSeries(s.labels, [
+            [PART_COUNT, encodeChunks(a.t, a.count)],
+            [PART_SUM, encodeChunks(a.t, a.sum)],
+            [PART_MIN, encodeChunks(a.t, a.min)],
+            [PART_MAX, encodeChunks(a.t, a.max)],
+            [PART_LAST, encodeChunks(a.t, a.last)],
+          ]);
+        }
         samples += s.timestamps.length;
         series++;
       }
-      const bytes = writer.finish();
-      this.blocks.push(Block.open(path));
+      // The downsampled copy first: a crash between the two leaves the raw range in the log.
+      const bytes = ds.finish() + raw.finish();
+      this.dsBlocks.push(Block.open(dsPath));
+      this.blocks.push(Block.open(rawPath));
       this.persistedUpTo = maxT;
       this.firstUnpersisted = this.firstHeadSampleAfter(maxT);
       this.st.compactions++;
@@ -350,8 +414,9 @@ export class DurableStore {
       return true;
     } catch (err) {
       if (!isIoError(err) && !(err instanceof WalWriteError)) throw err;
-      writer?.abort();
-      rmSync(`${path}.tmp`, { force: true });
+      for (const w of writers) w.abort();
+      rmSync(`${rawPath}.tmp`, { force: true });
+      rmSync(`${dsPath}.tmp`, { force: true });
       this.st.writeFailures++;
       if (!this.blockFailing)
         this.onEvent({ type: "write_failed", what: "block", error: (err as Error).message });
@@ -370,29 +435,40 @@ export class DurableStore {
     return first;
   }
 
+  /**
+   * Deletes raw blocks past raw retention and downsampled ones past theirs; then, while the
+   * folder is over `maxBytes`, the oldest data goes first (a range's raw block before its
+   * downsampled copy), never the newest raw block.
+   */
   private enforceRetention(nowMs: number): void {
-    const cutoff = nowMs - this.retentionMs;
+    const rawCutoff = nowMs - this.retentionMs;
+    const dsCutoff = nowMs - this.downsampledRetentionMs;
     let total = this.st.blockBytes + this.st.walBytes;
-    const keep: Block[] = [];
-    for (const [i, b] of this.blocks.entries()) {
-      const old = b.meta.maxT < cutoff;
-      const over = total > this.maxBytes && i < this.blocks.length - 1;
-      if (old || over) {
-        b.close();
-        rmSync(b.meta.path, { force: true });
-        total -= b.meta.bytes;
-        this.onEvent({ type: "deleted_block", path: b.meta.path, reason: old ? "retention" : "size" });
-      } else keep.push(b);
+    const all = [...this.blocks, ...this.dsBlocks].sort(
+      (a, b) => a.meta.maxT - b.meta.maxT || a.meta.resolutionMs - b.meta.resolutionMs,
+    );
+    const newestRaw = this.blocks.at(-1);
+    const gone = new Set<Block>();
+    for (const b of all) {
+      const old = b.meta.maxT < (b.meta.resolutionMs === 0 ? rawCutoff : dsCutoff);
+      const over = total > this.maxBytes && b !== newestRaw;
+      if (!old && !over) continue;
+      b.close();
+      rmSync(b.meta.path, { force: true });
+      total -= b.meta.bytes;
+      gone.add(b);
+      this.onEvent({ type: "deleted_block", path: b.meta.path, reason: old ? "retention" : "size" });
     }
-    if (keep.length !== this.blocks.length) {
-      this.blocks = keep;
+    if (gone.size > 0) {
+      this.blocks = this.blocks.filter((b) => !gone.has(b));
+      this.dsBlocks = this.dsBlocks.filter((b) => !gone.has(b));
       this.refreshBlockStats();
     }
   }
 
   private refreshBlockStats(): void {
-    this.st.blocks = this.blocks.length;
-    this.st.blockBytes = this.blocks.reduce((n, b) => n + b.meta.bytes, 0);
+    this.st.blocks = this.blocks.length + this.dsBlocks.length;
+    this.st.blockBytes = [...this.blocks, ...this.dsBlocks].reduce((n, b) => n + b.meta.bytes, 0);
     this.st.persistedUpToMs = this.persistedUpTo;
     try {
       this.st.walBytes = this.wal ? this.wal.sizeBytes() : 0;
@@ -404,8 +480,17 @@ export class DurableStore {
 
   // ---- reads ----
 
-  /** Series matching all matchers with their samples in [minT, maxT], blocks then head, sorted by labels. */
-  select(matchers: readonly (Matcher | CompiledMatcher)[], minT: number, maxT: number): SeriesData[] {
+  /**
+   * Series matching all matchers with their samples in [minT, maxT], sorted by labels: raw
+   * samples where they are kept (raw blocks, then the head), and before that the downsampled
+   * tier's `hints.aggregate` (default "last"), one point per window.
+   */
+  select(
+    matchers: readonly (Matcher | CompiledMatcher)[],
+    minT: number,
+    maxT: number,
+    hints: SelectHints = {},
+  ): SeriesData[] {
     const compiled = matchers.map(toCompiled);
     const parts = new Map<string, { labels: Labels; pieces: { t: Float64Array; v: Float64Array }[] }>();
     const add = (key: string, labels: Labels, t: Float64Array, v: Float64Array): void => {
@@ -414,11 +499,22 @@ export class DurableStore {
       if (e) e.pieces.push({ t, v });
       else parts.set(key, { labels, pieces: [{ t, v }] });
     };
+    const rawStart = this.rawStart();
+    if (minT < rawStart) {
+      const kind = PART_OF[hints.aggregate ?? "last"];
+      const dsMax = Math.min(maxT, rawStart - 1);
+      for (const b of this.dsBlocks) {
+        if (b.meta.maxT < minT || b.meta.minT > dsMax) continue;
+        for (const s of this.blockMatches(b, compiled)) {
+          const data = this.readChunks(b, s.parts.get(kind) ?? [], minT, dsMax);
+          if (data) add(s.key, s.labels, data.t, data.v);
+        }
+      }
+    }
     for (const b of this.blocks) {
       if (b.meta.maxT < minT || b.meta.minT > maxT) continue;
       for (const s of this.blockMatches(b, compiled)) {
-        const chunks = s.parts.get(PART_RAW) ?? [];
-        const data = this.readChunks(b, chunks, minT, maxT);
+        const data = this.readChunks(b, s.parts.get(PART_RAW) ?? [], minT, maxT);
         if (data) add(s.key, s.labels, data.t, data.v);
       }
     }
@@ -430,6 +526,13 @@ export class DurableStore {
     const out: SeriesData[] = [];
     for (const { labels, pieces } of parts.values()) out.push(concat(labels, pieces));
     return out.sort((a, b) => compareLabels(a.labels, b.labels));
+  }
+
+  /** Earliest time from which raw samples are kept (blocks or head); before it, the downsampled tier. */
+  rawStart(): number {
+    const first = this.blocks[0];
+    if (first) return first.meta.minT;
+    return Number.isFinite(this.persistedUpTo) ? this.persistedUpTo + 1 : Number.NEGATIVE_INFINITY;
   }
 
   private blockMatches(b: Block, matchers: readonly CompiledMatcher[]) {
@@ -490,20 +593,22 @@ export class DurableStore {
   series(matchers: readonly (Matcher | CompiledMatcher)[]): Labels[] {
     const compiled = matchers.map(toCompiled);
     const seen = new Map<string, Labels>();
-    for (const b of this.blocks) for (const s of this.blockMatches(b, compiled)) seen.set(s.key, s.labels);
+    for (const b of [...this.dsBlocks, ...this.blocks]) {
+      for (const s of this.blockMatches(b, compiled)) seen.set(s.key, s.labels);
+    }
     for (const l of this.head.series(compiled)) seen.set(labelsKey(l), l);
     return [...seen.values()].sort(compareLabels);
   }
 
   labelNames(): string[] {
     const names = new Set(this.head.labelNames());
-    for (const b of this.blocks) for (const n of b.labelNames()) names.add(n);
+    for (const b of [...this.dsBlocks, ...this.blocks]) for (const n of b.labelNames()) names.add(n);
     return [...names].sort();
   }
 
   labelValues(name: string): string[] {
     const values = new Set(this.head.labelValues(name));
-    for (const b of this.blocks) for (const v of b.labelValues(name)) values.add(v);
+    for (const b of [...this.dsBlocks, ...this.blocks]) for (const v of b.labelValues(name)) values.add(v);
     return [...values].sort();
   }
 
@@ -522,7 +627,7 @@ export class DurableStore {
   /** Memory: the head plus the blocks' indexes (labels and chunk references). */
   bytesUsed(): number {
     let index = 0;
-    for (const b of this.blocks) {
+    for (const b of [...this.dsBlocks, ...this.blocks]) {
       for (const s of b.series) {
         index += 240 + s.key.length * 2;
         for (const list of s.parts.values()) index += 64 + list.length * 72;
@@ -539,7 +644,7 @@ export class DurableStore {
   close(): void {
     this.flush(Number.POSITIVE_INFINITY);
     this.wal.close();
-    for (const b of this.blocks) b.close();
+    for (const b of [...this.dsBlocks, ...this.blocks]) b.close();
   }
 }
 

@@ -116,7 +116,7 @@ describe("durable store", () => {
     scrape([first], 0, 5 * 240);
     first.close();
     const blocks = readdirSync(join(dir, "blocks"))
-      .filter((f) => f.endsWith(".tsb"))
+      .filter((f) => f.startsWith("raw-") && f.endsWith(".tsb"))
       .sort();
     expect(blocks.length).toBeGreaterThanOrEqual(3);
     const victim = join(dir, "blocks", blocks[1] as string);
@@ -151,7 +151,7 @@ describe("durable store", () => {
     expect(
       events.filter((e) => e.type === "deleted_block" && e.reason === "retention").length,
     ).toBeGreaterThan(0);
-    for (const f of readdirSync(join(dir, "blocks"))) {
+    for (const f of readdirSync(join(dir, "blocks")).filter((f) => f.startsWith("raw-"))) {
       const maxT = Number(f.split("-")[2]?.split(".")[0]);
       expect(maxT).toBeGreaterThanOrEqual(T0 + 8 * 240 * STEP - 3 * HOUR - STEP);
     }
@@ -169,6 +169,53 @@ describe("durable store", () => {
     // the newest block always stays; beyond it the cap holds
     expect(st.blocks === 1 || st.blockBytes + st.walBytes <= 40_000).toBe(true);
     capped.close();
+  });
+});
+
+describe("downsampled tier", () => {
+  it("serves each 5-minute window's count, sum, min, max and last where raw samples are gone", () => {
+    const store = new DurableStore({
+      dir: tmp(),
+      blockRangeMs: HOUR,
+      syncIntervalMs: HOUR,
+      rawRetentionMs: 2 * HOUR,
+    });
+    const ref = reference();
+    scrape([store, ref], 0, 8 * 240);
+    const rawStart = store.rawStart();
+    expect(rawStart).toBeGreaterThan(T0 + 4 * HOUR);
+    const m = [{ name: "instance", type: "=" as const, value: "i3" }]; // the series that went stale at step 100
+    const raw = ref.select(m, T0, rawStart - 1)[0] as SeriesData;
+    // expected per window, staleness markers left out
+    const windows = new Map<number, number[]>();
+    const times = new Map<number, number>();
+    raw.timestamps.forEach((t, i) => {
+      const v = raw.values[i] as number;
+      if (Number.isNaN(v)) return;
+      const w = Math.floor(t / 300_000);
+      windows.set(w, [...(windows.get(w) ?? []), v]);
+      times.set(w, t);
+    });
+    const expected = {
+      last: [...windows.values()].map((vs) => vs.at(-1)),
+      min: [...windows.values()].map((vs) => Math.min(...vs)),
+      max: [...windows.values()].map((vs) => Math.max(...vs)),
+      sum: [...windows.values()].map((vs) => vs.reduce((a, b) => a + b, 0)),
+      count: [...windows.values()].map((vs) => vs.length),
+    };
+    for (const kind of ["last", "min", "max", "sum", "count"] as const) {
+      const got = store.select(m, T0, rawStart - 1, { aggregate: kind })[0] as SeriesData;
+      expect([...got.timestamps]).toEqual([...times.values()]);
+      expect([...got.values]).toEqual(expected[kind]);
+    }
+    // a range across the boundary: downsampled points, then every raw sample
+    const across = store.select(m, rawStart - HOUR, rawStart + HOUR)[0] as SeriesData;
+    const before = [...across.timestamps].filter((t) => t < rawStart);
+    expect(before).toHaveLength(12);
+    expect([...across.timestamps].filter((t) => t >= rawStart)).toEqual([
+      ...(ref.select(m, rawStart, rawStart + HOUR)[0] as SeriesData).timestamps,
+    ]);
+    store.close();
   });
 });
 
