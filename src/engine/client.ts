@@ -12,9 +12,10 @@ import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
-import type { AlertChange, NotifierAlert } from "../alerts/rules/index.js";
+import type { AlertChange, PostableAlert } from "../alerts/rules/index.js";
 import { DEFAULT_RETENTION_MS } from "../tsdb/index.js";
 import type { ScrapeBatch, ScrapeResult } from "../tsdb/sampler.js";
+import { EngineEvents } from "./events.js";
 import type { EngineSettings } from "./host.js";
 import {
   type AlertsMirror,
@@ -77,7 +78,6 @@ interface Task {
 }
 
 const SLOTS = 64;
-const EMPTY_MIRROR: AlertsMirror = { alerts: [], pending: 0, firing: 0, truncated: false };
 
 /**
  * Where the worker's code is. From a checkout (this module's URL ends in .ts: tsx, vitest) a
@@ -129,11 +129,7 @@ export class EngineClient implements Engine {
   private readonly waiting: Task[] = [];
   private running: Task | undefined;
   private readonly inflight = new Map<number, Task>();
-  private mirror: AlertsMirror = EMPTY_MIRROR;
-  private lastStats: EngineStats | undefined;
-  private readonly notifyListeners = new Set<(alerts: NotifierAlert[]) => void>();
-  private readonly changeListeners = new Set<(change: AlertChange) => void>();
-  private readonly ruleLog: RuleFailureLog;
+  private readonly events: EngineEvents;
   private watchdog: NodeJS.Timeout | undefined;
   private respawnTimer: NodeJS.Timeout | undefined;
   private eluPrev: ReturnType<Worker["performance"]["eventLoopUtilization"]> | undefined;
@@ -146,7 +142,14 @@ export class EngineClient implements Engine {
     this.opts = opts;
     this.retentionMs = opts.settings.retentionMs ?? DEFAULT_RETENTION_MS;
     this.heartbeatMs = opts.settings.statsIntervalMs ?? 1_000;
-    this.ruleLog = new RuleFailureLog({ warn: (fields, msg) => opts.logger.warn(fields, msg) });
+    this.events = new EngineEvents({
+      observer: opts.observer,
+      ruleLog: new RuleFailureLog({ warn: (fields, msg) => opts.logger.warn(fields, msg) }),
+      log: (level, fields, msg) => opts.logger[level]({ ...fields, source: "engine-worker" }, msg),
+      busy: (until) => {
+        this.busyUntil = performance.now() + (until - wallNow());
+      },
+    });
   }
 
   start(): void {
@@ -189,11 +192,11 @@ export class EngineClient implements Engine {
   }
 
   alerts(): AlertsMirror {
-    return this.mirror;
+    return this.events.mirror;
   }
 
   stats(): EngineStats | undefined {
-    return this.lastStats;
+    return this.events.stats;
   }
 
   queueLength(): number {
@@ -212,14 +215,12 @@ export class EngineClient implements Engine {
     return u;
   }
 
-  onNotify(listener: (alerts: NotifierAlert[]) => void): () => void {
-    this.notifyListeners.add(listener);
-    return () => this.notifyListeners.delete(listener);
+  onNotify(listener: (alerts: PostableAlert[]) => void): () => void {
+    return this.events.onNotify(listener);
   }
 
   onChange(listener: (change: AlertChange) => void): () => void {
-    this.changeListeners.add(listener);
-    return () => this.changeListeners.delete(listener);
+    return this.events.onChange(listener);
   }
 
   run<K extends OpName>(req: RequestOf<K>, opts: RunOptions = {}): Promise<ResultOf<K>> {
@@ -286,8 +287,7 @@ export class EngineClient implements Engine {
     this.eluPrev = undefined;
     this.tid = undefined;
     this.overdue = undefined;
-    this.mirror = EMPTY_MIRROR;
-    this.lastStats = undefined;
+    this.events.reset();
     this.spawnedAt = performance.now();
     this.lastMessageAt = this.spawnedAt;
     const data: WorkerData = {
@@ -336,30 +336,8 @@ export class EngineClient implements Engine {
         this.pump();
         return;
       }
-      case "notify":
-        for (const l of this.notifyListeners) l(m.alerts);
-        return;
-      case "change":
-        for (const l of this.changeListeners) l(m.change);
-        return;
-      case "mirror":
-        this.mirror = m.mirror;
-        return;
-      case "stats":
-        this.lastStats = m.stats;
-        return;
-      case "busy":
-        this.busyUntil = performance.now() + (m.until - wallNow());
-        return;
-      case "rule_group":
-        this.opts.observer?.ruleGroup(m.evaluation);
-        this.ruleLog.record(m.evaluation);
-        return;
-      case "log": {
-        const fields = { ...m.fields, source: "engine-worker" };
-        this.opts.logger[m.level](fields, m.msg);
-        return;
-      }
+      default:
+        this.events.dispatch(m);
     }
   }
 

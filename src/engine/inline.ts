@@ -3,14 +3,14 @@
 // the engine over a store they hold. Operations run synchronously inside `run`, under the same
 // limits (deadline, max samples); nothing here protects the event loop — that is the worker's job.
 
-import type { AlertChange, NotifierAlert } from "../alerts/rules/index.js";
+import type { AlertChange, PostableAlert } from "../alerts/rules/index.js";
 import type { ScrapeBatch, ScrapeResult } from "../tsdb/sampler.js";
+import { EngineEvents } from "./events.js";
 import { EngineHost, type EngineHostOptions, type EngineSettings } from "./host.js";
 import {
   type AlertsMirror,
   type Engine,
   EngineError,
-  type EngineEvent,
   type EngineObserver,
   type EngineRequest,
   type EngineStats,
@@ -39,44 +39,20 @@ export class InlineEngine implements Engine {
   readonly retentionMs: number;
   private readonly queryTimeoutMs: number;
   private readonly observer: EngineObserver | undefined;
-  private mirror: AlertsMirror = { alerts: [], pending: 0, firing: 0, truncated: false };
-  private lastStats: EngineStats | undefined;
-  private readonly notifyListeners = new Set<(alerts: NotifierAlert[]) => void>();
-  private readonly changeListeners = new Set<(change: AlertChange) => void>();
+  private readonly events: EngineEvents;
 
   constructor(opts: InlineEngineOptions = {}) {
     this.queryTimeoutMs = opts.queryTimeoutMs ?? 30_000;
     this.observer = opts.observer;
     const log = opts.log;
-    const ruleLog = new RuleFailureLog({ warn: (fields, msg) => log?.("warn", fields, msg), now: opts.now });
-    this.host = new EngineHost({ ...opts, emit: (e) => this.onEvent(e, log, ruleLog) });
+    this.events = new EngineEvents({
+      observer: opts.observer,
+      ruleLog: new RuleFailureLog({ warn: (fields, msg) => log?.("warn", fields, msg), now: opts.now }),
+      log: (level, fields, msg) => log?.(level, fields, msg),
+      // no `busy`: that is for the watchdog, and there is none in process
+    });
+    this.host = new EngineHost({ ...opts, emit: (e) => this.events.dispatch(e) });
     this.retentionMs = this.host.store.retentionMs;
-  }
-
-  private onEvent(e: EngineEvent, log: InlineEngineOptions["log"], ruleLog: RuleFailureLog): void {
-    switch (e.kind) {
-      case "notify":
-        for (const l of this.notifyListeners) l(e.alerts);
-        return;
-      case "change":
-        for (const l of this.changeListeners) l(e.change);
-        return;
-      case "mirror":
-        this.mirror = e.mirror;
-        return;
-      case "stats":
-        this.lastStats = e.stats;
-        return;
-      case "busy":
-        return;
-      case "rule_group":
-        this.observer?.ruleGroup(e.evaluation);
-        ruleLog.record(e.evaluation);
-        return;
-      case "log":
-        log?.(e.level, e.fields ?? {}, e.msg);
-        return;
-    }
   }
 
   start(): void {
@@ -96,25 +72,23 @@ export class InlineEngine implements Engine {
   }
 
   alerts(): AlertsMirror {
-    return this.mirror;
+    return this.events.mirror;
   }
 
   stats(): EngineStats | undefined {
-    return this.lastStats ?? this.host.stats();
+    return this.events.stats ?? this.host.stats();
   }
 
   queueLength(): number {
     return 0;
   }
 
-  onNotify(listener: (alerts: NotifierAlert[]) => void): () => void {
-    this.notifyListeners.add(listener);
-    return () => this.notifyListeners.delete(listener);
+  onNotify(listener: (alerts: PostableAlert[]) => void): () => void {
+    return this.events.onNotify(listener);
   }
 
   onChange(listener: (change: AlertChange) => void): () => void {
-    this.changeListeners.add(listener);
-    return () => this.changeListeners.delete(listener);
+    return this.events.onChange(listener);
   }
 
   async run<K extends OpName>(req: RequestOf<K>, opts: RunOptions = {}): Promise<ResultOf<K>> {
