@@ -25,6 +25,7 @@ import {
   type SeriesRef,
   SeriesStore,
   type StoreCounters,
+  type WorkMeter,
 } from "./store.js";
 import { Wal, WalWriteError } from "./wal.js";
 
@@ -489,6 +490,7 @@ export class DurableStore {
     matchers: readonly (Matcher | CompiledMatcher)[],
     minT: number,
     maxT: number,
+    meter?: WorkMeter,
     hints: SelectHints = {},
   ): SeriesData[] {
     const compiled = matchers.map(toCompiled);
@@ -505,22 +507,22 @@ export class DurableStore {
       const dsMax = Math.min(maxT, rawStart - 1);
       for (const b of this.dsBlocks) {
         if (b.meta.maxT < minT || b.meta.minT > dsMax) continue;
-        for (const s of this.blockMatches(b, compiled)) {
-          const data = this.readChunks(b, s.parts.get(kind) ?? [], minT, dsMax);
+        for (const s of this.blockMatches(b, compiled, meter)) {
+          const data = this.readChunks(b, s.parts.get(kind) ?? [], minT, dsMax, meter);
           if (data) add(s.key, s.labels, data.t, data.v);
         }
       }
     }
     for (const b of this.blocks) {
       if (b.meta.maxT < minT || b.meta.minT > maxT) continue;
-      for (const s of this.blockMatches(b, compiled)) {
-        const data = this.readChunks(b, s.parts.get(PART_RAW) ?? [], minT, maxT);
+      for (const s of this.blockMatches(b, compiled, meter)) {
+        const data = this.readChunks(b, s.parts.get(PART_RAW) ?? [], minT, maxT, meter);
         if (data) add(s.key, s.labels, data.t, data.v);
       }
     }
     const headMin = Math.max(minT, this.persistedUpTo + 1);
     if (headMin <= maxT) {
-      for (const s of this.head.select(compiled, headMin, maxT))
+      for (const s of this.head.select(compiled, headMin, maxT, meter))
         add(labelsKey(s.labels), s.labels, s.timestamps, s.values);
     }
     const out: SeriesData[] = [];
@@ -535,17 +537,21 @@ export class DurableStore {
     return Number.isFinite(this.persistedUpTo) ? this.persistedUpTo + 1 : Number.NEGATIVE_INFINITY;
   }
 
-  private blockMatches(b: Block, matchers: readonly CompiledMatcher[]) {
+  private blockMatches(b: Block, matchers: readonly CompiledMatcher[], meter?: WorkMeter) {
     const equal = matchers.filter((m) => m.type === "=" && m.value !== "");
     const ids = b.candidates(equal);
     const out = [];
     if (ids) {
       for (const i of ids) {
+        meter?.tick(1);
         const s = b.series[i];
         if (s && matchesAll(s.labels, matchers)) out.push(s);
       }
     } else {
-      for (const s of b.series) if (matchesAll(s.labels, matchers)) out.push(s);
+      for (const s of b.series) {
+        meter?.tick(1);
+        if (matchesAll(s.labels, matchers)) out.push(s);
+      }
     }
     return out;
   }
@@ -555,6 +561,7 @@ export class DurableStore {
     chunks: readonly ChunkMeta[],
     minT: number,
     maxT: number,
+    meter?: WorkMeter,
   ): { t: Float64Array; v: Float64Array } | undefined {
     const raw: Uint8Array[] = [];
     let cap = 0;
@@ -564,6 +571,7 @@ export class DurableStore {
         const bytes = b.readChunk(c);
         raw.push(bytes);
         cap += chunkCount(bytes);
+        meter?.tick(chunkCount(bytes));
       } catch (err) {
         if (!(err instanceof BlockCorruptError)) throw err;
         this.chunkCorrupt(b, err);

@@ -204,7 +204,7 @@ describe("downsampled tier", () => {
       count: [...windows.values()].map((vs) => vs.length),
     };
     for (const kind of ["last", "min", "max", "sum", "count"] as const) {
-      const got = store.select(m, T0, rawStart - 1, { aggregate: kind })[0] as SeriesData;
+      const got = store.select(m, T0, rawStart - 1, undefined, { aggregate: kind })[0] as SeriesData;
       expect([...got.timestamps]).toEqual([...times.values()]);
       expect([...got.values]).toEqual(expected[kind]);
     }
