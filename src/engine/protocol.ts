@@ -4,15 +4,32 @@
 // for the worker (client.ts) and the in-process engine (inline.ts). Everything here is plain
 // data that survives a structured clone; nothing here may import the engine's own code.
 
-import type { AlertChange, ApiAlert, NotifierAlert } from "../alerts/rules/index.js";
+import type { AlertChange, ApiAlert, PostableAlert } from "../alerts/rules/index.js";
 import type { AppendResult, StoreCounters } from "../tsdb/index.js";
 import type { ScrapeBatch, ScrapeSink } from "../tsdb/sampler.js";
 
 /**
- * Prometheus's API error types (web/api/v1/api.go) the engine answers with; "unavailable" (503)
- * is Prometheus's own too: a full query queue, or a worker that was restarted under the request.
+ * Prometheus's API error types (web/api/v1/api.go) the engine answers with, and the HTTP status of
+ * each (its `returnAPIError`): the one table from a query's limits to what the client gets. The
+ * evaluator's limit errors become these types in `toEngineError` (src/engine/host.ts);
+ * src/http/promapi.ts answers with these statuses.
  */
-export type EngineErrorType = "bad_data" | "execution" | "timeout" | "canceled" | "internal" | "unavailable";
+export const ENGINE_ERROR_STATUS = {
+  /** A malformed query or parameter; a range query of more than `engine.maxPointsPerSeries` steps. */
+  bad_data: 400,
+  /** Evaluation failed; more than `engine.maxSamples` samples held at once. */
+  execution: 422,
+  /** Past the query's deadline (`engine.queryTimeoutMs`, the `timeout` parameter), queued or running. */
+  timeout: 503,
+  /** The client went away. */
+  canceled: 503,
+  internal: 500,
+  /** Prometheus's own too: a full query queue (`engine.maxQueuedQueries`), or a worker restarted
+   * under the request. */
+  unavailable: 503,
+} as const;
+
+export type EngineErrorType = keyof typeof ENGINE_ERROR_STATUS;
 
 export interface EngineErrorData {
   type: EngineErrorType;
@@ -148,7 +165,7 @@ export interface RuleGroupEvaluation {
 
 /** Events the engine emits (through postMessage from the worker). */
 export type EngineEvent =
-  | { kind: "notify"; alerts: NotifierAlert[] }
+  | { kind: "notify"; alerts: PostableAlert[] }
   | { kind: "change"; change: AlertChange }
   | { kind: "mirror"; mirror: AlertsMirror }
   | { kind: "stats"; stats: EngineStats }
@@ -209,7 +226,7 @@ export interface Engine extends ScrapeSink {
   /** Queries waiting for the engine (not counting the one running). */
   queueLength(): number;
   /** Alerts due to be sent, after each group evaluation (the notifier's intake). */
-  onNotify(listener: (alerts: NotifierAlert[]) => void): () => void;
+  onNotify(listener: (alerts: PostableAlert[]) => void): () => void;
   /** Every alert state change. */
   onChange(listener: (change: AlertChange) => void): () => void;
   readonly retentionMs: number;

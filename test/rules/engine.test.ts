@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import {
   type AlertChange,
-  type NotifierAlert,
+  type PostableAlert,
   parseRuleFile,
   RuleEngine,
 } from "../../src/alerts/rules/index.js";
@@ -78,7 +78,7 @@ describe("rule engine", () => {
 
   it("keeps a resolved alert for 15 minutes and reports it once to the notifier", () => {
     const { engine, gauge } = setup(ALERT, { resendDelayMs: M });
-    const sent: NotifierAlert[][] = [];
+    const sent: PostableAlert[][] = [];
     engine.onNotify((a) => sent.push(a));
     for (let i = 0; i <= 12; i++) {
       gauge("temp", { room: "a" }, i * M, i <= 4 ? 95 : 20);

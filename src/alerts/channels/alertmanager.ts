@@ -3,21 +3,13 @@
 // delivered when at least one of them accepted it (they are expected to gossip among themselves).
 
 import type { DeliveryResult } from "../notify/types.js";
+import type { PostableAlert } from "../wire.js";
 import { DEFAULT_USER_AGENT, postJson, statusResult } from "./webhook.js";
-
-/** An alert as Alertmanager's API v2 accepts it (models.PostableAlert). */
-export interface ForwardedAlert {
-  labels: Record<string, string>;
-  annotations: Record<string, string>;
-  startsAt: string;
-  endsAt: string;
-  generatorURL: string;
-}
 
 export interface AlertmanagerForwarder {
   readonly kind: "alertmanager";
   readonly urls: readonly string[];
-  send(alerts: ForwardedAlert[], signal: AbortSignal): Promise<DeliveryResult>;
+  send(alerts: PostableAlert[], signal: AbortSignal): Promise<DeliveryResult>;
 }
 
 export interface ForwarderOptions {
@@ -51,7 +43,7 @@ export function alertsEndpoint(base: string): string {
  * left out rather than sent as "": Alertmanager then fills in the defaults (now, and now plus
  * resolve_timeout), as it does for Prometheus.
  */
-function postableAlert(a: ForwardedAlert): Record<string, unknown> {
+function postableAlert(a: PostableAlert): Record<string, unknown> {
   const out: Record<string, unknown> = { labels: a.labels, annotations: a.annotations };
   if (a.startsAt) out.startsAt = a.startsAt;
   if (a.endsAt) out.endsAt = a.endsAt;

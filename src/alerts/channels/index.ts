@@ -30,7 +30,6 @@ export {
   type AlertmanagerForwarder,
   alertsEndpoint,
   createAlertmanagerForwarder,
-  type ForwardedAlert,
   type ForwarderOptions,
 } from "./alertmanager.js";
 export {

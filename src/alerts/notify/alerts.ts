@@ -4,17 +4,11 @@
 // store counts what each source (API clients, the rule engine) holds, so that the notifier can
 // refuse new alerts beyond `maxAlerts` per source.
 
+import type { PostableAlert } from "../wire.js";
 import { fingerprint } from "./fingerprint.js";
 import { DEFAULT_NOTIFIER_LIMITS, type NotifierLimits, shortQuote, utf8Bytes } from "./limits.js";
 
-/** An alert as clients post it (Alertmanager API v2 `postableAlert`; Prometheus sends these). */
-export interface PostableAlert {
-  labels: Record<string, string>;
-  annotations?: Record<string, string>;
-  startsAt?: string;
-  endsAt?: string;
-  generatorURL?: string;
-}
+export type { PostableAlert };
 
 export interface StoredAlert {
   fingerprint: string;

@@ -1,5 +1,5 @@
 // The embedded notifier: Alertmanager's pipeline in-process. Alerts arrive as clients post
-// them to Alertmanager (the rule engine's NotifierAlert is that shape), are merged in the
+// them to Alertmanager (the rule engine's PostableAlert, src/alerts/wire.ts), are merged in the
 // alert store, routed and grouped by the dispatcher, and each group flush runs Alertmanager
 // 0.25's notification pipeline: inhibition, active/mute time intervals, silences, then per
 // receiver integration the dedup decision against the notification log. What must be sent is
@@ -94,7 +94,7 @@ export interface AlertStatus {
 }
 
 /** An alert as GET /monitoring/alerts reports it from the notifier's side (Alertmanager's gettableAlert). */
-export interface NotifierAlertView {
+export interface GettableAlert {
   fingerprint: string;
   labels: Record<string, string>;
   annotations: Record<string, string>;
@@ -447,7 +447,7 @@ export class Notifier {
    */
   alertPage(q: { offset: number; limit: number; skip?: (fp: string) => boolean }): {
     total: number;
-    alerts: NotifierAlertView[];
+    alerts: GettableAlert[];
   } {
     const now = this.now();
     const page: StoredAlert[] = [];

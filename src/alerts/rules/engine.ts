@@ -13,6 +13,7 @@ import {
   METRIC_NAME,
   type SeriesStore,
 } from "../../tsdb/index.js";
+import type { PostableAlert } from "../wire.js";
 import { formatE } from "./gofmt.js";
 import type { GroupDef, RuleDef } from "./load.js";
 import { expandTemplate } from "./template.js";
@@ -37,15 +38,6 @@ export interface Alert {
   lastSentAtMs: number | undefined;
   validUntilMs: number | undefined;
   keepFiringSinceMs: number | undefined;
-}
-
-/** An alert as the notifier sends it to Alertmanager (`/api/v2/alerts` body element). */
-export interface NotifierAlert {
-  labels: Record<string, string>;
-  annotations: Record<string, string>;
-  startsAt: string;
-  endsAt: string;
-  generatorURL: string;
 }
 
 /** A state transition of one alert, for listeners. */
@@ -216,7 +208,7 @@ export class RuleEngine {
   private readonly timers: Timers;
   private readonly engineOpts: EngineOptions;
   private readonly resendDelayMs: number;
-  private readonly notifyListeners = new Set<(alerts: NotifierAlert[]) => void>();
+  private readonly notifyListeners = new Set<(alerts: PostableAlert[]) => void>();
   private readonly changeListeners = new Set<(change: AlertChange) => void>();
   private readonly onStart: RuleEngineOptions["onGroupEvaluationStart"];
   private readonly onEvaluated: RuleEngineOptions["onGroupEvaluation"];
@@ -320,7 +312,7 @@ export class RuleEngine {
   }
 
   /** Called with the alerts due to be sent to Alertmanager after each group evaluation. */
-  onNotify(listener: (alerts: NotifierAlert[]) => void): () => void {
+  onNotify(listener: (alerts: PostableAlert[]) => void): () => void {
     this.notifyListeners.add(listener);
     return () => this.notifyListeners.delete(listener);
   }
@@ -335,7 +327,7 @@ export class RuleEngine {
   private evaluateGroup(g: GroupState, ts: number): GroupEvaluation {
     this.onStart?.({ group: g.def.name, file: g.def.file, intervalMs: g.intervalMs, rules: g.rules.length });
     const start = performance.now();
-    const toSend: NotifierAlert[] = [];
+    const toSend: PostableAlert[] = [];
     const failures: RuleFailure[] = [];
     g.rules.forEach((r, index) => {
       const t0 = performance.now();
@@ -532,8 +524,8 @@ export class RuleEngine {
   }
 
   /** Prometheus's sendAlerts: firing alerts every resend delay, resolved ones once more after resolving. */
-  private alertsToSend(g: GroupState, r: RuleState, ts: number): NotifierAlert[] {
-    const out: NotifierAlert[] = [];
+  private alertsToSend(g: GroupState, r: RuleState, ts: number): PostableAlert[] {
+    const out: PostableAlert[] = [];
     for (const a of r.active.values()) {
       if (a.state === "pending") continue;
       const resolvedSinceSent =

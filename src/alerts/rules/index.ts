@@ -1,6 +1,7 @@
 // Public surface of the rules capability: rule files → evaluator state machine.
 
 export type { Timers } from "../../core/clock.js";
+export type { PostableAlert } from "../wire.js";
 export {
   type Alert,
   type AlertChange,
@@ -13,7 +14,6 @@ export {
   DEFAULT_RESEND_DELAY_MS,
   type GroupEvaluation,
   type GroupEvaluationStart,
-  type NotifierAlert,
   RESOLVED_RETENTION_MS,
   RuleEngine,
   type RuleEngineOptions,
