@@ -2,7 +2,11 @@ import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 import { TugError } from "../core/errors.js";
 import { GuardedChildren, type GuardLogger, labelKey } from "./guard.js";
 
-export type Labels = Record<string, string | number>;
+/**
+ * A custom metric call's label values by label name (prom-client's LabelValues); not the tsdb's
+ * Labels, which are a series' sorted name/value pairs.
+ */
+export type MetricLabelValues = Record<string, string | number>;
 export type MetricKind = "counter" | "gauge" | "histogram";
 
 const NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
@@ -48,7 +52,7 @@ export class MetricsCollector {
     this.entry(name, kind, [...(opts.labelNames ?? [])].sort(), opts);
   }
 
-  incrementCounter(name: string, labels: Labels = {}, value = 1): void {
+  incrementCounter(name: string, labels: MetricLabelValues = {}, value = 1): void {
     if (!Number.isFinite(value) || value < 0) {
       throw new TugError(
         "METRIC_VALUE_INVALID",
@@ -58,21 +62,21 @@ export class MetricsCollector {
     this.child(name, "counter", labels).inc?.(value);
   }
 
-  setGauge(name: string, value: number, labels: Labels = {}): void {
+  setGauge(name: string, value: number, labels: MetricLabelValues = {}): void {
     if (typeof value !== "number" || Number.isNaN(value)) {
       throw new TugError("METRIC_VALUE_INVALID", `gauge ${name}: got ${String(value)}, expected a number`);
     }
     this.child(name, "gauge", labels).set?.(value);
   }
 
-  observeHistogram(name: string, value: number, labels: Labels = {}): void {
+  observeHistogram(name: string, value: number, labels: MetricLabelValues = {}): void {
     if (!Number.isFinite(value)) {
       throw new TugError("METRIC_VALUE_INVALID", `histogram ${name}: got ${value}, expected a finite number`);
     }
     this.child(name, "histogram", labels).observe?.(value);
   }
 
-  private child(name: string, kind: MetricKind, labels: Labels) {
+  private child(name: string, kind: MetricKind, labels: MetricLabelValues) {
     const names = Object.keys(labels).sort();
     const entry = this.entry(name, kind, names, {});
     const values: Record<string, string> = {};

@@ -1,6 +1,6 @@
 import type { Counter, Registry } from "prom-client";
 import type { GuardLogger } from "./guard.js";
-import { type HistogramSeries, registerCounter, registerHistogram, SeriesStore } from "./series.js";
+import { HistogramFamily, type HistogramSeries, registerCounter, registerHistogram } from "./series.js";
 
 const LABELS = ["operation", "table"] as const;
 
@@ -9,7 +9,7 @@ const LABELS = ["operation", "table"] as const;
  * db_query_errors_total, two views of one series store by operation and table.
  */
 export class DbMetrics {
-  readonly store: SeriesStore;
+  readonly store: HistogramFamily;
 
   constructor(
     registry: Registry,
@@ -18,7 +18,14 @@ export class DbMetrics {
     overflow: Counter<"metric">,
     logger?: GuardLogger,
   ) {
-    this.store = new SeriesStore("db_query_duration_seconds", LABELS, buckets, maxSeries, overflow, logger);
+    this.store = new HistogramFamily(
+      "db_query_duration_seconds",
+      LABELS,
+      buckets,
+      maxSeries,
+      overflow,
+      logger,
+    );
     registerHistogram(
       registry,
       "db_query_duration_seconds",

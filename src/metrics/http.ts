@@ -3,7 +3,7 @@ import { performance } from "node:perf_hooks";
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { type Counter, Gauge, type Registry } from "prom-client";
 import type { GuardLogger } from "./guard.js";
-import { type HistogramSeries, registerCounter, registerHistogram, SeriesStore } from "./series.js";
+import { HistogramFamily, type HistogramSeries, registerCounter, registerHistogram } from "./series.js";
 
 /** The `route` label of every request that matched no route: one series, whatever the path. */
 export const UNMATCHED_ROUTE = "__unmatched__";
@@ -59,7 +59,7 @@ export function httpMetricsOf(app: object): HttpMetrics | undefined {
 
 export class HttpMetrics {
   private onFinish: FinishListener | undefined;
-  readonly store: SeriesStore;
+  readonly store: HistogramFamily;
   readonly inFlight: Gauge;
   /** method → route → status → series: no string is built per request. */
   private readonly index = new Map<string, Map<string, Map<number, HistogramSeries>>>();
@@ -71,7 +71,7 @@ export class HttpMetrics {
     overflow: Counter<"metric">,
     logger?: GuardLogger,
   ) {
-    this.store = new SeriesStore("http_requests_total", LABELS, buckets, maxSeries, overflow, logger);
+    this.store = new HistogramFamily("http_requests_total", LABELS, buckets, maxSeries, overflow, logger);
     registerCounter(
       registry,
       "http_requests_total",

@@ -7,7 +7,7 @@ import { HttpMetrics } from "./http.js";
 import { SystemMetrics } from "./system.js";
 import { UserActivityMonitor } from "./users.js";
 
-export type { DefineOptions, Labels, MetricKind } from "./custom.js";
+export type { DefineOptions, MetricKind, MetricLabelValues } from "./custom.js";
 export { MetricsCollector } from "./custom.js";
 export { DbMetrics } from "./db.js";
 export {

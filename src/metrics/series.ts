@@ -34,8 +34,11 @@ export class HistogramSeries {
   }
 }
 
-/** Every series of one histogram, bounded by the cardinality guard. */
-export class SeriesStore {
+/**
+ * Every series of one histogram (a metric family: one name, one child per label set), bounded by
+ * the cardinality guard. Current values only; the time-series store is src/tsdb's SeriesStore.
+ */
+export class HistogramFamily {
   readonly bounds: Float64Array;
   private readonly guarded: GuardedChildren<HistogramSeries>;
   private readonly all: HistogramSeries[] = [];
@@ -105,7 +108,12 @@ function register(registry: Registry, metric: RegistryMetric): void {
 }
 
 /** Register `store` on `registry` as a histogram family `name`. */
-export function registerHistogram(registry: Registry, name: string, help: string, store: SeriesStore): void {
+export function registerHistogram(
+  registry: Registry,
+  name: string,
+  help: string,
+  store: HistogramFamily,
+): void {
   const les = [...store.bounds].map((b) => b as number | string);
   les.push("+Inf");
   register(registry, {
@@ -140,7 +148,7 @@ export function registerCounter(
   registry: Registry,
   name: string,
   help: string,
-  store: SeriesStore,
+  store: HistogramFamily,
   pick: (s: HistogramSeries) => number,
 ): void {
   register(registry, {
