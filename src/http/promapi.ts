@@ -8,7 +8,14 @@
 import { availableParallelism } from "node:os";
 import { performance } from "node:perf_hooks";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import { type Engine, EngineError, type OpName, type RequestOf, type ResultOf } from "../engine/protocol.js";
+import {
+  ENGINE_ERROR_STATUS,
+  type Engine,
+  EngineError,
+  type OpName,
+  type RequestOf,
+  type ResultOf,
+} from "../engine/protocol.js";
 import { parseDuration } from "../promql/index.js";
 import { monitoringAuth } from "./auth.js";
 
@@ -64,17 +71,9 @@ export interface PromApiOptions {
 /** The Prometheus version whose API (and PromQL) this mirrors; Grafana reads it from buildinfo. */
 export const PROMETHEUS_API_VERSION = "2.42.0";
 
-type ErrorType = "bad_data" | "execution" | "timeout" | "canceled" | "internal" | "unavailable" | "not_found";
-
-const STATUS: Record<ErrorType, number> = {
-  bad_data: 400,
-  execution: 422,
-  timeout: 503,
-  canceled: 503,
-  internal: 500,
-  unavailable: 503,
-  not_found: 404,
-};
+// The engine's error types and their statuses (one table, src/engine/protocol.ts), and the API's own.
+const STATUS = { ...ENGINE_ERROR_STATUS, not_found: 404 } as const;
+type ErrorType = keyof typeof STATUS;
 
 /** An error answered in Prometheus's shape: `{"status":"error","errorType":…,"error":…}`. */
 export class ApiError extends Error {
