@@ -14,7 +14,7 @@ import {
   SilenceError,
 } from "../alerts/notify/index.js";
 import type { ApiAlert } from "../alerts/rules/index.js";
-import { parseInput } from "../api/validation.js";
+import { parseInput, queryInt } from "../api/validation.js";
 import { type FieldError, TugError } from "../core/errors.js";
 import { monitoringAuth } from "./auth.js";
 
@@ -32,22 +32,11 @@ export interface AlertRoutesOptions {
 export const DEFAULT_PAGE = 100;
 export const MAX_PAGE = 1000;
 
-/**
- * A query integer in plain decimal digits: `0x10`, `1e2`, `-1`, ` 5` and the empty string are
- * refused (Number() and z.coerce would take most of them) with a 400 naming the parameter.
- */
-const strictInt = (min: number, max: number, def: number) =>
-  z
-    .string()
-    .regex(/^[0-9]+$/, "must be a whole number in decimal digits")
-    .transform(Number)
-    .pipe(z.number().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`))
-    .optional()
-    .default(def);
-
 const page = {
-  limit: strictInt(1, MAX_PAGE, DEFAULT_PAGE),
-  offset: strictInt(0, 1_000_000_000, 0),
+  // Strict decimal integers (`0x10`, `1e2`, `05`, a repeated parameter are refused, naming it), as
+  // every listing of the app parses them.
+  limit: queryInt({ min: 1, max: MAX_PAGE }).default(DEFAULT_PAGE),
+  offset: queryInt({ min: 0, max: 1_000_000_000 }).default(0),
 };
 
 function pagination(limit: number, offset: number, shown: number, total: number) {
