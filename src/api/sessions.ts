@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from "node:crypto";
 import type { Redis } from "ioredis";
+import { systemClock } from "../core/clock.js";
 import { TugError } from "../core/errors.js";
 import { type Database, DbError, type QueryLogger } from "./db/index.js";
 
@@ -35,7 +36,7 @@ export class DatabaseSessionStore implements SessionStore {
 
   constructor(
     private readonly db: Database,
-    private readonly now: () => number = Date.now,
+    private readonly now: () => number = systemClock.now,
   ) {}
 
   async create(userId: string, ttlSeconds: number, log?: QueryLogger) {
@@ -77,7 +78,7 @@ export class RedisSessionStore implements SessionStore {
   constructor(
     private readonly redis: Redis,
     private readonly prefix: string,
-    private readonly now: () => number = Date.now,
+    private readonly now: () => number = systemClock.now,
   ) {}
 
   private key(token: string) {

@@ -19,6 +19,7 @@ import { readdir, rename, stat, unlink, utimes } from "node:fs/promises";
 import path from "node:path";
 import { pipeline } from "node:stream/promises";
 import { createGzip } from "node:zlib";
+import { systemClock } from "../core/clock.js";
 
 export interface RotationOptions {
   /** The active file, e.g. ./logs/application.log (directory created). */
@@ -33,7 +34,7 @@ export interface RotationOptions {
   maxAgeDays: number;
   /** Gzip rotated files (name ends .gz), off the event loop. */
   compress: boolean;
-  /** Clock for daily rotation, rotated names and age retention; defaults to Date.now. */
+  /** Clock for daily rotation, rotated names and age retention; defaults to the system clock. */
   now?: () => number;
   /** Told once per failure episode (write, rotation or retention); defaults to process.emitWarning. */
   onError?: (err: Error) => void;
@@ -231,7 +232,7 @@ class RotatingWriter extends EventEmitter implements NodeJS.WritableStream {
     this.maxFiles = opts.maxFiles;
     this.maxAgeMs = opts.maxAgeDays * DAY_MS;
     this.compress = opts.compress;
-    this.now = opts.now ?? Date.now;
+    this.now = opts.now ?? systemClock.now;
     this.onError = opts.onError ?? ((err) => process.emitWarning(err));
 
     // Startup only: synchronous mkdir/readdir/open so that write() can decide sizes and names at once.

@@ -11,6 +11,7 @@
 // alert is brought up to date by testing those few silences, not all of them again.
 
 import { randomUUID } from "node:crypto";
+import { systemClock } from "../../core/clock.js";
 import {
   DEFAULT_NOTIFIER_LIMITS,
   type NotifierLimits,
@@ -122,7 +123,7 @@ export class Silences {
 
   constructor(
     private readonly db: StateDb,
-    private readonly now: () => number = Date.now,
+    private readonly now: () => number = systemClock.now,
     limits?: NotifierLimits,
   ) {
     this.limits = limits ?? DEFAULT_NOTIFIER_LIMITS;

@@ -1,3 +1,4 @@
+import { systemClock } from "../../core/clock.js";
 import type { Database } from "./types.js";
 
 /**
@@ -45,7 +46,7 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; statemen
 const PG_LOCK_KEY = 7_310_452_001;
 
 /** Apply every pending migration; returns the versions applied. */
-export async function migrate(db: Database, now: () => number = Date.now): Promise<number[]> {
+export async function migrate(db: Database, now: () => number = systemClock.now): Promise<number[]> {
   return db.transaction(async (tx) => {
     if (tx.dialect === "postgres") await tx.query("SELECT pg_advisory_xact_lock($1)", [PG_LOCK_KEY]);
     await tx.query(

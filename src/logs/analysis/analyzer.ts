@@ -11,6 +11,7 @@
 // are rare, are parsed in full.
 
 import { performance } from "node:perf_hooks";
+import { systemClock } from "../../core/clock.js";
 import { type MinerSnapshot, TemplateMiner } from "../patterns/index.js";
 import { type ErrorGroup, ErrorTracker } from "./errors.js";
 import { SlowQueries, type SlowQueryPattern } from "./slowqueries.js";
@@ -218,7 +219,7 @@ export class LogAnalyzer {
   private droppedLines = 0;
 
   constructor(private readonly opts: AnalyzerOptions) {
-    this.now = opts.now ?? Date.now;
+    this.now = opts.now ?? systemClock.now;
     this.minute = Math.floor(this.now() / 60_000);
     this.errors = new ErrorTracker();
     this.slowQueries = new SlowQueries();
