@@ -18,6 +18,7 @@ import {
 } from "../engine/protocol.js";
 import { parseDuration } from "../promql/index.js";
 import { monitoringAuth } from "./auth.js";
+import { parseForm } from "./form.js";
 
 export { formatTimestamp, renderQueryData } from "../engine/queries.js";
 
@@ -250,8 +251,9 @@ export async function promApiRoutes(app: FastifyInstance, opts: PromApiOptions):
   const maxPoints = opts.maxPointsPerSeries ?? MAX_POINTS;
 
   app.addHook("onRequest", monitoringAuth(opts.token, new Set()));
-  app.addContentTypeParser("application/x-www-form-urlencoded", { parseAs: "string" }, (_req, body, done) =>
-    done(null, new URLSearchParams(body as string)),
+  // parseForm, not URLSearchParams: 50-70 ms of the event loop for a 1 MB body (see form.ts).
+  app.addContentTypeParser("application/x-www-form-urlencoded", { parseAs: "buffer" }, (_req, body, done) =>
+    done(null, parseForm(body as Buffer)),
   );
 
   const send = (reply: FastifyReply, code: number, body: string) => {
