@@ -47,13 +47,12 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import Fastify from "fastify";
 import { loadRuleFile, RuleEngine } from "../src/alerts/rules/index.js";
-import { loadConfig } from "../src/core/config/index.js";
 import { type Engine, EngineClient, InlineEngine } from "../src/engine/index.js";
 import { promApiRoutes } from "../src/http/promapi.js";
-import { buildApp } from "../src/server.js";
 import { labelsFromObject, SeriesStore } from "../src/tsdb/index.js";
 import type { ScrapeBatch, ScrapeSink } from "../src/tsdb/sampler.js";
 import { ensurePackage, freePort } from "../test/support/services.js";
+import { startBenchApp } from "./app.js";
 
 const { values: args } = parseArgs({
   options: {
@@ -306,38 +305,15 @@ interface AppReady {
 async function serveApp(): Promise<void> {
   const series = generate();
   const batches = toBatches(series);
-  const dir = mkdtempSync(join(tmpdir(), "tug-bench-promql-app-"));
-  const yamlPath = join(dir, "monitoring.yml");
-  // log.stdout can only be set from a YAML file: stdout belongs to the parent's JSON line.
-  writeFileSync(yamlPath, `log:\n  stdout: false\ntsdb:\n  retentionMs: ${RETENTION_MS}\n`);
-  const config = loadConfig({
-    MONITORING_CONFIG: yamlPath,
-    HOST: "127.0.0.1",
-    PORT: "0",
-    DATABASE_URL: `sqlite:${join(dir, "tug.db")}`,
-    LOG_FILE_PATH: join(dir, "application.log"),
-    LOG_LEVEL: "info",
+  const { app, url } = await startBenchApp({
+    name: "promql-app",
+    yaml: `tsdb:\n  retentionMs: ${RETENTION_MS}\n`,
   });
-  const app = await buildApp({ config });
-  const url = await app.listen();
   const engine = app.engine;
   if (!engine) throw new Error("the app has no monitoring engine");
   await load(engine, batches);
   const workerTids = nicedThreads("self");
   if (WORKER_NICE !== undefined) for (const tid of workerTids) setPriority(tid, WORKER_NICE);
-  let stopping = false;
-  const stop = async () => {
-    if (stopping) return;
-    stopping = true;
-    try {
-      await app.close();
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-      process.exit(0);
-    }
-  };
-  process.on("SIGTERM", stop);
-  process.on("disconnect", stop);
   const ready: AppReady = { url, pid: process.pid, workerTids };
   process.stdout.write(`${JSON.stringify(ready)}\n`);
 }
