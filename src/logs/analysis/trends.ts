@@ -93,7 +93,9 @@ export class RouteTrends {
       const cur = inRange(now - windowMinutes, now);
       const prev = inRange(now - 2 * windowMinutes, now - windowMinutes);
       const dep = this.deploymentMinute;
-      const before = dep === undefined ? [] : inRange(dep - windowMinutes, dep);
+      // The window before the deployment ends with the minute before it: the deployment's own
+      // minute is the new process's first (start-up, cold caches) and belongs to after.
+      const before = dep === undefined ? [] : inRange(dep - 1 - windowMinutes, dep - 1);
       const figures = (f: (p: MinutePoint) => number, weighted: boolean): TrendFigures => {
         const avg = (ps: MinutePoint[]) => {
           if (!weighted) return mean(ps.map(f));

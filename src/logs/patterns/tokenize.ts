@@ -163,9 +163,14 @@ export function maskMessage(msg: string, rules: number = DEFAULT_MASK_RULES): st
 const UNITS = new Set(
   "B KB MB GB TB PB kB KiB MiB GiB TiB b kb mb gb ms s sec secs us ns min mins h hr hrs".split(" "),
 );
+/** First letters of the units: most words after a number fail this one table load. */
+const UNIT_START = new Uint8Array(128);
+for (const u of UNITS) UNIT_START[u.charCodeAt(0)] = 1;
 
 /** End of a unit word starting at `from` (followed by the end, a space or punctuation), else 0. */
 function unitEnd(msg: string, from: number, end: number): number {
+  const c0 = msg.charCodeAt(from);
+  if (c0 >= 128 || UNIT_START[c0] === 0) return 0;
   let j = from;
   while (j < end && j - from < 4) {
     const c = msg.charCodeAt(j);
