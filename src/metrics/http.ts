@@ -61,6 +61,11 @@ export class HttpMetrics {
   private onFinish: FinishListener | undefined;
   readonly store: HistogramFamily;
   readonly inFlight: Gauge;
+  /**
+   * Requests being served, read by the gauge when it is collected: prom-client's inc()/dec()
+   * validate and hash an empty label set on every call, twice a request.
+   */
+  private inFlightCount = 0;
   /** method → route → status → series: no string is built per request. */
   private readonly index = new Map<string, Map<string, Map<number, HistogramSeries>>>();
 
@@ -89,6 +94,7 @@ export class HttpMetrics {
       name: "http_requests_in_flight",
       help: "HTTP requests being served right now",
       registers: [registry],
+      collect: () => this.inFlight.set(this.inFlightCount),
     });
   }
 
@@ -133,7 +139,7 @@ export class HttpMetrics {
     app.decorateRequest("tugRecorded", false);
     app.addHook("onRequest", (req: FastifyRequest, _reply: FastifyReply, done: () => void) => {
       req.tugStartMs = performance.now();
-      this.inFlight.inc();
+      this.inFlightCount++;
       done();
     });
     app.addHook("onResponse", (req: FastifyRequest, reply: FastifyReply, done: () => void) => {
@@ -174,7 +180,7 @@ export class HttpMetrics {
   private finish(req: FastifyRequest, reply: FastifyReply | undefined, statusCode: number): void {
     if (req.tugRecorded) return;
     req.tugRecorded = true;
-    this.inFlight.dec();
+    this.inFlightCount--;
     const route = req.routeOptions.url ?? UNMATCHED_ROUTE;
     const seconds = (performance.now() - req.tugStartMs) / 1000;
     this.record(req.method, route, statusCode, seconds);

@@ -1,8 +1,10 @@
+import Fastify from "fastify";
 import { Registry } from "prom-client";
 import { describe, expect, it } from "vitest";
 import { describeStatement, toPositional } from "../../src/api/db/sql.js";
 import { TugError } from "../../src/core/errors.js";
 import { bindDefaultMetrics, metricsCollector, userActivityMonitor } from "../../src/metrics/defaults.js";
+import { UNMATCHED_ROUTE } from "../../src/metrics/http.js";
 import {
   bucketQuantile,
   createMetrics,
@@ -133,6 +135,43 @@ describe("cardinality guard", () => {
         method: OVERFLOW_LABEL_VALUE,
       }),
     ).toBe(20);
+  });
+});
+
+describe("HTTP hooks", () => {
+  it("count requests by route template, and in-flight requests while they are served", async () => {
+    const { m } = metrics();
+    const app = Fastify();
+    m.http.install(app);
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let entered: () => void = () => undefined;
+    const inHandler = new Promise<void>((resolve) => {
+      entered = resolve;
+    });
+    app.get("/items/:id", async () => {
+      entered();
+      await held;
+      return { ok: true };
+    });
+    await app.ready();
+    expect(await sample(m.registry, "http_requests_in_flight")).toBe(0);
+    const pending = app.inject({ method: "GET", url: "/items/42" });
+    await inHandler;
+    expect(await sample(m.registry, "http_requests_in_flight")).toBe(1);
+    release();
+    expect((await pending).statusCode).toBe(200);
+    expect((await app.inject({ method: "GET", url: "/nowhere" })).statusCode).toBe(404);
+    expect(await sample(m.registry, "http_requests_in_flight")).toBe(0);
+    const route = { method: "GET", route: "/items/:id", status_code: "200" };
+    expect(await sample(m.registry, "http_requests_total", route)).toBe(1);
+    expect(
+      await sample(m.registry, "http_requests_total", { route: UNMATCHED_ROUTE, status_code: "404" }),
+    ).toBe(1);
+    expect(await m.registry.metrics()).toMatch(/^http_requests_in_flight 0$/m);
+    await app.close();
   });
 });
 
