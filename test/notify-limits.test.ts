@@ -55,7 +55,6 @@ afterEach(async () => {
 function makeNotifier(
   limits: Partial<NotifierLimits> = {},
   extra: {
-    now?: () => number;
     clock?: ManualClock;
     db?: StateDb;
     reports?: RefusalReport[];
@@ -73,7 +72,6 @@ function makeNotifier(
     expiryMs: 60_000,
     ratePerMinute: 0,
     limits,
-    ...(extra.now ? { now: extra.now } : {}),
     ...(extra.clock ? { now: extra.clock.now, timers: extra.clock } : {}),
     ...(extra.reportMs !== undefined ? { refusalReportIntervalMs: extra.reportMs } : {}),
     events: { refused: (r) => extra.reports?.push(r) },
@@ -157,8 +155,8 @@ describe("alert intake in the notifier", () => {
   });
 
   it("holds at most maxAlerts new alerts per source; held ones still update; resolved ones make room", () => {
-    const t = { now: Date.now() };
-    const n = makeNotifier({ maxAlerts: 5 }, { now: () => t.now });
+    const clock = new ManualClock();
+    const n = makeNotifier({ maxAlerts: 5 }, { clock });
     const first = n.receive(many(8), "api");
     expect(first).toMatchObject({ accepted: 5, refused: [5, 6, 7], invalid: [] });
     // Updates of held alerts pass even when full; new ones in the same batch do not.
@@ -168,9 +166,9 @@ describe("alert intake in the notifier", () => {
     expect(n.receive(many(3, "rule"), "rules")).toMatchObject({ accepted: 3, refused: [] });
     expect(n.alertPage({ offset: 0, limit: 100 }).total).toBe(8);
     // Two posted alerts resolve: the next batch makes room from them instead of refusing.
-    const past = new Date(t.now - 1000).toISOString();
+    const past = new Date(clock.now() - 1000).toISOString();
     n.receive(
-      many(2).map((a) => ({ ...a, startsAt: new Date(t.now - 5000).toISOString(), endsAt: past })),
+      many(2).map((a) => ({ ...a, startsAt: new Date(clock.now() - 5000).toISOString(), endsAt: past })),
       "api",
     );
     expect(n.receive(many(3, "b"), "api")).toMatchObject({ accepted: 2, refused: [2] });
@@ -212,8 +210,8 @@ describe("alert intake in the notifier", () => {
 
 describe("silenced and inhibited state", () => {
   it("follows silences being created, starting, ending and expiring (cached per alert)", () => {
-    const t = { now: Date.now() };
-    const n = makeNotifier({}, { now: () => t.now });
+    const clock = new ManualClock();
+    const n = makeNotifier({}, { clock });
     n.receive([alert({ alertname: "Disk", instance: "a", team: "db" }), alert({ alertname: "Cpu" })], "api");
     const state = () =>
       n
@@ -226,32 +224,32 @@ describe("silenced and inhibited state", () => {
       isRegex,
       isEqual,
     });
-    const base = { createdBy: "t", comment: "c", endsAt: t.now + 60_000 };
-    const eq = n.silences.set({ ...base, matchers: [m("instance", "a")], startsAt: t.now });
+    const base = { createdBy: "t", comment: "c", endsAt: clock.now() + 60_000 };
+    const eq = n.silences.set({ ...base, matchers: [m("instance", "a")], startsAt: clock.now() });
     expect(state()).toEqual(["Disk:suppressed:1", "Cpu:active:0"]);
     // Only a regex (not indexed by an equality matcher), a negative and a pending one.
-    n.silences.set({ ...base, matchers: [m("alertname", "C.u", true)], startsAt: t.now });
+    n.silences.set({ ...base, matchers: [m("alertname", "C.u", true)], startsAt: clock.now() });
     n.silences.set({
       ...base,
       matchers: [m("team", "db"), m("alertname", "Disk", false, false)],
-      startsAt: t.now,
+      startsAt: clock.now(),
     });
-    n.silences.set({ ...base, matchers: [m("team", "db")], startsAt: t.now + 10_000 });
+    n.silences.set({ ...base, matchers: [m("team", "db")], startsAt: clock.now() + 10_000 });
     expect(state()).toEqual(["Disk:suppressed:1", "Cpu:suppressed:1"]);
-    t.now += 10_000; // the pending one starts
+    clock.advance(10_000); // the pending one starts
     expect(state()).toEqual(["Disk:suppressed:2", "Cpu:suppressed:1"]);
     n.silences.expire(eq);
     expect(state()).toEqual(["Disk:suppressed:1", "Cpu:suppressed:1"]);
-    t.now += 50_000; // every silence ends
+    clock.advance(50_000); // every silence ends
     expect(state()).toEqual(["Disk:active:0", "Cpu:active:0"]);
     expect(n.summary()).toMatchObject({ firing: 2, suppressed: 0 });
     // Many changes at once (more than are applied one by one): recomputed, same answer.
     const ids = Array.from({ length: 40 }, (_, i) =>
       n.silences.set({
         ...base,
-        endsAt: t.now + 60_000,
+        endsAt: clock.now() + 60_000,
         matchers: [m("instance", i === 37 ? "a" : `z${i}`)],
-        startsAt: t.now,
+        startsAt: clock.now(),
       }),
     );
     expect(n.status({ alertname: "Disk", instance: "a", team: "db" }).silencedBy).toEqual([ids[37]]);
@@ -260,8 +258,8 @@ describe("silenced and inhibited state", () => {
   });
 
   it("follows inhibiting alerts appearing, resolving by time and being collected", () => {
-    const t = { now: Date.now() };
-    const n = makeNotifier({ maxAlerts: 3 }, { now: () => t.now });
+    const clock = new ManualClock();
+    const n = makeNotifier({ maxAlerts: 3 }, { clock });
     const warn = alert({ alertname: "Slow", severity: "warning", service: "api" });
     const other = alert({ alertname: "Slow", severity: "warning", service: "web" });
     n.receive([warn, other], "api");
@@ -272,13 +270,13 @@ describe("silenced and inhibited state", () => {
     expect(inhibited()).toEqual(["-", "-"]);
     const crit = alert(
       { alertname: "Down", severity: "critical", service: "api" },
-      { endsAt: new Date(t.now + 5000).toISOString() },
+      { endsAt: new Date(clock.now() + 5000).toISOString() },
     );
     n.receive([crit], "api");
     expect(inhibited()).toEqual(["-", "-", "-"].map((x, i) => (i === 0 ? "inhibited" : x)));
     expect(n.status(warn.labels).inhibitedBy).toEqual([fingerprint(crit.labels)]);
     expect(n.summary()).toMatchObject({ firing: 2, suppressed: 1 });
-    t.now += 5000; // the critical alert resolves: nothing is inhibited any more
+    clock.advance(5000); // the critical alert resolves: nothing is inhibited any more
     expect(inhibited()).toEqual(["-", "-"]);
     expect(n.summary()).toMatchObject({ firing: 2, suppressed: 0 });
     // The store is full (3), and the resolved one is collected to make room for a new one.
@@ -363,22 +361,22 @@ describe("silences", () => {
   });
 
   it("keeps expired silences 5 days (Alertmanager's retention) and never more than maxSilences of them", () => {
-    const t = { now: Date.now() };
+    const clock = new ManualClock();
     const db = openStateDb(":memory:");
-    const s = new Silences(db, () => t.now, limits);
+    const s = new Silences(db, clock.now, limits);
     for (let i = 0; i < 5; i++) {
-      s.expire(s.set(input(t.now, { matchers: [m(`S${i}`)] })));
-      t.now += 1000;
+      s.expire(s.set(input(clock.now(), { matchers: [m(`S${i}`)] })));
+      clock.advance(1000);
     }
     const expired = s.list().filter((x) => x.status.state === "expired");
     // The three that ended last are kept.
     expect(expired.map((x) => x.matchers[0]?.value).sort()).toEqual(["S2", "S3", "S4"]);
     expect((db.prepare("SELECT COUNT(*) AS n FROM silences").get() as { n: number }).n).toBe(3);
-    t.now += 5 * 86_400_000 - 2500; // S2 ended more than 5 days ago, S3 and S4 not yet
+    clock.advance(5 * 86_400_000 - 2500); // S2 ended more than 5 days ago, S3 and S4 not yet
     expect(s.gc()).toBe(1);
     expect(s.list()).toHaveLength(2);
     // And they survive a restart from the state file as they were.
-    expect(new Silences(db, () => t.now, limits).list()).toHaveLength(2);
+    expect(new Silences(db, clock.now, limits).list()).toHaveLength(2);
   });
 });
 
