@@ -74,6 +74,10 @@ export function maskMessage(msg: string, rules: number = DEFAULT_MASK_RULES): st
   let segDots = 0;
   let tokDigit = false;
   const dotRuns = (rules & MASK.dotRuns) !== 0;
+  const hexPairs = (rules & MASK.hexPairs) !== 0;
+  const dottedNames = (rules & MASK.dottedNames) !== 0;
+  const dateWords = (rules & MASK.dateWords) !== 0;
+  const units = (rules & MASK.units) !== 0;
   for (;;) {
     // Inner loop: ordinary characters and digits, the bulk of every line.
     let c = 32;
@@ -102,10 +106,7 @@ export function maskMessage(msg: string, rules: number = DEFAULT_MASK_RULES): st
       continue;
     }
     let numeric = false;
-    if (
-      segDigit ||
-      ((rules & MASK.hexPairs) !== 0 && i - segStart === 2 && isHexPair(msg, segStart, tokStart, c))
-    ) {
+    if (segDigit || (hexPairs && i - segStart === 2 && isHexPair(msg, segStart, tokStart, c))) {
       out += msg.slice(copied, segStart) + WILDCARD;
       copied = i;
       tokDigit = true;
@@ -113,7 +114,7 @@ export function maskMessage(msg: string, rules: number = DEFAULT_MASK_RULES): st
     } else if (
       segBackslash ||
       (i - segStart > 1 && isPathStart(msg, segStart)) ||
-      (segDots >= 2 && (rules & MASK.dottedNames) !== 0 && isDottedName(msg, segStart, i))
+      (segDots >= 2 && dottedNames && isDottedName(msg, segStart, i))
     ) {
       out += msg.slice(copied, segStart) + WILDCARD;
       copied = i;
@@ -126,14 +127,14 @@ export function maskMessage(msg: string, rules: number = DEFAULT_MASK_RULES): st
       while (j < end && msg.charCodeAt(j) === 46) j++;
       i = j;
     } else if (k === SPACE) {
-      if ((rules & MASK.dateWords) !== 0 && !tokDigit && i - tokStart <= 9 && isDateWord(msg, tokStart, i)) {
+      if (dateWords && !tokDigit && i - tokStart <= 9 && isDateWord(msg, tokStart, i)) {
         out += msg.slice(copied, tokStart) + WILDCARD;
         copied = i;
       }
       if (i >= end) break;
       let j = i + 1;
       while (j < end && isSpace(msg.charCodeAt(j))) j++;
-      if (numeric && (rules & MASK.units) !== 0) {
+      if (numeric && units) {
         // `1.2 KB`, `30 ms`: the unit joins the number's parameter, and the token goes on after it
         // (so `(1.2 KB)` masks to `(<*>)` and `384.0 B,` to `<*>,`).
         const u = unitEnd(msg, j, end);
