@@ -223,16 +223,6 @@ export class Outbox {
     return (this.countPending.get() as { n: number }).n;
   }
 
-  /** Waits until nothing is pending or in flight (tests and graceful shutdown). */
-  async drain(timeoutMs: number): Promise<boolean> {
-    const until = Date.now() + timeoutMs;
-    while (Date.now() < until) {
-      if (this.pendingCount() === 0 && this.inFlight.size === 0) return true;
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    return false;
-  }
-
   private kick(): void {
     this.scheduleAt(this.now());
   }
