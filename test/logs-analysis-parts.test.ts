@@ -125,13 +125,23 @@ describe("anomaly metrics", () => {
       maxTemplates: 1000,
       now: () => now,
     });
-    // Two quiet hours: a steady trickle of info lines and no errors.
+    // Two quiet hours: a steady trickle of info lines and no errors. The first hour is learnt, and
+    // anomaly_learning_points says so.
+    const learning = async () =>
+      new Map(
+        (await registry.getSingleMetric("anomaly_learning_points")?.get())?.values.map((v) => [
+          String(v.labels.series),
+          v.value,
+        ]),
+      );
     for (let m = 0; m < 120; m++) {
+      if (m === 10) expect((await learning()).get("log_level:info")).toBe(50);
       for (let i = 0; i < 20 + (m % 3); i++)
         analysis.analyzer.ingest(line("info", `user ${i} logged in`), now);
       now += MIN;
       analysis.analyzer.tick();
     }
+    expect((await learning()).get("log_level:info")).toBe(0);
     const before = await registry.getSingleMetric("log_anomalies_total")?.get();
     const errorsBefore = before?.values.find((v) => v.labels.series === "log_level:error")?.value ?? 0;
     expect(errorsBefore).toBe(0);

@@ -199,6 +199,16 @@ export class AnomalyDetector {
     return this.count;
   }
 
+  /** True during the warm-up: the series is being learnt and scores 0 whatever it does. */
+  get learning(): boolean {
+    return this.count < this.options.warmup;
+  }
+
+  /** Points still to learn before the series is scored (0 once it is). */
+  get pointsToLearn(): number {
+    return Math.max(0, this.options.warmup - this.count);
+  }
+
   /** Bonferroni-corrected p-value of the last point (1 while learning). */
   get lastPValue(): number {
     return this.lastP;
@@ -404,13 +414,25 @@ export class AnomalyRegistry {
     return out;
   }
 
-  /** Latest score per series (for an `anomaly_score{series}` gauge). */
-  scores(): Array<{ series: string; score: number; value: number; timestampMs: number }> {
+  /**
+   * Latest score per series (for an `anomaly_score{series}` gauge), and whether the series is still
+   * learning (its score is 0 because it is new, not because it is normal) with the points it needs.
+   */
+  scores(): Array<{
+    series: string;
+    score: number;
+    value: number;
+    timestampMs: number;
+    learning: boolean;
+    pointsToLearn: number;
+  }> {
     return [...this.series].map(([series, e]) => ({
       series,
       score: e.lastScore,
       value: e.lastValue,
       timestampMs: e.lastTimestampMs,
+      learning: e.detector.learning,
+      pointsToLearn: e.detector.pointsToLearn,
     }));
   }
 

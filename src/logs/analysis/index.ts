@@ -169,6 +169,16 @@ export function createLogAnalysis(opts: {
       for (const s of detectors.scores()) this.set({ series: s.series }, s.score);
     },
   });
+  new Gauge({
+    name: "anomaly_learning_points",
+    help: "Points (minutes) each analysed series still needs before it is scored; its anomaly_score is 0 until then because it is new, not because it is normal",
+    labelNames: ["series"],
+    registers: [opts.registry],
+    collect() {
+      this.reset();
+      for (const s of detectors.scores()) this.set({ series: s.series }, s.pointsToLearn);
+    },
+  });
   const seenLevels: Record<string, number> = {};
   new Counter({
     name: "log_lines_total",
