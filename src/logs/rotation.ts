@@ -19,7 +19,7 @@ import { readdir, rename, stat, unlink, utimes } from "node:fs/promises";
 import path from "node:path";
 import { pipeline } from "node:stream/promises";
 import { createGzip } from "node:zlib";
-import { systemClock } from "../core/clock.js";
+import { systemClock, systemTimers, type TimerHandle, type Timers } from "../core/clock.js";
 
 export interface RotationOptions {
   /** The active file, e.g. ./logs/application.log (directory created). */
@@ -36,6 +36,8 @@ export interface RotationOptions {
   compress: boolean;
   /** Clock for daily rotation, rotated names and age retention; defaults to the system clock. */
   now?: () => number;
+  /** The short wait that batches small writes. Default the system timers. */
+  timers?: Timers;
   /** Told once per failure episode (write, rotation or retention); defaults to process.emitWarning. */
   onError?: (err: Error) => void;
 }
@@ -193,7 +195,8 @@ class RotatingWriter extends EventEmitter implements NodeJS.WritableStream {
   private inflight: InFlight | null = null;
   private scheduled = false;
   /** Writes out a tail shorter than WRITE_AT_BYTES that has waited WRITE_AFTER_MS. */
-  private timer: NodeJS.Timeout | null = null;
+  private timer: TimerHandle | null = null;
+  private readonly timers: Timers;
   private retryAt = 0;
   private writeErrorReported = false;
   private readonly staleFds = new Map<number, { pending: number; close: boolean }>();
@@ -233,6 +236,7 @@ class RotatingWriter extends EventEmitter implements NodeJS.WritableStream {
     this.maxAgeMs = opts.maxAgeDays * DAY_MS;
     this.compress = opts.compress;
     this.now = opts.now ?? systemClock.now;
+    this.timers = opts.timers ?? systemTimers;
     this.onError = opts.onError ?? ((err) => process.emitWarning(err));
 
     // Startup only: synchronous mkdir/readdir/open so that write() can decide sizes and names at once.
@@ -326,8 +330,7 @@ class RotatingWriter extends EventEmitter implements NodeJS.WritableStream {
       this.kick();
     } else if (this.head < this.queue.length) this.kick();
     else if (this.timer === null) {
-      this.timer = setTimeout(this.onTimer, WRITE_AFTER_MS);
-      this.timer.unref();
+      this.timer = this.timers.setTimeout(this.onTimer, WRITE_AFTER_MS).unref();
     }
   }
 
@@ -583,7 +586,7 @@ class RotatingWriter extends EventEmitter implements NodeJS.WritableStream {
 
   private clearTimer(): void {
     if (this.timer !== null) {
-      clearTimeout(this.timer);
+      this.timers.clearTimeout(this.timer);
       this.timer = null;
     }
   }
