@@ -282,7 +282,7 @@ export class LineParser {
     try {
       obj = JSON.parse(line);
     } catch {
-      return false;
+      return false; // starts with { but is not JSON: the caller takes it as a plain line
     }
     if (obj === null || typeof obj !== "object" || Array.isArray(obj)) return false;
     const o = obj as Record<string, unknown>;
