@@ -8,7 +8,10 @@
  *   access     child logger + the access line (what the access log adds is the difference),
  * run interleaved, medians. Complements `run.ts`, whose wall-clock ratio a busy machine blurs.
  *
- *   npx tsx bench/access-line.ts [--lines 200000] [--rounds 5] [--batch 16]
+ *   npx tsx bench/access-line.ts [--lines 200000] [--rounds 5] [--batch 16] [--modes child,access]
+ *
+ * For instruction counts (a busy machine blurs CPU time), run one mode at two sizes under
+ * `valgrind --tool=callgrind` and divide the difference by the difference in lines.
  */
 import { randomUUID } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
@@ -25,6 +28,7 @@ const { values } = parseArgs({
     lines: { type: "string", default: "200000" },
     rounds: { type: "string", default: "5" },
     batch: { type: "string", default: "16" },
+    modes: { type: "string", default: "child,access" },
   },
 });
 const LINES = Number(values.lines);
@@ -122,6 +126,11 @@ const median = (xs: number[]) => {
   return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
 };
 
+const MODES = values.modes.split(",").map((m) => m.trim());
+for (const m of MODES) {
+  if (m !== "child" && m !== "access")
+    throw new Error(`--modes: unknown mode ${JSON.stringify(m)}; expected child, access`);
+}
 const results: Record<Mode, Array<{ processUs: number; mainUs: number | undefined }>> = {
   child: [],
   access: [],
@@ -130,7 +139,8 @@ console.log(
   `${LINES} lines per run, ${BATCH} per turn of the event loop, ${ROUNDS} rounds; load ${loadavg()[0]}`,
 );
 for (let r = 0; r < ROUNDS; r++) {
-  for (const mode of (r % 2 ? ["access", "child"] : ["child", "access"]) as Mode[]) {
+  const order = (r % 2 ? ["access", "child"] : ["child", "access"]).filter((m) => MODES.includes(m));
+  for (const mode of order as Mode[]) {
     const res = await run(mode);
     results[mode].push(res);
     console.log(
@@ -138,6 +148,7 @@ for (let r = 0; r < ROUNDS; r++) {
     );
   }
 }
+if (MODES.length < 2) process.exit(0);
 const med = (m: Mode, k: "processUs" | "mainUs") =>
   median(results[m].map((x) => x[k]).filter((v): v is number => v !== undefined));
 const pAccess = med("access", "processUs") - med("child", "processUs");

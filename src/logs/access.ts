@@ -65,12 +65,12 @@ export function accessLogger(opts: AccessLogOptions) {
     if (!log.isLevelEnabled(level)) return;
     const length = reply?.getHeader("content-length");
     const raw = req.originalUrl ?? req.url;
-    const cut = raw.length > MAX_URL_CHARS ? `${raw.slice(0, MAX_URL_CHARS)}…` : raw;
-    const url = redactUrl(cut);
+    const url = raw.length > MAX_URL_CHARS ? `${raw.slice(0, MAX_URL_CHARS)}…` : raw;
     const durationMs = Math.round(seconds * 1e6) / 1000;
     const bytes = length === undefined ? undefined : Number(length);
     const writer = lineWriterOf(log);
     if (writer) {
+      // The logger's scrubber does what redactUrl does, and censors the configured secrets too.
       const fields =
         `,"event":"access","method":${quote(req.method)},"route":${quote(route)}` +
         `,"url":${JSON.stringify(writer.scrub(url))},"statusCode":${num(statusCode)}` +
@@ -80,7 +80,7 @@ export function accessLogger(opts: AccessLogOptions) {
     }
     // Any other logger (a test's, a caller's own): the same line through pino.
     log[level](
-      { event: "access", method: req.method, route, url, statusCode, durationMs, bytes },
+      { event: "access", method: req.method, route, url: redactUrl(url), statusCode, durationMs, bytes },
       MESSAGES[level],
     );
   };
