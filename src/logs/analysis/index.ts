@@ -43,8 +43,8 @@ interface Snapshot {
 /** Time allowed to each per-minute query (they queue behind the API's queries in the engine). */
 const MINUTE_QUERY_TIMEOUT_MS = 10_000;
 
-/** The PromQL expressions of the per-minute figures. */
-const QUERIES = {
+/** The PromQL expressions of the per-minute figures (exported for tests that stand in for the engine). */
+export const QUERIES = {
   requestsPerSecond: "sum(rate(http_requests_total[1m]))",
   errorRatio: 'sum(rate(http_requests_total{status_code=~"5.."}[1m])) / sum(rate(http_requests_total[1m]))',
   p95LatencySeconds: "histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket[1m])))",
