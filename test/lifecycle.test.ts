@@ -2,9 +2,10 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { need } from "../src/app/context.js";
 import { loadConfig } from "../src/core/config/index.js";
 import { type Capability, type LifecycleLog, LifecycleRunner, type Unit } from "../src/core/lifecycle.js";
-import { type AppCapability, buildApp } from "../src/server.js";
+import { type AppCapability, type AppContext, buildApp } from "../src/server.js";
 import { ManualClock } from "./support/clock.js";
 import { waitFor } from "./support/wait.js";
 
@@ -228,6 +229,15 @@ describe("LifecycleRunner", () => {
 });
 
 describe("buildApp's lifecycle", () => {
+  it("a capability listed before what it needs fails the build, naming both", async () => {
+    const early: AppCapability = { name: "dashboard", build: (ctx) => void need(ctx, "engine", "dashboard") };
+    const r = new LifecycleRunner({ log: recorder().log });
+    const ctx = { state: { phase: "starting" } } as unknown as AppContext;
+    await expect(r.build([early], ctx)).rejects.toThrow(
+      "capability dashboard needs engine, built by a capability listed before it",
+    );
+  });
+
   it("starts and stops a real app in order, a plugged-in capability in its place, as its log shows", async () => {
     const events: string[] = [];
     // A capability as deployment monitoring or the dashboard would add: it uses what earlier
