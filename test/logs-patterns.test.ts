@@ -126,6 +126,27 @@ describe("TemplateMiner", () => {
     );
   });
 
+  it("merges templates that differ only in a many-valued first word, not in a two-valued one", () => {
+    const m = mine([
+      "chrome.exe opened a connection through the proxy on port 5070",
+      "firefox.exe opened a connection through the proxy on port 5070",
+      "Skype.exe opened a connection through the proxy on port 443",
+      "outlook.exe opened a connection through the proxy on port 80",
+      "Accepted password for root from 10.0.0.1 port 22 ssh2",
+      "Failed password for root from 10.0.0.2 port 22 ssh2",
+    ]);
+    const t = (l: string) => m.templateOf(m.observe(l)).template;
+    expect(t("chrome.exe opened a connection through the proxy on port 1")).toBe(
+      "<*> opened a connection through the proxy on port <*>",
+    );
+    expect(t("Accepted password for root from 10.0.0.1 port 22 ssh2")).toBe(
+      "Accepted password for root from <*> port <*>",
+    );
+    expect(t("Failed password for root from 10.0.0.1 port 22 ssh2")).toBe(
+      "Failed password for root from <*> port <*>",
+    );
+  });
+
   it("counts lines per template", () => {
     const m = mine(lines);
     const byTemplate = new Map(m.templates().map((t) => [t.template, t.count]));

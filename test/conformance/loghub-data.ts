@@ -145,6 +145,7 @@ export function minerCandidates(): MinerSettings[] {
     units: boolean;
     minDistinct: number;
     firstTokenPartition: boolean;
+    firstTokenMerge: boolean;
     lockstep: boolean;
     asides: boolean;
   }>({
@@ -158,6 +159,7 @@ export function minerCandidates(): MinerSettings[] {
     minDistinct: [4, 3, 5, 6, 8],
     lockstep: [true, false],
     firstTokenPartition: [true, false],
+    firstTokenMerge: [true, false],
   });
   return g.map((o) => ({
     maskRules:
@@ -168,6 +170,7 @@ export function minerCandidates(): MinerSettings[] {
       (o.units ? MASK.units : 0),
     minDistinct: o.minDistinct,
     firstTokenPartition: o.firstTokenPartition,
+    firstTokenMerge: o.firstTokenMerge,
     lockstep: o.lockstep,
     asides: o.asides,
   }));
@@ -180,6 +183,7 @@ export function describeSettings(s: MinerSettings): string {
   const parts = [`minDistinct=${s.minDistinct}`];
   if (rules.length > 0) parts.push(`off: ${rules.join(",")}`);
   if (!s.firstTokenPartition) parts.push("no first-token partition");
+  else if (!s.firstTokenMerge) parts.push("no first-token merge");
   if (!s.lockstep) parts.push("no lockstep");
   if (!s.asides) parts.push("no asides");
   return parts.join("; ");
@@ -190,6 +194,7 @@ export function sameSettings(a: MinerSettings, b: MinerSettings): boolean {
     a.maskRules === b.maskRules &&
     a.minDistinct === b.minDistinct &&
     a.firstTokenPartition === b.firstTokenPartition &&
+    a.firstTokenMerge === b.firstTokenMerge &&
     a.lockstep === b.lockstep &&
     a.asides === b.asides
   );
@@ -287,6 +292,7 @@ if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === resolve(
       Number(cand.maskRules !== DEFAULT_MINER_SETTINGS.maskRules) +
       Number(cand.minDistinct !== DEFAULT_MINER_SETTINGS.minDistinct) +
       Number(cand.firstTokenPartition !== DEFAULT_MINER_SETTINGS.firstTokenPartition) +
+      Number(cand.firstTokenMerge !== DEFAULT_MINER_SETTINGS.firstTokenMerge) +
       Number(cand.lockstep !== DEFAULT_MINER_SETTINGS.lockstep) +
       Number(cand.asides !== DEFAULT_MINER_SETTINGS.asides);
     if (diff !== 1) continue;

@@ -46,6 +46,8 @@ export interface MinerSettings {
   minDistinct: number;
   /** Partition signatures by their first token as well as their width (Drain's first level). */
   firstTokenPartition: boolean;
+  /** Merge templates that differ only in a many-valued first word (see `mergeFirstTokens`). */
+  firstTokenMerge: boolean;
   /** A many-valued column tied one-to-one to another is a phrase that differs between templates. */
   lockstep: boolean;
   /** A parenthesised lone parameter or empty parentheses (`(<*>)`, `()`: `N bytes (1.2 KB) sent`,
@@ -57,6 +59,7 @@ export const DEFAULT_MINER_SETTINGS: Readonly<MinerSettings> = Object.freeze({
   maskRules: DEFAULT_MASK_RULES,
   minDistinct: VARIABLE_MIN_DISTINCT,
   firstTokenPartition: true,
+  firstTokenMerge: true,
   lockstep: true,
   asides: true,
 });
@@ -247,7 +250,61 @@ export class TemplateMiner {
       }
       partitions.set(k, inPart);
     }
+    if (this.settings.firstTokenMerge && this.settings.firstTokenPartition) this.mergeFirstTokens(partitions);
     this.partitions = partitions;
+  }
+
+  /**
+   * The first token partitions signatures, which is right when it is a word of the template and
+   * wrong when it is a parameter that masking cannot see (a program or component name). Templates
+   * identical but for their first word, with at least three constant words after it, merge when
+   * that first word takes `minDistinct` or more values: the same variability rule as any column.
+   */
+  private mergeFirstTokens(partitions: Map<string, Template[]>): void {
+    const groups = new Map<string, Template[]>();
+    for (const list of partitions.values()) {
+      for (const t of list) {
+        if (t.tokens.length < 3 || t.tokens[0] === null) continue;
+        let words = 0;
+        for (let i = 1; i < t.tokens.length; i++) if (t.tokens[i] !== null) words++;
+        if (words < 3) continue;
+        const rest = `${t.tokens.length}\u0000${t.text.slice(t.text.indexOf(" ") + 1)}`;
+        const g = groups.get(rest);
+        if (g === undefined) groups.set(rest, [t]);
+        else if (!g.includes(t)) g.push(t);
+      }
+    }
+    const into = new Map<Template, Template>();
+    for (const g of groups.values()) {
+      if (g.length < this.settings.minDistinct) continue;
+      const first = g[0] as Template;
+      const text = `${WILDCARD} ${first.text.slice(first.text.indexOf(" ") + 1)}`;
+      const merged: Template = {
+        id: templateId(text),
+        text,
+        tokens: [null, ...first.tokens.slice(1)],
+        count: 0,
+        signatures: 0,
+      };
+      for (const t of g) {
+        into.set(t, merged);
+        merged.count += t.count;
+        merged.signatures += t.signatures;
+      }
+    }
+    if (into.size === 0) return;
+    for (const sig of this.byKey.values()) {
+      const m = sig.template === undefined ? undefined : into.get(sig.template);
+      if (m !== undefined) sig.template = m;
+    }
+    for (const [k, list] of partitions) {
+      const out: Template[] = [];
+      for (const t of list) {
+        const m = into.get(t) ?? t;
+        if (!out.includes(m)) out.push(m);
+      }
+      partitions.set(k, out);
+    }
   }
 
   /** All templates, most frequent first (refines first if anything changed). */
