@@ -5,7 +5,14 @@ import { z } from "zod";
 import { TugError } from "../core/errors.js";
 import type { Database } from "./db/index.js";
 import { DbError } from "./db/index.js";
-import { burnPasswordCheck, hashGate, hashPassword, verifyPassword } from "./passwords.js";
+import {
+  burnPasswordCheck,
+  HASH_QUEUE_PER_THREAD,
+  HashQueueFull,
+  hashGate,
+  hashPassword,
+  verifyPassword,
+} from "./passwords.js";
 import { dbFailure, type SessionStore } from "./sessions.js";
 import { AccountThrottle } from "./throttle.js";
 import { parseInput, queryInt, uuidParam } from "./validation.js";
@@ -51,7 +58,7 @@ export interface ApiOptions {
   now?: () => number;
   /** Login throttling (`api.loginThrottle`); the schema's defaults when absent. */
   loginThrottle?: LoginThrottleOptions;
-  /** Password hashes computed at once, process-wide (default: one core and one pool thread left free). */
+  /** Password hashes computed at once, process-wide (default: one core left free). */
   hashConcurrency?: number;
 }
 
@@ -165,12 +172,21 @@ function untilClientGone(reply: FastifyReply): AbortSignal {
   return ac.signal;
 }
 
+/** A full password-check queue is answered 429 with Retry-After; any other error as it is. */
+function busy(reply: FastifyReply, err: unknown): unknown {
+  if (err instanceof HashQueueFull) reply.header("retry-after", String(err.retryAfterSeconds));
+  return err;
+}
+
 /** The TUG API: accounts, sessions and per-user activities under /api/v1. */
 export async function apiPlugin(app: FastifyInstance, opts: ApiOptions): Promise<void> {
   const { db, sessions, tracker } = opts;
   const now = opts.now ?? Date.now;
   const throttle = opts.loginThrottle ?? DEFAULT_LOGIN_THROTTLE;
-  if (opts.hashConcurrency !== undefined) hashGate.concurrency = Math.max(1, opts.hashConcurrency);
+  if (opts.hashConcurrency !== undefined) {
+    hashGate.concurrency = Math.max(1, opts.hashConcurrency);
+    hashGate.maxWaiting = HASH_QUEUE_PER_THREAD * hashGate.concurrency;
+  }
   const accounts = new AccountThrottle({
     limit: throttle.perAccount,
     windowMs: throttle.windowMs,
@@ -237,7 +253,12 @@ export async function apiPlugin(app: FastifyInstance, opts: ApiOptions): Promise
     const body = parseInput(registerBody, req.body);
     const id = randomUUID();
     const t = now();
-    const hash = await hashPassword(body.password, untilClientGone(reply));
+    let hash: string;
+    try {
+      hash = await hashPassword(body.password, untilClientGone(reply));
+    } catch (err) {
+      throw busy(reply, err);
+    }
     try {
       await db.query(
         "INSERT INTO users (id, email, name, password_hash, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6)",
@@ -281,7 +302,7 @@ export async function apiPlugin(app: FastifyInstance, opts: ApiOptions): Promise
       else await burnPasswordCheck(body.password, signal);
     } catch (err) {
       attempt.abandoned();
-      throw err;
+      throw busy(reply, err);
     }
     if (!user || !ok) {
       attempt.failed();

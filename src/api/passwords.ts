@@ -1,14 +1,15 @@
 /**
- * Password hashing: scrypt on libuv's thread pool (never on the event loop), through a gate that
- * lets at most `concurrency` hashes run at once. Without the gate a burst of logins or
- * registrations fills the pool (4 threads by default) with 50–200 ms jobs: every other pool user
- * (log file writes, statfs for the disk checks, DNS) queues behind them, and on a machine with
- * few cores the hashing threads take the CPU from the event loop. The default keeps one core and
- * one pool thread for everything else. A request whose client has gone leaves the queue unhashed.
+ * Password hashing: scrypt in hashing threads of lower CPU priority than the API's
+ * (hash-workers.ts; never on the event loop nor on libuv's pool), through a gate that lets at
+ * most `concurrency` hashes run at once and at most `maxWaiting` wait. Without the gate a burst
+ * of logins or registrations would take every core for 50–200 ms jobs; the default keeps one
+ * core for everything else. A request whose client has gone leaves the queue unhashed; one that
+ * finds the queue full is refused at once (HashQueueFull, 429) rather than waiting seconds.
  */
-import { randomBytes, scrypt, timingSafeEqual } from "node:crypto";
+import { randomBytes, timingSafeEqual } from "node:crypto";
 import { availableParallelism } from "node:os";
 import { TugError } from "../core/errors.js";
+import { HashWorkers } from "./hash-workers.js";
 
 // scrypt cost: N=2^15 costs ~50 ms on one core of this machine class, the OWASP floor
 // for interactive logins; memory 32 MiB per hash (r=8).
@@ -18,12 +19,29 @@ const P = 1;
 const KEYLEN = 32;
 const MAXMEM = 64 * 1024 * 1024;
 
-/** At most `concurrency` tasks at once; the rest wait in order, and leave when their signal aborts. */
+/** The gate's queue is full: the request is refused (429) instead of waiting. */
+export class HashQueueFull extends TugError {
+  /** Seconds after which a retry may find room (a queue drains in well under a second per hash). */
+  readonly retryAfterSeconds = 1;
+  constructor(waiting: number) {
+    super("LIMIT_EXCEEDED", `Too many password checks are waiting (${waiting}); retry in 1 s`, [
+      { field: "password", message: `cannot be checked now: ${waiting} checks are waiting already` },
+    ]);
+  }
+}
+
+/**
+ * At most `concurrency` tasks at once and `maxWaiting` waiting; the rest are refused with
+ * HashQueueFull. Waiting tasks start in order, and leave when their signal aborts.
+ */
 export class HashGate {
   private running = 0;
   private readonly waiting: Array<() => void> = [];
 
-  constructor(public concurrency: number) {}
+  constructor(
+    public concurrency: number,
+    public maxWaiting = Number.POSITIVE_INFINITY,
+  ) {}
 
   /** Hashes running and waiting right now. */
   get load(): { running: number; waiting: number } {
@@ -33,6 +51,7 @@ export class HashGate {
   run<T>(task: () => Promise<T>, signal?: AbortSignal): Promise<T> {
     if (signal?.aborted) return Promise.reject(clientGone());
     if (this.running < this.concurrency) return this.start(task);
+    if (this.waiting.length >= this.maxWaiting) return Promise.reject(new HashQueueFull(this.waiting.length));
     return new Promise<T>((resolve, reject) => {
       const go = () => {
         signal?.removeEventListener("abort", onAbort);
@@ -60,23 +79,28 @@ export class HashGate {
 const clientGone = () =>
   new TugError("BAD_REQUEST", "The client closed the connection before the password was checked");
 
-/** One core and one pool thread left free: 1 on a 2-core machine, at most pool size − 1. */
+/** One core left free: 1 on a 2-core machine. */
 export function defaultHashConcurrency(): number {
-  const pool = Number(process.env.UV_THREADPOOL_SIZE) || 4;
-  return Math.max(1, Math.min(pool - 1, availableParallelism() - 1));
+  return Math.max(1, availableParallelism() - 1);
 }
 
-/** Process-wide, as libuv's pool is. */
-export const hashGate = new HashGate(defaultHashConcurrency());
+/**
+ * Hashes waiting for a hashing thread at most, per hash running at once: 16 × ~50 ms is under a
+ * second of queue on an idle core. The login throttle admits at most `perAccount` guesses per
+ * account at once, so only a flood over many accounts or addresses fills it.
+ */
+export const HASH_QUEUE_PER_THREAD = 16;
+
+/** Process-wide: one set of hashing threads for every app of the process. */
+export const hashGate = new HashGate(
+  defaultHashConcurrency(),
+  HASH_QUEUE_PER_THREAD * defaultHashConcurrency(),
+);
+export const hashWorkers = new HashWorkers();
 
 function derive(password: string, salt: Buffer, n: number, r: number, p: number, signal?: AbortSignal) {
   return hashGate.run(
-    () =>
-      new Promise<Buffer>((resolve, reject) => {
-        scrypt(password.normalize("NFKC"), salt, KEYLEN, { N: n, r, p, maxmem: MAXMEM }, (err, key) =>
-          err ? reject(err) : resolve(key),
-        );
-      }),
+    () => hashWorkers.scrypt(password.normalize("NFKC"), salt, { n, r, p, keylen: KEYLEN, maxmem: MAXMEM }),
     signal,
   );
 }
