@@ -13,7 +13,7 @@ import {
   labelsKey,
   METRIC_NAME,
   type SeriesData,
-  type SeriesStore,
+  type Queryable,
 } from "../tsdb/index.js";
 import type {
   AggregateExpr,
@@ -32,6 +32,7 @@ import { FUNCTIONS } from "./function-signatures.js";
 import {
   aggregationAdd,
   aggregationCells,
+  aggregationCellsWithRoom,
   aggregationOpen,
   aggregationResult,
   checkUniqueLabelsets,
@@ -81,7 +82,7 @@ export const DEFAULT_SUBQUERY_INTERVAL_MS = 60_000;
 export function evaluateInstant(
   expr: Expr | string,
   timeMs: number,
-  store: SeriesStore,
+  store: Queryable,
   opts: EngineOptions = {},
 ): Value {
   const e = typeof expr === "string" ? parseExpr(expr) : expr;
@@ -97,7 +98,7 @@ export function evaluateRange(
   startMs: number,
   endMs: number,
   stepMs: number,
-  store: SeriesStore,
+  store: Queryable,
   opts: EngineOptions = {},
 ): MatrixValue {
   return rangeQuery(expr, startMs, endMs, stepMs, store, opts, true);
@@ -109,7 +110,7 @@ export function evaluateRangeStepwise(
   startMs: number,
   endMs: number,
   stepMs: number,
-  store: SeriesStore,
+  store: Queryable,
   opts: EngineOptions = {},
 ): MatrixValue {
   return rangeQuery(expr, startMs, endMs, stepMs, store, opts, false);
@@ -120,7 +121,7 @@ function rangeQuery(
   startMs: number,
   endMs: number,
   stepMs: number,
-  store: SeriesStore,
+  store: Queryable,
   opts: EngineOptions,
   usePlan: boolean,
 ): MatrixValue {
@@ -271,7 +272,7 @@ export class Evaluator {
   >();
 
   constructor(
-    readonly store: SeriesStore,
+    readonly store: Queryable,
     readonly startMs: number,
     readonly endMs: number,
     opts: EngineOptions = {},
@@ -567,7 +568,8 @@ export class Evaluator {
     // sum, avg, count, group, min, max, stddev, stdvar (and count_values, a count) go through the
     // aggregation kernel (kernels.ts) that the range plan uses too: one cell per group.
     const kernelOp = op === "count_values" ? "count" : isKernelAggregation(op) ? op : undefined;
-    const cells = kernelOp === undefined ? undefined : aggregationCells(vec.length);
+    // Cells grow with the groups (a sum over a million series has one).
+    let cells = kernelOp === undefined ? undefined : aggregationCells(Math.min(vec.length, 16));
     interface Group {
       labels: Labels;
       /** The group's kernel cell (its index in `order`). */
@@ -591,8 +593,10 @@ export class Evaluator {
       const v = s.value;
       if (g === undefined) {
         const ng: Group = { labels: groupLabels, cell: order.length, heap: [], values: [] };
-        if (cells !== undefined) aggregationOpen(kernelOp as KernelAggregation, cells, ng.cell, v);
-        else if (op === "quantile") ng.values.push(v);
+        if (cells !== undefined) {
+          cells = aggregationCellsWithRoom(cells, ng.cell + 1);
+          aggregationOpen(kernelOp as KernelAggregation, cells, ng.cell, v);
+        } else if (op === "quantile") ng.values.push(v);
         else ng.heap.push({ labels: s.labels, value: v });
         groups.set(key, ng);
         order.push(ng);

@@ -114,6 +114,16 @@ export function aggregationCells(n: number): AggregationCells {
   return { value: new Float64Array(n), mean: new Float64Array(n), count: new Float64Array(n) };
 }
 
+/** `c` if it has at least n cells, else a copy with room for n (at least twice as many). */
+export function aggregationCellsWithRoom(c: AggregationCells, n: number): AggregationCells {
+  if (c.value.length >= n) return c;
+  const bigger = aggregationCells(Math.max(n, 2 * c.value.length));
+  bigger.value.set(c.value);
+  bigger.mean.set(c.mean);
+  bigger.count.set(c.count);
+  return bigger;
+}
+
 /** Opens cell i with its group's first value. */
 export function aggregationOpen(op: KernelAggregation, c: AggregationCells, i: number, v: number): void {
   c.count[i] = 1;
