@@ -1,4 +1,15 @@
 export {
+  type AggregateKind,
+  DEFAULT_BLOCK_RANGE_MS,
+  DEFAULT_DOWNSAMPLED_RETENTION_MS,
+  DEFAULT_RAW_RETENTION_MS,
+  type DurableEvent,
+  type DurableStats,
+  DurableStore,
+  type DurableStoreOptions,
+  type SelectHints,
+} from "./durable.js";
+export {
   compareLabels,
   type Label,
   type Labels,
@@ -38,6 +49,7 @@ export {
   type ScrapeResult,
 } from "./sampler.js";
 export { isStaleMarker, StaleNaN } from "./stale.js";
+export type { Queryable, Storage } from "./storage.js";
 export {
   type AppendResult,
   DEFAULT_MAX_SERIES,

@@ -11,9 +11,16 @@ import {
   labelsKey,
   labelsToObject,
   METRIC_NAME,
-  type SeriesStore,
+  type Storage,
 } from "../../tsdb/index.js";
 import type { PostableAlert } from "../wire.js";
+import {
+  DEFAULT_FOR_GRACE_PERIOD_MS,
+  DEFAULT_OUTAGE_TOLERANCE_MS,
+  type ForStateOptions,
+  lastForState,
+  restoredActiveAt,
+} from "./for-state.js";
 import { formatE } from "./gofmt.js";
 import type { GroupDef, RuleDef } from "./load.js";
 import { expandTemplate } from "./template.js";
@@ -136,7 +143,7 @@ export interface GroupEvaluation {
 }
 
 export interface RuleEngineOptions {
-  store: SeriesStore;
+  store: Storage;
   groups: GroupDef[];
   /** Interval of groups without their own `interval`. Default 1 m. */
   evaluationIntervalMs?: number;
@@ -149,6 +156,11 @@ export interface RuleEngineOptions {
   engine?: EngineOptions;
   /** Minimum time between re-sends of a firing alert. Default 1 m. */
   resendDelayMs?: number;
+  /**
+   * Restoring pending and firing alerts from ALERTS_FOR_STATE at each rule's first evaluation
+   * (for-state.ts); false turns it off. Default: 1 h outage tolerance, 1 min grace period.
+   */
+  forState?: ForStateOptions | false;
   /** Called before each evaluation of a group (scheduled or on demand), before its first rule. */
   onGroupEvaluationStart?: (group: GroupEvaluationStart) => void;
   /**
@@ -168,6 +180,8 @@ interface RuleState {
   active: Map<string, Alert>;
   /** Series written at the previous evaluation (for staleness markers). */
   previous: Map<string, Labels>;
+  /** The rule's alerts had their for state restored (at its first evaluation). */
+  restored: boolean;
 }
 
 interface GroupState {
@@ -198,9 +212,10 @@ function iso(ms: number | undefined): string {
   return new Date(ms).toISOString().replace(/\.000Z$/, "Z");
 }
 
-/** Evaluates rule groups against a SeriesStore, at their intervals or on demand. */
+/** Evaluates rule groups against a store, at their intervals or on demand. */
 export class RuleEngine {
-  private readonly store: SeriesStore;
+  private readonly store: Storage;
+  private readonly forState: Required<ForStateOptions> | undefined;
   private readonly groupStates: GroupState[];
   private readonly externalLabels: Record<string, string>;
   private readonly externalURL: string;
@@ -222,6 +237,13 @@ export class RuleEngine {
     this.timers = opts.timers ?? systemTimers;
     this.engineOpts = opts.engine ?? {};
     this.resendDelayMs = opts.resendDelayMs ?? DEFAULT_RESEND_DELAY_MS;
+    this.forState =
+      opts.forState === false
+        ? undefined
+        : {
+            outageToleranceMs: opts.forState?.outageToleranceMs ?? DEFAULT_OUTAGE_TOLERANCE_MS,
+            forGracePeriodMs: opts.forState?.forGracePeriodMs ?? DEFAULT_FOR_GRACE_PERIOD_MS,
+          };
     this.onStart = opts.onGroupEvaluationStart;
     this.onEvaluated = opts.onGroupEvaluation;
     const defaultInterval = opts.evaluationIntervalMs ?? DEFAULT_EVALUATION_INTERVAL_MS;
@@ -236,6 +258,7 @@ export class RuleEngine {
         evaluationTimeMs: 0,
         active: new Map(),
         previous: new Map(),
+        restored: false,
       })),
       lastEvaluationMs: undefined,
       evaluationTimeMs: 0,
@@ -464,9 +487,11 @@ export class RuleEngine {
         existing.annotations = a.annotations;
         continue;
       }
+      if (!r.restored) this.restoreForState(def.forMs, a, ts);
       r.active.set(key, a);
       this.change(g, r, a, "inactive", ts);
     }
+    r.restored = true;
     const series: Array<{ labels: Labels; value: number }> = [];
     let numActive = 0;
     for (const [key, a] of r.active) {
@@ -514,6 +539,15 @@ export class RuleEngine {
       throw new Error(`exceeded limit of ${g.def.limit} with ${numActive} alerts`);
     }
     this.write(r, ts, series);
+  }
+
+  /** At a rule's first evaluation: the alert's activeAt from before a restart (for-state.ts). */
+  private restoreForState(forMs: number, a: Alert, ts: number): void {
+    if (this.forState === undefined || forMs <= 0) return;
+    const last = lastForState(this.store, a.labels, ts, this.forState.outageToleranceMs);
+    if (last === undefined) return;
+    const activeAt = restoredActiveAt(forMs, last, ts, this.forState.forGracePeriodMs);
+    if (activeAt !== undefined) a.activeAtMs = activeAt;
   }
 
   private generatorURL(expr: string): string {

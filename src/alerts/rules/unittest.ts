@@ -199,6 +199,7 @@ function runTestGroup(tg: TestGroup, groups: GroupDef[], evalIntervalMs: number,
     store,
     groups,
     evaluationIntervalMs: evalIntervalMs,
+    forState: false, // promtool test rules starts from the input series alone, as Prometheus's does
     externalLabels: tg.external_labels ?? {},
     externalURL: tg.external_url ?? "",
   });
