@@ -13,15 +13,15 @@
 //     (a template's first token is nearly always constant once digits are masked);
 //  2. in a partition, a column whose values all equal is constant; a column is a *parameter* when
 //     one of its values is a masked parameter shape holding every other value (`<*>` next to
-//     `admin`, `rhost=<*>` next to `rhost=example.org`: the slot demonstrably holds parameters),
+//     `admin`, `host=<*>` next to `host=example.org`: the slot demonstrably holds parameters),
 //     or when it has VARIABLE_MIN_DISTINCT or more distinct values, unless it moves in lockstep
-//     with another such column (one determines the other: "illegal instruction" / "privileged
-//     instruction", "from NEW to UNASSIGNED"), which marks a phrase that differs between templates;
+//     with another such column (one determines the other, as in "read error" / "write failure" /
+//     "seek timeout"), which marks a phrase that differs between templates;
 //  3. otherwise split the partition by the column with the fewest distinct values (IPLoM's
 //     heuristic: few values = template words) and repeat inside each part, remembering which
 //     columns were found to be parameters so that a part never splits on them;
 //  4. each final part is a template: constant columns keep their word, parameter columns become
-//     `<*>` (keeping a shared `key=` / `(` / `)` around the value, so `user=root` and `user=news`
+//     `<*>` (keeping a shared `key=` / `(` / `)` around the value, so `user=alice` and `user=bob`
 //     give `user=<*>`); parts with equal template text are one template.
 //
 // Ids are a hash of the template text, so the same template has the same id in every run and
@@ -381,7 +381,7 @@ export class TemplateMiner {
 
 /**
  * A signature's columns: its tokens, with each run of bare `<*>` tokens as one column. A list
- * parameter (`delete blk_1 blk_2 blk_3`) then has the same width whatever its length.
+ * parameter (`delete item_1 item_2 item_3`) then has the same width whatever its length.
  */
 function columns(key: string, asides: boolean): string[] {
   if (key === "") return [];
@@ -460,7 +460,7 @@ function splitPartition(
   for (const col of cols) {
     // Many distinct values make a parameter, unless the column moves in lockstep with another
     // one: then both are words of a phrase that differs between templates
-    // ("illegal instruction" / "privileged instruction", "from NEW to UNASSIGNED").
+    // ("read error" / "write failure" / "seek timeout").
     if (col.many && !(settings.lockstep && tiedToAnother(col, cols, sigs, settings.minDistinct))) continue;
     if (best === undefined || col.values.size < best.values.size) best = col;
   }
@@ -500,7 +500,7 @@ function tiedToAnother(col: Column, cols: Column[], sigs: Signature[], minDistin
 
 /**
  * True when the column's values show it holds parameters: some value is a masked parameter shape
- * (`<*>`, `uid=<*>`, `chdir(<*>)`) that holds every other value of the column (a literal in its
+ * (`<*>`, `uid=<*>`, `open(<*>)`) that holds every other value of the column (a literal in its
  * wildcard, or another shape).
  */
 function isParameterColumn(values: Iterable<string>): boolean {

@@ -31,7 +31,7 @@ CLASS[92] = BACKSLASH;
 export const MASK = {
   /** Day and month names (`Sun`, `Jul`): the words of an embedded date. */
   dateWords: 1,
-  /** Two hex letters next to a colon (`FF` in `FF:9F:16`): a byte of a MAC address or dump. */
+  /** Two hex letters next to a colon (`AA` in `AA:0B:1C`): a byte of a MAC address or dump. */
   hexPairs: 2,
   /** A run of two or more dots separates segments (layout such as `name.......ok`). */
   dotRuns: 4,
@@ -98,7 +98,7 @@ export function maskMessage(msg: string, rules: number = DEFAULT_MASK_RULES): st
       c = 32;
       k = SPACE;
     }
-    // A dot ends a segment only as part of a run (`dcbf.........0`): layout, not part of a value.
+    // A dot ends a segment only as part of a run (`status.......ok`, `name....0`): layout, not part of a value.
     const dots = dotRuns && k === DOT && i + 1 < end && msg.charCodeAt(i + 1) === 46;
     if (k === DOT && !dots) {
       segDots++;
@@ -217,7 +217,7 @@ function isHexLetter(c: number): boolean {
   return (c >= 65 && c <= 70) || (c >= 97 && c <= 102);
 }
 
-/** A two-letter hex segment next to a colon (`FF` in `FF:F2:9F:16:E5:DC`): a byte of a MAC or dump. */
+/** A two-letter hex segment next to a colon (`AA` in `AA:0B:1C:2D:3E:4F`): a byte of a MAC or dump. */
 function isHexPair(msg: string, at: number, tokStart: number, next: number): boolean {
   if (!isHexLetter(msg.charCodeAt(at)) || !isHexLetter(msg.charCodeAt(at + 1))) return false;
   return next === 58 || (at > tokStart && msg.charCodeAt(at - 1) === 58);
@@ -230,7 +230,7 @@ function isPathStart(msg: string, from: number): boolean {
   return (c0 === 46 || c0 === 126) && msg.charCodeAt(from + 1) === 47;
 }
 
-// Day and month names are parameters of an embedded date (`at Sun Jul 10 04:36:37 2005`). "May"
+// Day and month names are parameters of an embedded date (`at Mon Mar 2 10:00:00 2026`). "May"
 // is left out: it is also an ordinary word.
 const DATE_WORDS = new Set(
   (
