@@ -1,7 +1,7 @@
 import pino from "pino";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { accessLogger } from "../src/logs/access.js";
-import { createLogger, type FileSink, lineWriterOf } from "../src/logs/logger.js";
+import { createLogger, type FileSink, isoTime, lineWriterOf } from "../src/logs/logger.js";
 
 const SECRET = "s3cret-monitoring-token";
 
@@ -29,6 +29,22 @@ const reply = (bytes?: string) => ({
 /** The line without its timestamp, which differs between two calls. */
 const untimed = (line: string) => line.replace(/,"time":"[^"]+"/, ',"time":"T"');
 
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe("timestamp", () => {
+  it("is pino's isoTime text at every millisecond, across seconds and days", () => {
+    vi.useFakeTimers({ toFake: ["Date"] });
+    const base = Date.UTC(2026, 11, 31, 23, 59, 58);
+    for (const offset of [0, 1, 9, 10, 99, 100, 999, 1000, 1001, 1999, 2000, 2005, 2050, 86_400_000 + 7]) {
+      vi.setSystemTime(base + offset);
+      expect(isoTime()).toBe(pino.stdTimeFunctions.isoTime());
+      expect(isoTime()).toBe(pino.stdTimeFunctions.isoTime()); // the cached text too
+    }
+  });
+});
+
 describe("access line", () => {
   it("writes the same bytes as pino would for the same fields, at each level", () => {
     const { app, written } = capture();
@@ -43,6 +59,8 @@ describe("access line", () => {
         bytes: undefined,
       },
       { status: 503, level: "error", msg: "request failed", url: "/api/v1/x", bytes: "not a number" },
+      { status: 200, level: "info", msg: "request completed", url: "/a\ud800b/\u2028", bytes: "1" },
+      { status: 200, level: "info", msg: "request completed", url: `/${"é".repeat(300)}`, bytes: "1" },
     ] as const;
     for (const c of cases) {
       const log = app.logger.child({ reqId: `req-${c.status}` });
@@ -60,9 +78,14 @@ describe("access line", () => {
         c.msg,
       );
     }
-    expect(written).toHaveLength(6);
-    for (let i = 0; i < 6; i += 2) {
-      expect(untimed(written[i] as string)).toBe(untimed(written[i + 1] as string));
+    expect(written).toHaveLength(2 * cases.length);
+    for (let i = 0; i < written.length; i += 2) {
+      const [ours, pinos] = [untimed(written[i] as string), untimed(written[i + 1] as string)];
+      // A lone surrogate: pino writes it raw (invalid once encoded), we escape it as JSON.stringify does.
+      if (cases[i / 2]?.url.includes("\ud800")) {
+        expect(ours).toContain('"url":"/a\\ud800b/\u2028"');
+        expect(JSON.parse(ours)).toEqual(JSON.parse(pinos));
+      } else expect(ours).toBe(pinos);
     }
     const first = JSON.parse(written[0] as string);
     expect(first).toMatchObject({

@@ -30,6 +30,19 @@ function quote(s: string): string {
   return q;
 }
 
+/**
+ * JSON.stringify of a string, without its setup cost for the common URL that needs no escaping:
+ * no control character, quote, backslash or surrogate (JSON.stringify escapes lone ones).
+ */
+function jsonString(s: string): string {
+  if (s.length > 256) return JSON.stringify(s);
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20 || c === 0x22 || c === 0x5c || (c >= 0xd800 && c <= 0xdfff)) return JSON.stringify(s);
+  }
+  return `"${s}"`;
+}
+
 /** A number as pino writes one: non-finite values are null. */
 const num = (n: number) => (Number.isFinite(n) ? String(n) : "null");
 
@@ -73,7 +86,7 @@ export function accessLogger(opts: AccessLogOptions) {
       // The logger's scrubber does what redactUrl does, and censors the configured secrets too.
       const fields =
         `,"event":"access","method":${quote(req.method)},"route":${quote(route)}` +
-        `,"url":${JSON.stringify(writer.scrub(url))},"statusCode":${num(statusCode)}` +
+        `,"url":${jsonString(writer.scrub(url))},"statusCode":${num(statusCode)}` +
         `,"durationMs":${num(durationMs)}${bytes === undefined ? "" : `,"bytes":${num(bytes)}`}`;
       writer.write(log, level, fields, MESSAGES[level]);
       return;
