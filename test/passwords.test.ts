@@ -1,6 +1,6 @@
 import { randomBytes, scryptSync } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it, vi } from "vitest";
 import { HASH_NICE, HashWorkers } from "../src/api/hash-workers.js";
 import { HashGate, HashQueueFull, hashPassword, verifyPassword } from "../src/api/passwords.js";
 
@@ -103,5 +103,21 @@ describe("HashGate admission", () => {
     const later = gate.run(task);
     releases.shift()?.();
     await later;
+  });
+});
+
+describe("burnPasswordCheck", () => {
+  it("a dummy hash refused by a full queue is made again by the next unknown-email login", async () => {
+    vi.resetModules();
+    const fresh = await import("../src/api/passwords.js");
+    fresh.hashGate.concurrency = 1;
+    fresh.hashGate.maxWaiting = 0;
+    let release = () => {};
+    const blocker = fresh.hashGate.run(() => new Promise<void>((resolve) => (release = resolve)));
+    await expect(fresh.burnPasswordCheck("guess")).rejects.toBeInstanceOf(fresh.HashQueueFull);
+    release();
+    await blocker;
+    await expect(fresh.burnPasswordCheck("guess")).resolves.toBeUndefined();
+    await fresh.hashWorkers.close();
   });
 });

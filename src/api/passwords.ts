@@ -129,7 +129,11 @@ let dummy: Promise<string> | undefined;
 
 /** Spend the time a real check would, so an unknown email cannot be told from a wrong password. */
 export async function burnPasswordCheck(password: string, signal?: AbortSignal): Promise<void> {
-  // Never with the caller's signal: an abandoned first request must not leave a rejected dummy.
-  dummy ??= hashPassword("not-a-real-password");
+  // Never with the caller's signal: an abandoned first request must not leave a rejected dummy;
+  // and one refused by a full queue (HashQueueFull) is forgotten, so the next request makes it.
+  dummy ??= hashPassword("not-a-real-password").catch((err: unknown) => {
+    dummy = undefined;
+    throw err;
+  });
   await verifyPassword(password, await dummy, signal);
 }
