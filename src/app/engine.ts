@@ -14,7 +14,7 @@ import { createScrubber } from "../logs/redact.js";
 import { registerEngineMetrics } from "../metrics/tsdb.js";
 import { Sampler } from "../tsdb/index.js";
 import { type AppCapability, type AppContext, need } from "./context.js";
-import { linkBase } from "./paths.js";
+import { linkBase, tsdbFolder } from "./paths.js";
 
 /** The rule files, each checked here too: an invalid one stops start-up with its file:line message. */
 function checkedRuleFiles(ctx: AppContext): string[] {
@@ -33,8 +33,18 @@ function checkedRuleFiles(ctx: AppContext): string[] {
 function createEngine(ctx: AppContext): Engine {
   const { config } = ctx;
   const logger = need(ctx, "logger", "engine");
+  const folder = tsdbFolder(config);
   const settings: EngineSettings = {
     retentionMs: config.tsdb.retentionMs,
+    storage: folder
+      ? {
+          path: folder,
+          rawRetentionMs: config.tsdb.rawRetentionMs,
+          downsampledRetentionMs: config.tsdb.downsampledRetentionMs,
+          maxBytes: config.tsdb.maxBytes,
+          blockRangeMs: config.tsdb.blockRangeMs,
+        }
+      : undefined,
     maxSeries: config.tsdb.maxSeries,
     ruleFiles: checkedRuleFiles(ctx),
     evaluationIntervalMs: config.alerts.evaluationIntervalMs,

@@ -13,6 +13,18 @@ export function stateFileBeside(config: Config, configured: string | undefined, 
   return join("./data", name);
 }
 
+/**
+ * The durable store's folder (docs/storage.md), or undefined for a store in memory only: as
+ * configured ("memory" for none), else tsdb/ beside a SQLite database, else ./data/tsdb; with
+ * sqlite::memory: and nothing configured, in memory, as the database itself.
+ */
+export function tsdbFolder(config: Config): string | undefined {
+  const configured = config.tsdb.path;
+  if (configured === "memory") return undefined;
+  if (!configured && config.database.url === "sqlite::memory:") return undefined;
+  return stateFileBeside(config, configured, "tsdb");
+}
+
 /** The app's external URL: alerts and notifications link back to it. */
 export function linkBase(config: Config): string {
   return externalUrl(config);

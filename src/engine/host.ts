@@ -19,11 +19,14 @@ import {
 import {
   DEFAULT_MAX_SERIES,
   DEFAULT_RETENTION_MS,
+  type DurableEvent,
+  DurableStore,
   type Labels,
   labelsFromObject,
   labelsKey,
   type SeriesRef,
   SeriesStore,
+  type Storage,
 } from "../tsdb/index.js";
 import type { ScrapeBatch, ScrapeResult } from "../tsdb/sampler.js";
 import {
@@ -46,9 +49,22 @@ import {
   seriesQuery,
 } from "./queries.js";
 
+/** The durable store's settings (docs/storage.md); without them the store is in memory only. */
+export interface StorageSettings {
+  path: string;
+  rawRetentionMs?: number;
+  downsampledRetentionMs?: number;
+  /** 0: no cap. */
+  maxBytes?: number;
+  blockRangeMs?: number;
+}
+
 /** The engine's settings: plain data (they are the worker's workerData). */
 export interface EngineSettings {
+  /** In memory only: samples older than this are dropped. */
   retentionMs?: number;
+  /** The durable store: write-ahead log and blocks in this folder. */
+  storage?: StorageSettings;
   maxSeries?: number;
   /** Rule files, resolved paths; loaded (again) by the engine, so a restarted worker reloads them. */
   ruleFiles?: string[];
@@ -76,7 +92,7 @@ export interface EngineHostOptions extends EngineSettings {
   /** Clock in ms since the epoch (rules). Default Date.now. */
   now?: () => number;
   /** Serve this store instead of a new one (tests). */
-  store?: SeriesStore;
+  store?: Storage;
   /** Rule groups already loaded (instead of ruleFiles). */
   groups?: GroupDef[];
 }
@@ -119,7 +135,9 @@ export function toEngineError(err: unknown): EngineError {
 }
 
 export class EngineHost {
-  readonly store: SeriesStore;
+  readonly store: Storage;
+  /** The same store when it is durable (for its figures and its close). */
+  private readonly durable: DurableStore | undefined;
   readonly rules: RuleEngine;
   private readonly emit: (event: EngineEvent) => void;
   private readonly maxSamples: number;
@@ -141,12 +159,25 @@ export class EngineHost {
 
   constructor(opts: EngineHostOptions) {
     this.emit = opts.emit;
-    this.store =
-      opts.store ??
-      new SeriesStore({
+    if (opts.store) this.store = opts.store;
+    else if (opts.storage) {
+      const st = opts.storage;
+      this.durable = new DurableStore({
+        dir: st.path,
+        maxSeries: opts.maxSeries ?? DEFAULT_MAX_SERIES,
+        rawRetentionMs: st.rawRetentionMs,
+        downsampledRetentionMs: st.downsampledRetentionMs,
+        maxBytes: st.maxBytes ? st.maxBytes : undefined,
+        blockRangeMs: st.blockRangeMs,
+        onEvent: (e) => this.storageEvent(e),
+      });
+      this.store = this.durable;
+    } else {
+      this.store = new SeriesStore({
         retentionMs: opts.retentionMs ?? DEFAULT_RETENTION_MS,
         maxSeries: opts.maxSeries ?? DEFAULT_MAX_SERIES,
       });
+    }
     this.maxSamples = opts.maxSamples ?? DEFAULT_MAX_SAMPLES;
     this.engineOpts = opts.lookbackDeltaMs === undefined ? {} : { lookbackDeltaMs: opts.lookbackDeltaMs };
     this.statsIntervalMs = opts.statsIntervalMs ?? 1_000;
@@ -214,6 +245,24 @@ export class EngineHost {
     this.rules.stop();
     if (this.statsTimer) clearInterval(this.statsTimer);
     this.statsTimer = undefined;
+    this.durable?.close();
+  }
+
+  /** The durable store's faults and background work, as log lines on the API thread. */
+  private storageEvent(e: DurableEvent): void {
+    const { type, ...fields } = e;
+    const warn = type.endsWith("_corrupt") || type === "write_failed";
+    const msg: Record<DurableEvent["type"], string> = {
+      wal_corrupt: "the store's write-ahead log has a damaged record; the rest of its segment is skipped",
+      block_corrupt: "a store block failed its checksums and was set aside",
+      chunk_corrupt: "a store chunk failed its checksum; its samples are left out",
+      write_failed: "the store cannot write to disk; samples are kept in memory",
+      write_recovered: "the store writes to disk again",
+      compacted: "store block written",
+      replayed: "store loaded from disk",
+      deleted_block: "store block deleted",
+    };
+    this.emit({ kind: "log", level: warn ? "warn" : "info", msg: msg[type], fields });
   }
 
   stats(): EngineStats {
@@ -224,6 +273,7 @@ export class EngineHost {
       counters: this.store.counters(),
       ...this.figures,
       heapUsedBytes: getHeapStatistics().used_heap_size,
+      ...(this.durable ? { durable: this.durable.stats() } : {}),
     };
   }
 

@@ -5,7 +5,7 @@
 // data that survives a structured clone; nothing here may import the engine's own code.
 
 import type { AlertChange, ApiAlert, PostableAlert } from "../alerts/rules/index.js";
-import type { AppendResult, StoreCounters } from "../tsdb/index.js";
+import type { AppendResult, DurableStats, StoreCounters } from "../tsdb/index.js";
 import type { ScrapeBatch, ScrapeSink } from "../tsdb/sampler.js";
 
 /**
@@ -133,6 +133,8 @@ export interface EngineStats {
   staleMarkedTotal: number;
   /** The engine thread's V8 heap in use (the worker's own isolate), bytes. */
   heapUsedBytes: number;
+  /** The durable store's figures (docs/storage.md); absent when the store is in memory only. */
+  durable?: DurableStats;
 }
 
 /** The rule engine's alerts, mirrored after each group evaluation for synchronous readers. */

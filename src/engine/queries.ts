@@ -25,7 +25,7 @@ import {
   type Labels,
   labelsKey,
   labelsToObject,
-  type SeriesStore,
+  type Storage,
 } from "../tsdb/index.js";
 import { EngineError, type EngineOps, type LabelObject } from "./protocol.js";
 
@@ -170,7 +170,7 @@ function engineOptions(ctx: QueryContext, lookbackMs: number | undefined): Engin
 }
 
 /** /api/v1/query */
-export function instantQuery(store: SeriesStore, r: Req<"query">, ctx: QueryContext): string {
+export function instantQuery(store: Storage, r: Req<"query">, ctx: QueryContext): string {
   const expr = parseQueryParam(r.query);
   const v = evaluateInstant(expr, r.timeMs, store, engineOptions(ctx, r.lookbackMs));
   ctx.guard.poll();
@@ -178,7 +178,7 @@ export function instantQuery(store: SeriesStore, r: Req<"query">, ctx: QueryCont
 }
 
 /** /api/v1/query_range */
-export function rangeQuery(store: SeriesStore, r: Req<"query_range">, ctx: QueryContext): string {
+export function rangeQuery(store: Storage, r: Req<"query_range">, ctx: QueryContext): string {
   const expr = parseQueryParam(r.query);
   const t = exprType(expr);
   if (t !== "scalar" && t !== "vector") {
@@ -193,7 +193,7 @@ export function rangeQuery(store: SeriesStore, r: Req<"query_range">, ctx: Query
 
 /** An instant query's samples as data (the log analysis' per-minute figures). */
 export function instantSamples(
-  store: SeriesStore,
+  store: Storage,
   r: Req<"samples">,
   ctx: QueryContext,
 ): Array<{ labels: LabelObject; value: number }> {
@@ -217,7 +217,7 @@ export function checkQuery(query: string): null {
 
 /** Label sets of series matching any of the sets, with a sample in [start, end]; sorted, unique. */
 function seriesIn(
-  store: SeriesStore,
+  store: Storage,
   sets: CompiledMatcher[][],
   r: TimeRangeLike,
   guard: QueryGuard,
@@ -244,14 +244,14 @@ interface TimeRangeLike {
 }
 
 /** /api/v1/series */
-export function seriesQuery(store: SeriesStore, r: Req<"series">, ctx: QueryContext): string {
+export function seriesQuery(store: Storage, r: Req<"series">, ctx: QueryContext): string {
   const sets = parseMatchSets(r.match, true);
   const series = seriesIn(store, sets, r, ctx.guard, r.unbounded);
   return `[${series.map(metric).join(",")}]`;
 }
 
 /** /api/v1/labels */
-export function labelNamesQuery(store: SeriesStore, r: Req<"labels">, ctx: QueryContext): string {
+export function labelNamesQuery(store: Storage, r: Req<"labels">, ctx: QueryContext): string {
   const sets = parseMatchSets(r.match, false);
   if (sets.length === 0 && r.unbounded) return JSON.stringify(store.labelNames());
   const names = new Set<string>();
@@ -260,7 +260,7 @@ export function labelNamesQuery(store: SeriesStore, r: Req<"labels">, ctx: Query
 }
 
 /** /api/v1/label/:name/values */
-export function labelValuesQuery(store: SeriesStore, r: Req<"label_values">, ctx: QueryContext): string {
+export function labelValuesQuery(store: Storage, r: Req<"label_values">, ctx: QueryContext): string {
   const sets = parseMatchSets(r.match, false);
   if (sets.length === 0 && r.unbounded) return JSON.stringify(store.labelValues(r.name));
   const values = new Set<string>();
@@ -274,7 +274,7 @@ export function labelValuesQuery(store: SeriesStore, r: Req<"label_values">, ctx
  * Prometheus's /federate: the latest sample of every matching series, with its timestamp; with
  * our `historyMs`, the window's earlier samples too (oldest first).
  */
-export function federateQuery(store: SeriesStore, r: Req<"federate">, ctx: QueryContext): string {
+export function federateQuery(store: Storage, r: Req<"federate">, ctx: QueryContext): string {
   const sets = parseMatchSets(r.match, false);
   const t = r.timeMs;
   const byName = new Map<string, string[]>();

@@ -12,6 +12,7 @@ import type {
   RestartReason,
   RuleGroupEvaluation,
 } from "../engine/protocol.js";
+import type { DurableStats } from "../tsdb/index.js";
 
 /** What the metrics read from the engine at scrape time. */
 export interface EngineMetricsSource {
@@ -94,6 +95,7 @@ export function registerEngineMetrics(
       }
     },
   });
+  registerDurableMetrics(registry, () => stats()?.durable);
   const queries = new Counter({
     name: "tug_engine_queries_total",
     help: "Queries run by the monitoring engine (PromQL API, federation, log analysis), by outcome (success, bad_data, execution, timeout, canceled, rejected, unavailable, internal)",
@@ -180,4 +182,84 @@ export function registerEngineMetrics(
       ruleDuration.set(labels, e.durationMs / 1000);
     },
   };
+}
+
+/**
+ * The durable store's figures (docs/storage.md): its folder's size, its faults and its
+ * background work. Counters catch up with the store's running totals at each scrape (which
+ * start from zero again in a new engine worker) and never go back.
+ */
+function registerDurableMetrics(registry: Registry, durable: () => DurableStats | undefined): void {
+  new Gauge({
+    name: "tsdb_disk_bytes",
+    help: "Bytes of the embedded store's folder, by part (blocks, wal)",
+    labelNames: ["part"],
+    registers: [registry],
+    collect() {
+      const d = durable();
+      if (!d) return;
+      this.set({ part: "blocks" }, d.blockBytes);
+      this.set({ part: "wal" }, d.walBytes);
+    },
+  });
+  new Gauge({
+    name: "tsdb_blocks",
+    help: "Blocks of the embedded store on disk (raw and downsampled)",
+    registers: [registry],
+    collect() {
+      const d = durable();
+      if (d) this.set(d.blocks);
+    },
+  });
+  new Gauge({
+    name: "tsdb_disk_failing",
+    help: "1 while the embedded store cannot write to its folder (samples are kept in memory), else 0",
+    registers: [registry],
+    collect() {
+      const d = durable();
+      if (d) this.set(d.diskFailing ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: "tsdb_persisted_until_timestamp_seconds",
+    help: "Newest sample time the embedded store's blocks hold (older samples survive losing the write-ahead log)",
+    registers: [registry],
+    collect() {
+      const d = durable();
+      if (d && Number.isFinite(d.persistedUpToMs)) this.set(d.persistedUpToMs / 1000);
+    },
+  });
+  const totals: Array<[string, string, (d: DurableStats) => number]> = [
+    [
+      "tsdb_wal_corruptions_total",
+      "Damaged write-ahead log records found at start-up (the rest of their segment is skipped)",
+      (d) => d.walCorruptions,
+    ],
+    [
+      "tsdb_block_corruptions_total",
+      "Store blocks or chunks that failed their checksums",
+      (d) => d.blockCorruptions,
+    ],
+    [
+      "tsdb_write_failures_total",
+      "Failed writes of the embedded store to its folder (disk full, I/O error)",
+      (d) => d.writeFailures,
+    ],
+    ["tsdb_compactions_total", "Blocks written by the embedded store", (d) => d.compactions],
+  ];
+  for (const [name, help, read] of totals) {
+    let seen = 0;
+    new Counter({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        const d = durable();
+        if (!d) return;
+        const now = read(d);
+        this.inc(now >= seen ? now - seen : now);
+        seen = now;
+      },
+    });
+  }
 }

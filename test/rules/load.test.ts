@@ -26,6 +26,7 @@ describe("rule file loader", () => {
       "HighMemoryUsage",
       "HighCpuUsage",
       "DatabaseDown",
+      "MonitoringStoreCannotWrite",
     ]);
     for (const r of rules) {
       expect(r.forMs).toBeGreaterThan(0);

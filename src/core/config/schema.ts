@@ -419,7 +419,40 @@ export const configSchema = z.strictObject({
         .int()
         .min(60_000)
         .default(3_600_000)
-        .describe("Samples older than this are dropped from the embedded store"),
+        .describe(
+          "In memory only (no tsdb.path): samples older than this are dropped from the embedded store",
+        ),
+      path: z
+        .string()
+        .optional()
+        .describe(
+          'Folder of the durable store (write-ahead log and blocks; docs/storage.md). Default: tsdb/ beside a SQLite database, else ./data/tsdb; "memory" keeps the store in memory only (the default with sqlite::memory:)',
+        ),
+      rawRetentionMs: z
+        .number()
+        .int()
+        .min(3_600_000)
+        .default(86_400_000)
+        .describe("Durable store: raw samples are kept this long, then only their 5-minute aggregates"),
+      downsampledRetentionMs: z
+        .number()
+        .int()
+        .min(3_600_000)
+        .default(15 * 86_400_000)
+        .describe("Durable store: 5-minute aggregates (count, sum, min, max, last) are kept this long"),
+      maxBytes: z
+        .number()
+        .int()
+        .min(0)
+        .default(2 * 1024 ** 3)
+        .describe("Durable store: cap on its folder's size, oldest data deleted first (0: no cap)"),
+      blockRangeMs: z
+        .number()
+        .int()
+        .min(60_000)
+        .max(86_400_000)
+        .default(7_200_000)
+        .describe("Durable store: time range of one block; the head (in memory) holds up to twice this"),
       maxSeries: z
         .number()
         .int()
