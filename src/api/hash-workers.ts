@@ -5,8 +5,7 @@
  * file writes, statfs and DNS) before a hash: a login flood makes logins slower, not the API.
  * A hash on libuv's pool ran at the API's priority and held a pool thread for its whole 50 ms.
  *
- * The threads are started on the first hash and kept (unreferenced: they never hold the process
- * open). A thread that dies fails the hash it was computing; the next hash starts a new one.
+ * The threads are started on the first hash and kept (an idle one never holds the process open). A thread that dies fails the hash it was computing; the next hash starts a new one.
  * How many hashes run at once is the caller's gate (HashGate in passwords.ts): the pool starts
  * a thread whenever every existing one is busy.
  */
@@ -72,6 +71,8 @@ export class HashWorkers {
   scrypt(password: string, salt: Uint8Array, params: ScryptParams): Promise<Buffer> {
     const thread = this.threads.find((t) => t.job === undefined) ?? this.start();
     const id = this.nextId++;
+    // Referenced while it hashes (a caller awaiting the key keeps the process alive), not while idle.
+    thread.worker.ref();
     return new Promise<Buffer>((resolve, reject) => {
       thread.job = { id, resolve, reject };
       const req: Request = { id, password, salt, ...params };
@@ -86,7 +87,9 @@ export class HashWorkers {
   }
 
   private start(): Thread {
-    const worker = new Worker(THREAD_SOURCE, { eval: true, workerData: { nice: this.nice } });
+    // execArgv []: none of the process's flags (an --input-type=module would make this source
+    // ESM, without require; --import hooks such as tsx's would load for nothing).
+    const worker = new Worker(THREAD_SOURCE, { eval: true, execArgv: [], workerData: { nice: this.nice } });
     worker.unref();
     const thread: Thread = { worker, job: undefined };
     this.threads.push(thread);
@@ -94,6 +97,7 @@ export class HashWorkers {
       const job = thread.job;
       if (!job || job.id !== m.id) return;
       thread.job = undefined;
+      worker.unref();
       if (m.ok) job.resolve(Buffer.from(m.key.buffer, m.key.byteOffset, m.key.byteLength));
       else job.reject(new Error(`scrypt failed: ${m.message}`));
     });
