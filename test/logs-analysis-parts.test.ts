@@ -10,7 +10,7 @@ import Fastify from "fastify";
 import { Registry } from "prom-client";
 import { afterAll, describe, expect, it } from "vitest";
 import { logRoutes } from "../src/http/logs.js";
-import { AnomalyRegistry } from "../src/logs/analysis/anomaly.js";
+import { AnomalyDetector, AnomalyRegistry } from "../src/logs/analysis/anomaly.js";
 import { ErrorTracker } from "../src/logs/analysis/errors.js";
 import { createLogAnalysis, LogAnalyzer, type RouteMinute } from "../src/logs/analysis/index.js";
 import { type MinutePoint, RouteTrends } from "../src/logs/analysis/trends.js";
@@ -269,5 +269,51 @@ describe("log search filters", () => {
       "user 2 logged in",
     ]);
     expect(msgs(await searchLogs(file, { limit: 10, text: "nothing like this" }, templateOf))).toEqual([]);
+  });
+});
+
+describe("AnomalyDetector daily cycle", () => {
+  // Five-minute points of a daily wave with a little noise; on day 6 the wave stops and the series
+  // sits at its daily mean, a value it passes twice every day: only the rhythm is broken.
+  const STEP = 5 * MIN;
+  const PER_DAY = 288;
+  function wave(days: number, flatDay: number): Array<[number, number]> {
+    let seed = 7;
+    const noise = () => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return seed / 2147483648 - 0.5;
+    };
+    const out: Array<[number, number]> = [];
+    for (let i = 0; i < days * PER_DAY; i++) {
+      const day = Math.floor(i / PER_DAY);
+      const v = day === flatDay ? 50 : 50 + 40 * Math.sin((2 * Math.PI * i) / PER_DAY);
+      out.push([T0 + i * STEP, v + noise()]);
+    }
+    return out;
+  }
+  const firstDetection = (points: Array<[number, number]>, d: AnomalyDetector) => {
+    for (const [t, v] of points) if (d.update(v, t) >= 0.5) return t;
+    return undefined;
+  };
+
+  it("flags a broken daily rhythm that stays within the usual range, and only with the cycle on", () => {
+    const points = wave(9, 6);
+    const flatStart = T0 + 6 * PER_DAY * STEP;
+    const seasonal = firstDetection(points, new AnomalyDetector());
+    expect(seasonal).toBeDefined();
+    expect(seasonal as number).toBeGreaterThanOrEqual(flatStart);
+    expect((seasonal as number) - flatStart).toBeLessThan(6 * 3600_000);
+    const plain = firstDetection(points.slice(0, 7 * PER_DAY), new AnomalyDetector({ seasonal: 0 }));
+    expect(plain === undefined || plain > flatStart + 6 * 3600_000).toBe(true);
+  });
+
+  it("gives identical scores after a persistence round trip with the cycle learnt", () => {
+    const points = wave(8, 99);
+    const a = new AnomalyDetector();
+    const cut = 5 * PER_DAY + 17;
+    for (const [t, v] of points.slice(0, cut)) a.update(v, t);
+    const b = AnomalyDetector.fromJSON(JSON.parse(JSON.stringify(a.toJSON())));
+    for (const [t, v] of points.slice(cut)) expect(b.update(v, t)).toBe(a.update(v, t));
+    expect(() => new AnomalyDetector({ seasonal: -1 })).toThrow(RangeError);
   });
 });

@@ -173,6 +173,7 @@ type Options = Required<AnomalyDetectorOptions>;
 /** Candidates in order of preference (ties go to the earlier): the prior defaults first. */
 export function detectorCandidates(): Options[] {
   return grid<Options>({
+    seasonal: [0.25, 0.5, 0],
     window: [1000, 500, 2000],
     significance: [2.5, 2, 2.25, 2.75, 3, 3.5],
     refractory: [100, 50, 200, 400, 0],
@@ -181,17 +182,18 @@ export function detectorCandidates(): Options[] {
 }
 
 export function describeOptions(o: Options): string {
-  return `window ${o.window}, significance ${o.significance}, refractory ${o.refractory}, warmup ${o.warmup}`;
+  return `seasonal ${o.seasonal}, window ${o.window}, significance ${o.significance}, refractory ${o.refractory}, warmup ${o.warmup}`;
 }
 
 /**
- * Detections of one series for every candidate. The p-values depend only on `window` (significance and refractory only read the p-values, and the warm-up only hides
- * the first points' scores), so each series runs once per window with warm-up 0 and the rest
+ * Detections of one series for every candidate. The p-values depend only on `window` and
+ * `seasonal` (significance and refractory only read the p-values, and the warm-up only hides
+ * the first points' scores), so each series runs once per such pair with warm-up 0 and the rest
  * is replayed from the p-values, exactly as AnomalyDetector.update would score them.
  */
 function detectionsFor(series: Series[], candidates: Options[]): boolean[][][] {
   const pByWindow = new Map<string, Float64Array[]>();
-  const runKey = (c: Options) => `${c.window}`;
+  const runKey = (c: Options) => `${c.window}/${c.seasonal}`;
   for (const c of candidates) {
     const key = runKey(c);
     if (pByWindow.has(key)) continue;
@@ -200,6 +202,7 @@ function detectionsFor(series: Series[], candidates: Options[]): boolean[][][] {
       series.map((s) => {
         const d = new AnomalyDetector({
           window: c.window,
+          seasonal: c.seasonal,
           warmup: 0,
           significance: 1,
           refractory: 0,

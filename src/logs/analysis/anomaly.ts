@@ -13,8 +13,17 @@
 // series is compared with itself). After a detection the next `refractory` points are capped just below
 // the threshold, so one incident is reported once. The first `warmup` points are learning only.
 //
+// Daily cycle: once the timestamps give a sampling interval with 8 to 4,000 points a day, the same
+// five features are also kept for the residual against the median of the values at the same time
+// on the last (up to 5, at least 3) days. After a day of residual history, the residual features
+// are the ones tested while their level spread (interquartile range of the 16-point mean) is below
+// `seasonal` (0.25) times the raw one: only a series that clearly follows a daily rhythm is judged
+// by its departure from the rhythm (a flat day where a wave should be), any other as it is.
+// Settings (`window`, `significance`, `refractory`, `warmup`, `seasonal`) are chosen by leaving one
+// NAB category out (test/conformance/nab-data.ts).
+//
 // Memory per series is bounded (five windows of 2 × `window` doubles, ≈ 80 KB at the default, plus
-// 33 recent values); each point costs O(log window) comparisons plus a bounded array shift and a
+// 33 recent values; with a daily cycle as much again plus 5 days of values, ≤ 160 KB more); each point costs O(log window) comparisons plus a bounded array shift and a
 // tail fit over at most 5 % of the window, independent of how long the series has run. Measured
 // false-alarm rate on pure Gaussian noise: about 1 point in 800 at the 0.5 threshold (before the
 // refractory period merges neighbours).
@@ -31,6 +40,14 @@ export interface AnomalyDetectorOptions {
   significance?: number;
   /** Points after a detection during which the score stays below the threshold (default 100). */
   refractory?: number;
+  /**
+   * Daily cycle: when the timestamps allow one, the features are also computed on the difference
+   * from the median of the values at the same time on the last days, and that representation is
+   * the one tested while the spread of its recent levels is below this fraction of the raw
+   * series' spread (a series that clearly follows a daily rhythm is judged by its departure from
+   * the rhythm; any other series as it is). 0 turns it off.
+   */
+  seasonal?: number;
 }
 
 type ResolvedOptions = Required<AnomalyDetectorOptions>;
@@ -44,7 +61,19 @@ export const DEFAULT_ANOMALY_OPTIONS: Readonly<Required<AnomalyDetectorOptions>>
   warmup: 60,
   significance: 2.5,
   refractory: 100,
+  seasonal: 0.25,
 });
+
+/** One day in ms: the cycle the detector looks for. */
+const DAY_MS = 86_400_000;
+/** Points per cycle accepted (longer cycles cost memory: one double per point). */
+const MIN_PERIOD = 8;
+const MAX_PERIOD = 4000;
+/** Days of history the seasonal baseline is the median of, and the fewest it needs. */
+const SEASON_DAYS = 5;
+const MIN_SEASON_DAYS = 3;
+/** Timestamp steps looked at to settle the sampling interval. */
+const INTERVAL_SAMPLES = 15;
 const DEFAULTS: ResolvedOptions = DEFAULT_ANOMALY_OPTIONS;
 
 /** Scales of the moving-mean and mean-absolute-step features. */
@@ -116,6 +145,11 @@ class SortedWindow {
     return out;
   }
 
+  /** The q-quantile of the values (nearest rank). */
+  quantile(q: number): number {
+    return this.sorted[Math.min(this.size - 1, Math.floor(q * this.size))] as number;
+  }
+
   /** P(X ≥ x): the empirical frequency, and beyond the top k values a generalised-Pareto tail. */
   upper(x: number): number {
     const n = this.size;
@@ -173,12 +207,33 @@ export interface AnomalyDetectorState {
   lastTimestampMs: number | null;
   recent: number[];
   features: number[][];
+  /** The daily cycle's state (absent in states written before it existed: it is relearnt). */
+  seasonal?: {
+    steps: number[];
+    period: number;
+    /** The last days' values, oldest first. */
+    past: number[];
+    recent: number[];
+    features: number[][];
+  };
 }
 
 export class AnomalyDetector {
   readonly options: ResolvedOptions;
   private recent: number[] = [];
   private readonly windows: SortedWindow[];
+  /** Seasonal representation: feature windows of the day-over-day differences. */
+  private readonly seasonalWindows: SortedWindow[];
+  private seasonalRecent: number[] = [];
+  /** Timestamp steps seen while the sampling interval is unknown. */
+  private steps: number[] = [];
+  /** Points per day once known (0 = unknown or no usable cycle). */
+  private period = 0;
+  /** The last `period` values, oldest first from `pastHead`. */
+  private past: Float64Array | undefined;
+  private pastCount = 0;
+  private readonly sameTime = new Float64Array(SEASON_DAYS);
+  private pastHead = 0;
   private count = 0;
   private quiet = 0;
   private lastP = 1;
@@ -188,10 +243,12 @@ export class AnomalyDetector {
     const o = { ...DEFAULTS, ...definedOnly(opts) };
     if (!Number.isInteger(o.window) || o.window < 2 * MIN_HISTORY)
       throw new RangeError("window must be an integer ≥ 40");
-    if (!(o.warmup >= 0) || !(o.significance > 0) || !(o.refractory >= 0))
-      throw new RangeError("warmup and refractory must be ≥ 0, significance > 0");
+    if (!(o.warmup >= 0) || !(o.significance > 0) || !(o.refractory >= 0) || !(o.seasonal >= 0))
+      throw new RangeError("warmup, refractory and seasonal must be ≥ 0, significance > 0");
     this.options = o;
     this.windows = Array.from({ length: TESTS / 2 }, () => new SortedWindow(o.window));
+    this.seasonalWindows =
+      o.seasonal > 0 ? Array.from({ length: TESTS / 2 }, () => new SortedWindow(o.window)) : [];
   }
 
   /** Points seen so far. */
@@ -222,22 +279,36 @@ export class AnomalyDetector {
   /** Scores the next point (0 = ordinary … 1 = extremely unusual) and learns it. Non-finite values score 0 and are skipped. */
   update(value: number, timestampMs?: number): number {
     if (!Number.isFinite(value)) return 0;
-    if (timestampMs !== undefined && Number.isFinite(timestampMs)) this.lastTs = timestampMs;
     const o = this.options;
+    if (timestampMs !== undefined && Number.isFinite(timestampMs)) {
+      if (
+        o.seasonal > 0 &&
+        this.period === 0 &&
+        this.lastTs !== null &&
+        this.steps.length < INTERVAL_SAMPLES
+      ) {
+        this.steps.push(timestampMs - this.lastTs);
+        if (this.steps.length === INTERVAL_SAMPLES) this.settlePeriod();
+      }
+      this.lastTs = timestampMs;
+    }
     this.recent.push(value);
     if (this.recent.length > RECENT) this.recent.shift();
     this.count++;
     const testing = this.count > o.warmup;
-    let minP = 1;
-    const feats = features(this.recent);
-    for (let i = 0; i < this.windows.length; i++) {
-      const f = feats[i];
-      if (f === undefined) continue;
-      const w = this.windows[i] as SortedWindow;
-      // Tested during the warm-up as well (only the score is held back): the warm-up changes
-      // nothing but the first scores.
-      if (w.size >= MIN_HISTORY) minP = Math.min(minP, w.upper(f), w.lower(f));
-      w.add(f);
+    const seasonalFeats = this.seasonalFeatures(value);
+    // The seasonal representation is tested once it has a day of history (or a full window) and
+    // its level spread is clearly the narrower one.
+    const useSeasonal =
+      seasonalFeats !== undefined &&
+      (this.seasonalWindows[LEVEL]?.size ?? 0) >= Math.min(this.period, o.window) &&
+      spread(this.seasonalWindows[LEVEL]) < o.seasonal * spread(this.windows[LEVEL]);
+    // Tested during the warm-up as well (only the score is held back): the warm-up changes
+    // nothing but the first scores. Both representations always learn.
+    let minP = learn(this.windows, features(this.recent), !useSeasonal);
+    if (seasonalFeats !== undefined) {
+      const ps = learn(this.seasonalWindows, seasonalFeats, useSeasonal);
+      if (useSeasonal) minP = ps;
     }
     const p = Math.min(1, minP * TESTS);
     this.lastP = testing ? p : 1;
@@ -251,6 +322,43 @@ export class AnomalyDetector {
     return score;
   }
 
+  /** Sampling interval → points per day, when that is a usable cycle length. */
+  private settlePeriod(): void {
+    const sorted = [...this.steps].sort((a, b) => a - b);
+    const step = sorted[sorted.length >> 1] as number;
+    const period = step > 0 ? Math.round(DAY_MS / step) : 0;
+    if (period >= MIN_PERIOD && period <= MAX_PERIOD) {
+      this.period = period;
+      this.past = new Float64Array(period * SEASON_DAYS);
+    } else this.period = -1;
+  }
+
+  /**
+   * Records the value and returns the seasonal features: of the difference between the value and
+   * the median of the values at the same time of day on the last SEASON_DAYS days (a median, so
+   * that yesterday's spike does not echo as today's dip). Undefined until MIN_SEASON_DAYS days.
+   */
+  private seasonalFeatures(value: number): (number | undefined)[] | undefined {
+    const past = this.past;
+    if (past === undefined) return undefined;
+    const p = this.period;
+    const days = Math.floor(this.pastCount / p);
+    let diff: number | undefined;
+    if (days >= MIN_SEASON_DAYS) {
+      const same = this.sameTime;
+      for (let d = 1; d <= days; d++)
+        same[d - 1] = past[(this.pastHead - d * p + past.length) % past.length] as number;
+      diff = value - median(same, days);
+    }
+    if (this.pastCount < past.length) this.pastCount++;
+    past[this.pastHead] = value;
+    this.pastHead = (this.pastHead + 1) % past.length;
+    if (diff === undefined) return undefined;
+    this.seasonalRecent.push(diff);
+    if (this.seasonalRecent.length > RECENT) this.seasonalRecent.shift();
+    return features(this.seasonalRecent);
+  }
+
   toJSON(): AnomalyDetectorState {
     return {
       version: 1,
@@ -260,7 +368,24 @@ export class AnomalyDetector {
       lastTimestampMs: this.lastTs,
       recent: [...this.recent],
       features: this.windows.map((w) => w.values()),
+      seasonal: {
+        steps: [...this.steps],
+        period: this.period,
+        past: this.pastValues(),
+        recent: [...this.seasonalRecent],
+        features: this.seasonalWindows.map((w) => w.values()),
+      },
     };
+  }
+
+  /** The stored past values, oldest first. */
+  private pastValues(): number[] {
+    const past = this.past;
+    if (past === undefined) return [];
+    const out: number[] = [];
+    const start = this.pastCount === past.length ? this.pastHead : 0;
+    for (let i = 0; i < this.pastCount; i++) out.push(past[(start + i) % past.length] as number);
+    return out;
   }
 
   static fromJSON(state: AnomalyDetectorState): AnomalyDetector {
@@ -275,12 +400,58 @@ export class AnomalyDetector {
       const w = d.windows[i] as SortedWindow;
       for (const v of vals.slice(-w.cap)) w.add(v);
     });
+    const se = state.seasonal;
+    if (se !== undefined && d.options.seasonal > 0) {
+      d.steps = se.steps.filter(Number.isFinite).slice(0, INTERVAL_SAMPLES);
+      if (se.period > 0 && se.period >= MIN_PERIOD && se.period <= MAX_PERIOD) {
+        d.period = se.period;
+        d.past = new Float64Array(se.period * SEASON_DAYS);
+        for (const v of se.past.slice(-d.past.length)) {
+          d.past[d.pastHead] = v;
+          d.pastHead = (d.pastHead + 1) % d.past.length;
+          d.pastCount = Math.min(d.past.length, d.pastCount + 1);
+        }
+      } else if (se.period < 0) d.period = -1;
+      d.seasonalRecent = se.recent.slice(-RECENT);
+      se.features.forEach((vals, i) => {
+        const w = d.seasonalWindows[i];
+        if (w !== undefined) for (const v of vals.slice(-w.cap)) w.add(v);
+      });
+    }
     return d;
   }
 }
 
 function definedOnly<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** Index of the level feature (mean of the last 16) whose spread picks the representation. */
+const LEVEL = 2;
+
+/** Median of the first n values of a small array (sorted in place). */
+function median(a: Float64Array, n: number): number {
+  const v = a.subarray(0, n).sort();
+  return n % 2 === 1 ? (v[n >> 1] as number) : ((v[n / 2 - 1] as number) + (v[n / 2] as number)) / 2;
+}
+
+/** Interquartile range of a window's values (∞ while it holds too few). */
+function spread(w: SortedWindow | undefined): number {
+  if (w === undefined || w.size < MIN_HISTORY) return Number.POSITIVE_INFINITY;
+  return w.quantile(0.75) - w.quantile(0.25);
+}
+
+/** Adds each feature to its window; returns the smallest two-sided tail probability when testing. */
+function learn(windows: SortedWindow[], feats: (number | undefined)[], test: boolean): number {
+  let minP = 1;
+  for (let i = 0; i < windows.length; i++) {
+    const f = feats[i];
+    if (f === undefined) continue;
+    const w = windows[i] as SortedWindow;
+    if (test && w.size >= MIN_HISTORY) minP = Math.min(minP, w.upper(f), w.lower(f));
+    w.add(f);
+  }
+  return minP;
 }
 
 /** Feature values for the newest point (undefined while too few points for that scale). */
