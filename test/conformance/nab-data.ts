@@ -217,7 +217,7 @@ function detectionsFor(series: Series[], candidates: Options[]): boolean[][][] {
     );
   }
   return candidates.map((c) =>
-    series.map((s, si) => {
+    series.map((_, si) => {
       const p = (pByWindow.get(runKey(c)) as Float64Array[])[si] as Float64Array;
       const det: boolean[] = new Array(p.length).fill(false);
       let quiet = 0;
