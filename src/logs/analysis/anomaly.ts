@@ -23,7 +23,8 @@
 // NAB category out (test/conformance/nab-data.ts).
 //
 // Memory per series is bounded (five windows of 2 × `window` doubles, ≈ 80 KB at the default, plus
-// 33 recent values; with a daily cycle as much again plus 5 days of values, ≤ 160 KB more); each point costs O(log window) comparisons plus a bounded array shift and a
+// 33 recent values; with a daily cycle as much again plus 5 days of values: ≈ 140 KB more for a
+// point a minute, so ≈ 220 KB per series and ≈ 56 MB for the registry's 256); each point costs O(log window) comparisons plus a bounded array shift and a
 // tail fit over at most 5 % of the window, independent of how long the series has run. Measured
 // false-alarm rate on pure Gaussian noise: about 1 point in 800 at the 0.5 threshold (before the
 // refractory period merges neighbours).
