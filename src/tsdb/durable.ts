@@ -513,17 +513,20 @@ export class DurableStore {
         }
       }
     }
+    // Counting reads the downsampled tier's counts, so each raw sample counts one.
+    const raw = hints.aggregate === "count" ? ones : (v: Float64Array) => v;
     for (const b of this.blocks) {
       if (b.meta.maxT < minT || b.meta.minT > maxT) continue;
       for (const s of this.blockMatches(b, compiled, meter)) {
         const data = this.readChunks(b, s.parts.get(PART_RAW) ?? [], minT, maxT, meter);
-        if (data) add(s.key, s.labels, data.t, data.v);
+        if (data) add(s.key, s.labels, data.t, raw(data.v));
       }
     }
     const headMin = Math.max(minT, this.persistedUpTo + 1);
     if (headMin <= maxT) {
-      for (const s of this.head.select(compiled, headMin, maxT, meter))
-        add(labelsKey(s.labels), s.labels, s.timestamps, s.values);
+      for (const s of this.head.select(compiled, headMin, maxT, meter)) {
+        add(labelsKey(s.labels), s.labels, s.timestamps, raw(s.values));
+      }
     }
     const out: SeriesData[] = [];
     for (const { labels, pieces } of parts.values()) out.push(concat(labels, pieces));
@@ -654,6 +657,16 @@ export class DurableStore {
     this.wal.close();
     for (const b of [...this.dsBlocks, ...this.blocks]) b.close();
   }
+}
+
+/** Each sample's count: 1, a staleness marker kept as it is (it is no sample). */
+function ones(values: Float64Array): Float64Array {
+  const out = new Float64Array(values.length);
+  for (let i = 0; i < values.length; i++) {
+    if (isStaleMarker(values[i] as number)) writeStaleMarker(out, i);
+    else out[i] = 1;
+  }
+  return out;
 }
 
 function encodeChunks(

@@ -1,3 +1,4 @@
+import type { SelectHints } from "./durable.js";
 import type { Labels } from "./labels.js";
 import type { CompiledMatcher, Matcher } from "./matchers.js";
 import type { AppendResult, SeriesData, SeriesRef, StoreCounters, WorkMeter } from "./store.js";

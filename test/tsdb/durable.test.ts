@@ -215,6 +215,17 @@ describe("downsampled tier", () => {
     expect([...across.timestamps].filter((t) => t >= rawStart)).toEqual([
       ...(ref.select(m, rawStart, rawStart + HOUR)[0] as SeriesData).timestamps,
     ]);
+    // counting across the boundary: each window's count, then 1 per raw sample, sums to the raw count
+    const counted = store.select(m, rawStart - HOUR, rawStart + HOUR, undefined, {
+      aggregate: "count",
+    })[0] as SeriesData;
+    const rawAll = ref.select(m, rawStart - HOUR, rawStart + HOUR)[0] as SeriesData;
+    const firstWindow = Math.floor((rawStart - HOUR) / 300_000) * 300_000;
+    const expectedCount = [...(ref.select(m, firstWindow, rawStart + HOUR)[0] as SeriesData).values].filter(
+      (v) => !Number.isNaN(v),
+    ).length;
+    expect([...counted.values].reduce((a, b) => a + b, 0)).toBe(expectedCount);
+    expect(rawAll.values.length).toBeGreaterThan(0);
     store.close();
   });
 });
