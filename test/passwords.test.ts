@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import { randomBytes, scryptSync } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import { afterAll, describe, expect, it, vi } from "vitest";
@@ -54,6 +55,22 @@ describe("password hashing in low-priority threads", () => {
     const key = await own.scrypt("y", Buffer.alloc(16), params);
     expect(key.length).toBe(32);
     await own.close();
+  });
+
+  it("hashes in a process started with --input-type=module (the threads take none of its flags)", () => {
+    const script = [
+      `import { HashWorkers } from ${JSON.stringify(new URL("../src/api/hash-workers.ts", import.meta.url).href)};`,
+      "const workers = new HashWorkers();",
+      "const key = await workers.scrypt('x', Buffer.alloc(16), { n: 1024, r: 8, p: 1, keylen: 32, maxmem: 1 << 26 });",
+      "console.log('key', key.length);",
+      "await workers.close();",
+    ].join("\n");
+    const tsx = new URL("../node_modules/tsx/dist/loader.mjs", import.meta.url).href;
+    const out = execFileSync(process.execPath, ["--import", tsx, "--input-type=module", "-e", script], {
+      encoding: "utf8",
+      timeout: 60_000,
+    });
+    expect(out.trim()).toBe("key 32");
   });
 
   it("a bad parameter is an error, not a dead thread", async () => {
