@@ -568,8 +568,8 @@ export class Evaluator {
     // sum, avg, count, group, min, max, stddev, stdvar (and count_values, a count) go through the
     // aggregation kernel (kernels.ts) that the range plan uses too: one cell per group.
     const kernelOp = op === "count_values" ? "count" : isKernelAggregation(op) ? op : undefined;
-    // Cells grow with the groups (a sum over a million series has one).
-    let cells = kernelOp === undefined ? undefined : aggregationCells(Math.min(vec.length, 16));
+    // Cells grow with the groups past 1,024 (a sum over a million series has one group).
+    let cells = kernelOp === undefined ? undefined : aggregationCells(Math.min(vec.length, 1024));
     interface Group {
       labels: Labels;
       /** The group's kernel cell (its index in `order`). */
