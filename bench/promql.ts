@@ -53,6 +53,7 @@ import { labelsFromObject, SeriesStore } from "../src/tsdb/index.js";
 import type { ScrapeBatch, ScrapeSink } from "../src/tsdb/sampler.js";
 import { ensurePackage, freePort } from "../test/support/services.js";
 import { startBenchApp } from "./app.js";
+import { run, startPrometheus } from "./prometheus.js";
 
 const { values: args } = parseArgs({
   options: {
@@ -326,26 +327,6 @@ process.on("exit", () => {
   for (const c of children) if (c.exitCode === null) c.kill("SIGKILL");
 });
 
-function run(cmd: string, argv: string[]): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, argv, { stdio: ["ignore", "pipe", "pipe"] });
-    let output = "";
-    const onData = (d: Buffer) => {
-      output += d.toString();
-      for (const line of d.toString().split("\n"))
-        if (line.trim()) log(`  [${cmd.split("/").pop()}] ${line}`);
-    };
-    child.stdout.on("data", onData);
-    child.stderr.on("data", onData);
-    child.once("error", reject);
-    child.once("exit", (code) =>
-      code === 0
-        ? resolve()
-        : reject(new Error(`${cmd} ${argv.join(" ")} exited ${code}: ${output.slice(-500)}`)),
-    );
-  });
-}
-
 async function writeOpenMetrics(file: string, series: GenSeries[]): Promise<void> {
   const out = createWriteStream(file);
   const write = async (s: string) => {
@@ -374,40 +355,6 @@ async function writeOpenMetrics(file: string, series: GenSeries[]): Promise<void
   await write("# EOF\n");
   out.end();
   await once(out, "finish");
-}
-
-async function startPrometheus(dataDir: string, configFile: string, port: number): Promise<string> {
-  const bin = await ensurePackage("prometheus", "prometheus");
-  const child = spawn(
-    bin,
-    [
-      `--storage.tsdb.path=${dataDir}`,
-      `--config.file=${configFile}`,
-      `--web.listen-address=127.0.0.1:${port}`,
-      "--storage.tsdb.retention.time=30d",
-      "--log.level=warn",
-    ],
-    { stdio: ["ignore", "ignore", "pipe"] },
-  );
-  children.add(child);
-  let stderr = "";
-  child.stderr?.on("data", (d: Buffer) => {
-    stderr += d.toString();
-  });
-  const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null)
-      throw new Error(`prometheus exited ${child.exitCode}: ${stderr.slice(-1000)}`);
-    try {
-      const res = await fetch(`${url}/-/ready`);
-      if (res.ok) return url;
-    } catch {
-      // not listening yet
-    }
-    await sleep(200);
-  }
-  throw new Error(`prometheus not ready within 60 s: ${stderr.slice(-1000)}`);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -683,7 +630,7 @@ async function main(): Promise<number> {
     rmSync(omFile);
     const configFile = join(work, "prometheus.yml");
     writeFileSync(configFile, "global:\n  scrape_interval: 1m\nscrape_configs: []\n");
-    const prom = await startPrometheus(dataDir, configFile, await freePort());
+    const { url: prom } = await startPrometheus({ dataDir, configFile, port: await freePort(), children });
     const promPid = [...children].at(-1)?.pid;
     log(`  prometheus ready at ${prom}`);
 
