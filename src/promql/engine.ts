@@ -7,13 +7,14 @@
 // samples held against max-samples.
 
 import {
+  type AggregateKind,
   type CompiledMatcher,
   isStaleMarker,
   type Labels,
   labelsKey,
   METRIC_NAME,
-  type SeriesData,
   type Queryable,
+  type SeriesData,
 } from "../tsdb/index.js";
 import type {
   AggregateExpr,
@@ -22,6 +23,7 @@ import type {
   BinaryOp,
   Call,
   Expr,
+  MatrixSelector,
   SubqueryExpr,
   ValueType,
   VectorMatching,
@@ -252,6 +254,20 @@ function asVector(v: Value, what: string): Sample[] {
   return v.samples;
 }
 
+/** The `*_over_time` functions that stay exact on the downsampled tier, and the aggregate each reads. */
+const DOWNSAMPLED_AGGREGATE: Record<string, AggregateKind | undefined> = {
+  min_over_time: "min",
+  max_over_time: "max",
+  sum_over_time: "sum",
+  count_over_time: "count",
+};
+
+function unwrapParens(e: Expr | undefined): Expr | undefined {
+  let x = e;
+  while (x?.type === "ParenExpr") x = x.expr;
+  return x;
+}
+
 /** Evaluates expressions at one timestamp at a time; holds the query's start and end for `@ start()`/`end()`. */
 export class Evaluator {
   readonly lookbackMs: number;
@@ -266,6 +282,9 @@ export class Evaluator {
    * Prometheus does); the steps then take views of it. Re-selecting per step cost a range
    * query 23 % of its time in the store's match, sort and copy (bench/promql.ts profile).
    */
+  /** The downsampled aggregate each selector reads (see downsampledRead); none: the last points. */
+  private readonly aggregates = new Map<VectorSelector, AggregateKind>();
+
   private readonly selections = new Map<
     VectorSelector,
     { minT: number; maxT: number; series: SeriesData[] }
@@ -349,7 +368,31 @@ export class Evaluator {
    * A function call: its arguments evaluated in order, as its signature types them (a range
    * vector with its window), then the function (function-implementations.ts) called with them.
    */
+  /**
+   * Where a `*_over_time` function's window reaches before the store's raw samples (the durable
+   * store's downsampled tier, docs/storage.md): the aggregate its selector should read and the
+   * function to apply to it (counting sums the windows' counts). Undefined when the query reads
+   * raw samples only, which keeps Prometheus's arithmetic bit for bit.
+   */
+  downsampledRead(func: string, ms: MatrixSelector): { kind: AggregateKind; func: string } | undefined {
+    const kind = DOWNSAMPLED_AGGREGATE[func];
+    if (kind === undefined || this.store.rawStart === undefined) return undefined;
+    const vs = ms.selector;
+    const earliest = this.refTime(vs.at, vs.offsetMs, this.startMs) - ms.rangeMs;
+    if (earliest >= this.store.rawStart()) return undefined;
+    return { kind, func: kind === "count" ? "sum_over_time" : func };
+  }
+
   private call(e: Call, t: number): Value {
+    let func = e.func;
+    const first = unwrapParens(e.args[0]);
+    if (first?.type === "MatrixSelector") {
+      const ds = this.downsampledRead(func, first);
+      if (ds) {
+        this.aggregates.set(first.selector, ds.kind);
+        func = ds.func;
+      }
+    }
     const sig = FUNCTIONS[e.func];
     if (sig === undefined) throw new PromQLEvalError(`function ${JSON.stringify(e.func)} is not supported`);
     const types = sig.argTypes;
@@ -366,7 +409,7 @@ export class Evaluator {
       }
     }
     const ctx: CallContext = { t, guard: this.guard };
-    return callFunction(e.func, args, e.args, ctx);
+    return callFunction(func, args, e.args, ctx);
   }
 
   /** timestamp()'s argument: a selector's samples with their own timestamps, else the vector. */
@@ -407,8 +450,13 @@ export class Evaluator {
    * (about 0.1 s per million samples), so a deadline or a cancellation stops a big selection
    * while it runs.
    */
-  selectSeries(matchers: CompiledMatcher[], minT: number, maxT: number): SeriesData[] {
-    const series = this.store.select(matchers, minT, maxT, this.guard);
+  selectSeries(
+    matchers: CompiledMatcher[],
+    minT: number,
+    maxT: number,
+    aggregate?: AggregateKind,
+  ): SeriesData[] {
+    const series = this.store.select(matchers, minT, maxT, this.guard, aggregate ? { aggregate } : undefined);
     this.guard.tick(series.length);
     return series;
   }
@@ -424,7 +472,11 @@ export class Evaluator {
       // Later steps read later windows: fetch up to where the last step will read.
       const lo = sel ? Math.min(sel.minT, minT) : minT;
       const hi = Math.max(sel?.maxT ?? maxT, maxT + Math.max(0, this.endMs - t));
-      sel = { minT: lo, maxT: hi, series: this.selectSeries(this.matchers(vs), lo, hi) };
+      sel = {
+        minT: lo,
+        maxT: hi,
+        series: this.selectSeries(this.matchers(vs), lo, hi, this.aggregates.get(vs)),
+      };
       this.selections.set(vs, sel);
     }
     if (sel.minT === minT && sel.maxT === maxT) return sel.series;

@@ -27,6 +27,7 @@
 // per-step path never reads below a cached node.
 
 import {
+  type AggregateKind,
   type CompiledMatcher,
   isStaleMarker,
   type Labels,
@@ -100,7 +101,13 @@ const SIMPLE_RANGE_FNS = new Set([
 export interface PlanSource {
   readonly guard: QueryGuard;
   readonly lookbackMs: number;
-  selectSeries(matchers: CompiledMatcher[], minT: number, maxT: number): SeriesData[];
+  selectSeries(
+    matchers: CompiledMatcher[],
+    minT: number,
+    maxT: number,
+    aggregate?: AggregateKind,
+  ): SeriesData[];
+  downsampledRead(func: string, ms: MatrixSelector): { kind: AggregateKind; func: string } | undefined;
 }
 
 const NO_PARAMS: readonly number[] = [];
@@ -300,13 +307,20 @@ export class RangePlan {
   }
 
   /** A range function over a matrix selector: per series, one pass over the steps. */
-  private rangeFunction(func: string, ms: MatrixSelector): StepMatrix | null {
+  private rangeFunction(called: string, ms: MatrixSelector): StepMatrix | null {
+    const ds = this.ev.downsampledRead(called, ms);
+    const func = ds?.func ?? called;
     const vs = ms.selector;
     if (vs.at !== null) return null;
     const n = this.steps;
     const firstEnd = (this.times[0] as number) - vs.offsetMs;
     const lastEnd = (this.times[n - 1] as number) - vs.offsetMs;
-    const series = this.ev.selectSeries(vs.matchers.map(compileLabelMatcher), firstEnd - ms.rangeMs, lastEnd);
+    const series = this.ev.selectSeries(
+      vs.matchers.map(compileLabelMatcher),
+      firstEnd - ms.rangeMs,
+      lastEnd,
+      ds?.kind,
+    );
     if (this.tooBig(series.length)) return null;
     const fn = OVER_RANGE[func];
     if (fn === undefined) return null;

@@ -6,14 +6,11 @@ import { isStaleMarker } from "./stale.js";
  * (`pkg/compact/downsample`, AggrChunk). Each aggregate is a series of one point per window,
  * stamped with the timestamp of the window's last raw sample, so the five share timestamps.
  *
- * What stays exact when a query reads this tier instead of raw samples (windows aligned to the
- * resolution; see docs/architecture.md, "The store on disk"):
- * - exact: `min_over_time`, `max_over_time`, `sum_over_time`, `count_over_time` and
- *   `avg_over_time` (Σsum ÷ Σcount) over ranges that are whole windows; `last_over_time` and an
- *   instant selector at a window's last sample;
- * - approximate: everything else (`rate`, `increase`, `deriv`, `quantile_over_time`, …) is
- *   computed on the `last` points, one per window: a counter's rate is exact across windows
- *   without a reset, and loses the increase before a reset inside a window.
+ * What stays exact when a query reads this tier instead of raw samples (docs/storage.md,
+ * "What a query reads"): min/max/sum/count_over_time, to the window (a window is in a range when
+ * its last sample is); everything else (`avg_over_time`, `rate`, …) is computed on the `last`
+ * points, one per window: a counter's rate is exact across windows without a reset, and loses
+ * the increase before a reset inside a window.
  * Staleness markers carry no value and are left out of every aggregate.
  */
 

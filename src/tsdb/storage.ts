@@ -9,12 +9,16 @@ import type { AppendResult, SeriesData, SeriesRef, StoreCounters, WorkMeter } fr
  * with the data (promql/limits.ts).
  */
 export interface Queryable {
+  /** `hints` choose what a store with a downsampled tier reads before its raw samples (durable.ts). */
   select(
     matchers: readonly (Matcher | CompiledMatcher)[],
     minT: number,
     maxT: number,
     meter?: WorkMeter,
+    hints?: SelectHints,
   ): SeriesData[];
+  /** Where raw samples begin, for a store with a downsampled tier; absent: all raw. */
+  rawStart?(): number;
   series(matchers: readonly (Matcher | CompiledMatcher)[]): Labels[];
   labelNames(): string[];
   labelValues(name: string): string[];
