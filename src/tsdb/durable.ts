@@ -52,6 +52,7 @@ import { Wal, WalWriteError } from "./wal.js";
  */
 
 export const DEFAULT_BLOCK_RANGE_MS = 2 * 3_600_000;
+const DAY_MS = 86_400_000;
 export const DEFAULT_RAW_RETENTION_MS = 24 * 3_600_000;
 export const DEFAULT_DOWNSAMPLED_RETENTION_MS = 15 * 24 * 3_600_000;
 
@@ -213,7 +214,21 @@ export class DurableStore {
       }
     }
     this.blocks.sort((a, b) => a.meta.minT - b.meta.minT);
-    this.dsBlocks.sort((a, b) => a.meta.minT - b.meta.minT);
+    this.dsBlocks.sort((a, b) => a.meta.minT - b.meta.minT || b.meta.maxT - a.meta.maxT);
+    // Blocks inside a wider one are what a merge left when it was cut short: the wider one holds them.
+    this.dsBlocks = this.dsBlocks.filter((b, i) => {
+      const outer = this.dsBlocks.find(
+        (o, k) =>
+          k !== i &&
+          o.meta.minT <= b.meta.minT &&
+          o.meta.maxT >= b.meta.maxT &&
+          (o.meta.minT !== b.meta.minT || o.meta.maxT !== b.meta.maxT),
+      );
+      if (!outer) return true;
+      b.close();
+      rmSync(b.meta.path, { force: true });
+      return false;
+    });
     for (const b of [...this.blocks, ...this.dsBlocks])
       if (b.meta.maxT > this.persistedUpTo) this.persistedUpTo = b.meta.maxT;
     this.refreshBlockStats();
@@ -360,11 +375,89 @@ export class DurableStore {
       const start = Math.floor(this.firstUnpersisted / this.blockRangeMs) * this.blockRangeMs;
       const end = start + this.blockRangeMs - 1;
       if (this.latest - start < 1.5 * this.blockRangeMs) return;
-      if (!this.writeBlock(start, end)) {
+      if (!this.writeBlock(start, end) || !this.mergeDownsampled()) {
         this.nextCompactionTry = nowMs + 60_000;
         return;
       }
     }
+  }
+
+  /**
+   * Merges the downsampled blocks of each complete day into one (level-2 compaction, as
+   * Prometheus and Thanos merge blocks): 15 days are then 15 files and 15 index entries per
+   * series instead of 180. Chunks are copied as they are, not re-encoded. A crash between the
+   * new file's rename and the old files' deletion leaves blocks inside the day block, which
+   * start-up deletes. False when the disk refused.
+   */
+  private mergeDownsampled(): boolean {
+    const byDay = new Map<number, Block[]>();
+    for (const b of this.dsBlocks) {
+      const day = Math.floor(b.meta.minT / DAY_MS);
+      if (Math.floor(b.meta.maxT / DAY_MS) !== day) continue; // already spans days (a wide block range)
+      const list = byDay.get(day);
+      if (list) list.push(b);
+      else byDay.set(day, [b]);
+    }
+    for (const [day, group] of byDay) {
+      const dayEnd = (day + 1) * DAY_MS - 1;
+      if (group.length < 2 || this.persistedUpTo < dayEnd) continue;
+      const minT = Math.min(...group.map((b) => b.meta.minT));
+      const maxT = Math.max(...group.map((b) => b.meta.maxT));
+      const path = join(this.dir, "blocks", `ds${this.resolutionMs / 1000}s-${minT}-${maxT}.tsb`);
+      let writer: BlockWriter | undefined;
+      try {
+        writer = new BlockWriter(path, this.resolutionMs, minT, maxT);
+        const series = new Map<
+          string,
+          { labels: Labels; parts: Map<PartKind, { minT: number; maxT: number; bytes: Uint8Array }[]> }
+        >();
+        for (const b of group) {
+          for (const s of b.series) {
+            let e = series.get(s.key);
+            if (!e) {
+              e = { labels: s.labels, parts: new Map() };
+              series.set(s.key, e);
+            }
+            for (const [kind, chunks] of s.parts) {
+              const list = e.parts.get(kind) ?? [];
+              for (const c of chunks) {
+                try {
+                  list.push({ minT: c.minT, maxT: c.maxT, bytes: b.readChunk(c) });
+                } catch (err) {
+                  if (!(err instanceof BlockCorruptError)) throw err;
+                  this.chunkCorrupt(b, err);
+                }
+              }
+              e.parts.set(kind, list);
+            }
+          }
+        }
+        for (const e of [...series.values()].sort((a, b) => compareLabels(a.labels, b.labels))) {
+          writer.addSeries(e.labels, [...e.parts]);
+        }
+        writer.finish();
+        const merged = Block.open(path);
+        for (const b of group) {
+          b.close();
+          rmSync(b.meta.path, { force: true });
+        }
+        this.dsBlocks = [...this.dsBlocks.filter((b) => !group.includes(b)), merged].sort(
+          (a, b) => a.meta.minT - b.meta.minT,
+        );
+        this.refreshBlockStats();
+      } catch (err) {
+        if (!isIoError(err)) throw err;
+        writer?.abort();
+        rmSync(`${path}.tmp`, { force: true });
+        this.st.writeFailures++;
+        if (!this.blockFailing)
+          this.onEvent({ type: "write_failed", what: "block", error: (err as Error).message });
+        this.blockFailing = true;
+        this.st.diskFailing = true;
+        return false;
+      }
+    }
+    return true;
   }
 
   /** Writes the raw block of [minT, maxT] and its downsampled copy; false when the disk refused. */

@@ -230,6 +230,49 @@ describe("downsampled tier", () => {
   });
 });
 
+describe("downsampled blocks of a complete day", () => {
+  it("are merged into one file per day, answer the same, and load again", () => {
+    const dir = tmp();
+    const DAY = 24 * HOUR;
+    const day0 = T0 - (T0 % DAY);
+    const opts = { dir, blockRangeMs: 2 * HOUR, rawRetentionMs: HOUR, syncIntervalMs: HOUR };
+    const store = new DurableStore(opts);
+    const ref = reference();
+    const labels = labelsFromObject({ __name__: "g", instance: "a" });
+    for (let t = day0; t < day0 + 2.5 * DAY; t += 60_000) {
+      const v = Math.sin(t / 3_600_000) * 100;
+      store.append(labels, t, v);
+      ref.append(labels, t, v);
+      store.gc(t);
+    }
+    const files = readdirSync(join(dir, "blocks")).filter((f) => f.startsWith("ds"));
+    const perDay = (d: number) =>
+      files.filter((f) => Math.floor(Number(f.split("-")[1]) / DAY) === Math.floor((day0 + d * DAY) / DAY));
+    expect(perDay(0)).toHaveLength(1);
+    expect(perDay(1)).toHaveLength(1);
+    expect(perDay(2).length).toBeGreaterThan(1); // the day is not over
+    const m = [{ name: "instance", type: "=" as const, value: "a" }];
+    const expected = (end: number) => {
+      const raw = ref.select(m, day0, end)[0] as SeriesData;
+      const max = new Map<number, number>();
+      raw.timestamps.forEach((t, i) => {
+        const w = Math.floor(t / 300_000);
+        max.set(w, Math.max(max.get(w) ?? Number.NEGATIVE_INFINITY, raw.values[i] as number));
+      });
+      return [...max.values()];
+    };
+    const end = store.rawStart() - 1;
+    const got = [...(store.select(m, day0, end, undefined, { aggregate: "max" })[0] as SeriesData).values];
+    expect(got).toEqual(expected(end));
+    store.close();
+    const again = new DurableStore(opts);
+    expect([
+      ...(again.select(m, day0, end, undefined, { aggregate: "max" })[0] as SeriesData).values,
+    ]).toEqual(got);
+    again.close();
+  });
+});
+
 describe("durable store on a full disk", () => {
   it("keeps sampling in memory, reports the failure, recovers, and loses nothing written before it", () => {
     const dir = tmp();
