@@ -10,7 +10,9 @@
  *
  * `--scenario login-flood` instead sends 50 concurrent wrong-password logins for one account
  * (the default throttle on, unless `--no-throttle`) while GET /api/v1/users/me runs every 50 ms,
- * and reports the logins' latency and statuses and the normal request's latency during them.
+ * and reports the logins' latency and statuses, the normal request's latency during them, and
+ * each server thread's CPU time, run-queue wait and nice during the flood (Linux): the main
+ * thread's CPU is the flood's cost to the API independent of the machine's load.
  *
  *   npx tsx bench/cold-burst.ts [--scenario burst|login-flood] [--connections 100]
  *                               [--per-connection 5] [--runs 1] [--no-throttle]
@@ -18,7 +20,7 @@
  *                               [--node-arg=--cpu-prof --node-arg=--cpu-prof-dir=/tmp/prof]
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -191,7 +193,63 @@ const summary = (rs: Res[], origin?: number) => {
   return out;
 };
 
-/** 50 concurrent wrong-password logins for one account; GET /users/me every 50 ms meanwhile. */
+interface ThreadTimes {
+  name: string;
+  nice: number;
+  cpuMs: number;
+  waitMs: number;
+}
+
+/** CPU time, run-queue wait and nice of each thread of `pid`, by thread id (Linux /proc; empty elsewhere). */
+function threadTimes(pid: number | undefined): Map<number, ThreadTimes> {
+  const out = new Map<number, ThreadTimes>();
+  if (pid === undefined) return out;
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out; // no /proc (not Linux) or the process is gone: no per-thread figures
+  }
+  for (const tid of tids) {
+    try {
+      const dir = `/proc/${pid}/task/${tid}`;
+      const [run, wait] = readFileSync(`${dir}/schedstat`, "utf8").split(" ").map(Number);
+      const stat = readFileSync(`${dir}/stat`, "utf8");
+      const nice = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[16]);
+      const name = Number(tid) === pid ? "main" : readFileSync(`${dir}/comm`, "utf8").trim();
+      out.set(Number(tid), { name, nice, cpuMs: (run ?? 0) / 1e6, waitMs: (wait ?? 0) / 1e6 });
+    } catch {
+      // the thread ended between the listing and the reads: it is left out
+    }
+  }
+  return out;
+}
+
+/**
+ * What each thread spent between two readings, threads under 1 ms of CPU left out: the main
+ * thread's CPU is the flood's cost to the API whatever the machine's load; its wait is how long
+ * it was ready but not running (the hashing threads' nice should keep it small).
+ */
+function threadDelta(before: Map<number, ThreadTimes>, after: Map<number, ThreadTimes>) {
+  const rows = [];
+  for (const [tid, a] of after) {
+    const b = before.get(tid);
+    const cpuMs = a.cpuMs - (b?.cpuMs ?? 0);
+    if (cpuMs < 1) continue;
+    rows.push({
+      name: a.name,
+      nice: a.nice,
+      cpuMs: round(cpuMs),
+      waitMs: round(a.waitMs - (b?.waitMs ?? 0)),
+    });
+  }
+  return rows.sort((x, y) => (y.cpuMs ?? 0) - (x.cpuMs ?? 0));
+}
+
+/**
+ * 50 concurrent wrong-password logins for one account; GET /users/me every 50 ms meanwhile;
+ * with the CPU and run-queue wait of each server thread during the flood.
+ */
 async function loginFlood(run: number) {
   const dir = freshDir(!values["no-throttle"]);
   try {
@@ -215,6 +273,7 @@ async function loginFlood(run: number) {
         if (wait > 0) await new Promise((r) => setTimeout(r, wait));
       }
     })();
+    const threadsBefore = threadTimes(server.child.pid);
     const logins = await Promise.all(
       Array.from({ length: CONNECTIONS }, async () => {
         const a = new http.Agent({ keepAlive: false });
@@ -225,11 +284,12 @@ async function loginFlood(run: number) {
         return r;
       }),
     );
+    const threads = threadDelta(threadsBefore, threadTimes(server.child.pid));
     probing = false;
     await probeLoop;
     agent.destroy();
     await server.stop();
-    return { run, logins: summary(logins), meDuring: summary(me) };
+    return { run, logins: summary(logins), meDuring: summary(me), threads };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
