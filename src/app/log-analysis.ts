@@ -3,6 +3,7 @@
 
 import { logRoutes } from "../http/logs.js";
 import { createLogAnalysis } from "../logs/analysis/index.js";
+import type { AppLogger } from "../logs/logger.js";
 import { type AppCapability, need } from "./context.js";
 import { stateFileBeside } from "./paths.js";
 
@@ -25,6 +26,7 @@ export const logAnalysis: AppCapability = {
       analyzer: analysis.analyzer,
       logFile: config.log.filePath,
       token: config.monitoring.token,
+      flushLog: ctx.appLogger ? () => (ctx.appLogger as AppLogger).flush() : undefined,
     });
     return [{ name: "log analysis", start: () => analysis.start(), stop: () => analysis.stop() }];
   },

@@ -12,6 +12,8 @@ export interface LogRoutesOptions {
   analyzer: LogAnalyzer;
   logFile: string;
   token: string | undefined;
+  /** Writes the logger's buffered lines to the file (they reach it within 50 ms otherwise). */
+  flushLog?: () => Promise<void>;
 }
 
 const level = z.enum(["trace", "debug", "info", "warn", "error", "fatal"]);
@@ -83,6 +85,8 @@ export async function logRoutes(app: FastifyInstance, opts: LogRoutesOptions): P
       req.query,
       "query",
     );
+    // A search right after a request must find that request's lines.
+    await opts.flushLog?.();
     return searchLogs(
       opts.logFile,
       {
