@@ -27,7 +27,7 @@ export interface ActivityTracker {
   trackFeatureUsage(userId: string | null, feature: string): void;
   touch(userId: string | null | undefined): void;
   /** A login refused with 429 by the per-account or the per-address limit. */
-  trackLoginThrottled?(reason: "account" | "address"): void;
+  trackLoginThrottled?(reason: "account" | "address" | "busy"): void;
 }
 
 /** `api.loginThrottle` of the configuration. */
@@ -302,6 +302,7 @@ export async function apiPlugin(app: FastifyInstance, opts: ApiOptions): Promise
       else await burnPasswordCheck(body.password, signal);
     } catch (err) {
       attempt.abandoned();
+      if (err instanceof HashQueueFull) tracker?.trackLoginThrottled?.("busy");
       throw busy(reply, err);
     }
     if (!user || !ok) {

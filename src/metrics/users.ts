@@ -44,14 +44,14 @@ export class UserActivityMonitor {
     this.registrations = counter("user_registrations_total", "User accounts registered, by method", "method");
     this.logins = counter("user_logins_total", "Login attempts, by outcome", "outcome");
     this.features = counter("feature_usage_total", "Uses of a product feature, by feature", "feature");
-    // Two fixed reasons, both present from the start (a rate() over a missing series is no alert).
+    // Three fixed reasons, all present from the start (a rate() over a missing series is no alert).
     this.throttled = new Counter({
       name: "auth_login_throttled_total",
-      help: "Logins refused with 429 by the login throttle, by the limit that refused them (account, address)",
+      help: "Logins refused with 429, by what refused them: the per-account or per-address limit (account, address) or a full password-check queue (busy)",
       labelNames: ["reason"],
       registers: [registry],
     });
-    for (const reason of ["account", "address"]) this.throttled.inc({ reason }, 0);
+    for (const reason of ["account", "address", "busy"]) this.throttled.inc({ reason }, 0);
     const self = this;
     new Gauge({
       name: "users_active",
@@ -89,8 +89,8 @@ export class UserActivityMonitor {
     if (outcome === "success") this.touch(userId);
   }
 
-  /** A login refused by the per-account or the per-address limit. */
-  trackLoginThrottled(reason: "account" | "address"): void {
+  /** A login refused by the per-account or the per-address limit, or by a full password-check queue. */
+  trackLoginThrottled(reason: "account" | "address" | "busy"): void {
     this.throttled.inc({ reason });
   }
 
