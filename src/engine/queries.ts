@@ -228,7 +228,7 @@ function seriesIn(
   for (const set of sets.length > 0 ? sets : [[]]) {
     const selected = indexOnly
       ? store.series(set).map((labels) => ({ labels }))
-      : store.select(set, r.startMs, r.endMs);
+      : store.select(set, r.startMs, r.endMs, guard);
     for (const s of selected) {
       guard.tick(1 + s.labels.length);
       seen.set(labelsKey(s.labels), s.labels);
@@ -280,7 +280,7 @@ export function federateQuery(store: Storage, r: Req<"federate">, ctx: QueryCont
   const byName = new Map<string, string[]>();
   const seen = new Set<string>();
   for (const set of sets) {
-    for (const series of store.select(set, t - Math.max(r.lookbackMs, r.historyMs), t)) {
+    for (const series of store.select(set, t - Math.max(r.lookbackMs, r.historyMs), t, ctx.guard)) {
       ctx.guard.tick(series.values.length + series.labels.length);
       const key = labelsKey(series.labels);
       if (seen.has(key)) continue;
