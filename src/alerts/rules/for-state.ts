@@ -26,10 +26,10 @@ import {
  *   restart counts: a `for: 5m` alert pending for 4 minutes fires about a minute after.
  *
  * Where it differs from Prometheus, and why: Prometheus restores after the group's second
- * evaluation, because its first evaluation after a restart may run before any scrape; here the
- * sampler stores a scrape before the rule engine's first evaluation and the durable store
- * (src/tsdb/durable.ts) holds the samples from before the restart, so restoring at the first
- * evaluation sees the same data one interval sooner. The default grace period is one minute
+ * evaluation, because its first evaluation after a restart may run before any new scrape; here
+ * the durable store (src/tsdb/durable.ts) holds the samples from before the restart, which the
+ * first evaluation reads within its 5-minute lookback, so restoring then sees the same data one
+ * interval sooner. The default grace period is one minute
  * (Prometheus: 10 minutes), for the same reason: Prometheus waits for `rate()` windows to fill
  * with new scrapes, which the durable store does not need.
  */
