@@ -73,7 +73,8 @@ describe("PromQL on the downsampled tier", () => {
       const sum = evaluateInstant("sum_over_time(mem[1h])", t, store) as VectorValue;
       const sumRef = evaluateInstant("sum_over_time(mem[1h])", t, ref) as VectorValue;
       // the same samples added in another order (window sums, then their sum)
-      sum.samples.forEach((s, i) => expect(s.value).toBeCloseTo(sumRef.samples[i]?.value as number, 6));
+      for (const [i, s] of sum.samples.entries())
+        expect(s.value).toBeCloseTo(sumRef.samples[i]?.value as number, 6);
     }
   });
 
@@ -90,6 +91,7 @@ describe("PromQL on the downsampled tier", () => {
     const got = (evaluateInstant("rate(reqs_total[1h])", t, store) as VectorValue).samples;
     const want = (evaluateInstant("rate(reqs_total[1h])", t, ref) as VectorValue).samples;
     expect(got).toHaveLength(2);
-    got.forEach((s, i) => expect(Math.abs(s.value / (want[i]?.value as number) - 1)).toBeLessThan(0.05));
+    for (const [i, s] of got.entries())
+      expect(Math.abs(s.value / (want[i]?.value as number) - 1)).toBeLessThan(0.05);
   });
 });
