@@ -16,7 +16,7 @@ import {
 import { ChunkCorruptError, chunkCount, decodeChunk, SAMPLES_PER_CHUNK, XorEncoder } from "./chunkenc.js";
 import { DEFAULT_RESOLUTION_MS, downsample } from "./downsample.js";
 import { compareLabels, type Labels, labelsKey } from "./labels.js";
-import { type CompiledMatcher, compileMatcher, type Matcher, matchesAll } from "./matchers.js";
+import { type CompiledMatcher, type Matcher, matchesAll, toCompiled } from "./matchers.js";
 import { isStaleMarker, writeStaleMarker } from "./stale.js";
 import {
   type AppendResult,
@@ -449,11 +449,7 @@ export class DurableStore {
         if (!isIoError(err)) throw err;
         writer?.abort();
         rmSync(`${path}.tmp`, { force: true });
-        this.st.writeFailures++;
-        if (!this.blockFailing)
-          this.onEvent({ type: "write_failed", what: "block", error: (err as Error).message });
-        this.blockFailing = true;
-        this.st.diskFailing = true;
+        this.blockWriteFailed(err as Error);
         return false;
       }
     }
@@ -511,13 +507,17 @@ export class DurableStore {
       for (const w of writers) w.abort();
       rmSync(`${rawPath}.tmp`, { force: true });
       rmSync(`${dsPath}.tmp`, { force: true });
-      this.st.writeFailures++;
-      if (!this.blockFailing)
-        this.onEvent({ type: "write_failed", what: "block", error: (err as Error).message });
-      this.blockFailing = true;
-      this.st.diskFailing = true;
+      this.blockWriteFailed(err as Error);
       return false;
     }
+  }
+
+  /** A block could not be written: counted, reported once, retried at a later compaction. */
+  private blockWriteFailed(err: Error): void {
+    this.st.writeFailures++;
+    if (!this.blockFailing) this.onEvent({ type: "write_failed", what: "block", error: err.message });
+    this.blockFailing = true;
+    this.st.diskFailing = true;
   }
 
   private firstHeadSampleAfter(t: number): number {
@@ -797,13 +797,6 @@ function concat(labels: Labels, pieces: { t: Float64Array; v: Float64Array }[]):
     }
   }
   return { labels, timestamps: t.subarray(0, k), values: v.subarray(0, k) };
-}
-
-function toCompiled(m: Matcher | CompiledMatcher): CompiledMatcher {
-  if ("matches" in m) return m;
-  const r = compileMatcher(m);
-  if (!r.ok) throw new TypeError(r.error);
-  return r.matcher;
 }
 
 function isIoError(err: unknown): boolean {

@@ -54,3 +54,11 @@ export function matchesAll(labels: Labels, matchers: readonly CompiledMatcher[])
   for (const m of matchers) if (!m.matches(labelValue(labels, m.name))) return false;
   return true;
 }
+
+/** A matcher ready to test values: compiled ones as they are, plain ones compiled (a bad regex throws TypeError). */
+export function toCompiled(m: Matcher | CompiledMatcher): CompiledMatcher {
+  if ("matches" in m) return m;
+  const r = compileMatcher(m);
+  if (!r.ok) throw new TypeError(r.error);
+  return r.matcher;
+}

@@ -1,5 +1,5 @@
 import { compareLabels, type Labels, labelsKey } from "./labels.js";
-import { type CompiledMatcher, compileMatcher, type Matcher, matchesAll } from "./matchers.js";
+import { type CompiledMatcher, type Matcher, matchesAll, toCompiled } from "./matchers.js";
 import { writeStaleMarker } from "./stale.js";
 
 /** Why an append was refused; "ok" when it was stored. Appends never throw. */
@@ -451,13 +451,6 @@ export class SeriesStore {
     }
     return n;
   }
-}
-
-function toCompiled(m: Matcher | CompiledMatcher): CompiledMatcher {
-  if ("matches" in m) return m;
-  const r = compileMatcher(m);
-  if (!r.ok) throw new TypeError(r.error);
-  return r.matcher;
 }
 
 function validLabels(labels: Labels): boolean {
