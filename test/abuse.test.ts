@@ -130,9 +130,18 @@ let prober: Worker | undefined;
 /** Runs `attack` while the probe thread calls the API and the liveness probe every 20 ms. */
 async function underAttack<T>(attack: () => Promise<T>): Promise<{ result: T; probe: Probe }> {
   const thread = prober as Worker;
+  // One listener pair per attack, removed when it settles (13 attacks would pass Node's 10-listener warning).
   const finished = new Promise<Probe>((resolve, reject) => {
-    thread.once("message", resolve);
-    thread.once("error", reject);
+    const onMessage = (p: Probe) => {
+      thread.off("error", onError);
+      resolve(p);
+    };
+    const onError = (err: Error) => {
+      thread.off("message", onMessage);
+      reject(err);
+    };
+    thread.once("message", onMessage);
+    thread.once("error", onError);
   });
   thread.postMessage({ type: "token", token: userToken });
   thread.postMessage({ type: "start" });
