@@ -302,6 +302,39 @@ export class Block {
     return b;
   }
 
+  /**
+   * Reads several chunks of one series part — written one after another — with one read of
+   * the span they cover; each is checked on its own: a chunk failing its CRC is an error in its
+   * slot, the others are returned.
+   */
+  readChunks(list: readonly ChunkMeta[]): (Uint8Array | BlockCorruptError)[] {
+    if (list.length === 0) return [];
+    let from = Number.POSITIVE_INFINITY;
+    let to = 0;
+    for (const c of list) {
+      from = Math.min(from, c.offset);
+      to = Math.max(to, c.offset + c.length);
+    }
+    if (to - from > 4 * list.reduce((n, c) => n + c.length, 0) + 4096) {
+      // Not contiguous after all (a hand-made block): read them one by one.
+      return list.map((c) => {
+        try {
+          return this.readChunk(c);
+        } catch (err) {
+          if (err instanceof BlockCorruptError) return err;
+          throw err;
+        }
+      });
+    }
+    const span = readAt(this.fd, from, to - from);
+    return list.map((c) => {
+      const b = span.subarray(c.offset - from, c.offset - from + c.length);
+      return crc32(b) === c.crc
+        ? b
+        : new BlockCorruptError(`${this.meta.path}: chunk at ${c.offset} checksum mismatch`);
+    });
+  }
+
   close(): void {
     if (this.fd < 0) return;
     closeSync(this.fd);
