@@ -28,6 +28,7 @@ import {
   type ResultOf,
 } from "../src/engine/index.js";
 import { Sampler, type ScrapeBatch, type ScrapeSink } from "../src/tsdb/sampler.js";
+import { mulberry32 as prng } from "../test/support/prng.js";
 
 const { values: args } = parseArgs({ options: { runs: { type: "string", default: "30" } } });
 const RUNS = Number(args.runs);
@@ -51,18 +52,6 @@ const log = (msg: string) => process.stdout.write(`${msg}\n`);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 const T = Math.floor(Date.now() / STEP_MS) * STEP_MS - 60_000;
 const FIRST = T - HOUR_MS + STEP_MS;
-
-/** mulberry32 */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** 1 h at 5 s of the app's HTTP metrics for 100 routes (1,500 series), as scrape batches. */
 function batches(): ScrapeBatch[] {

@@ -51,6 +51,7 @@ import { type Engine, EngineClient, InlineEngine } from "../src/engine/index.js"
 import { promApiRoutes } from "../src/http/promapi.js";
 import { labelsFromObject, SeriesStore } from "../src/tsdb/index.js";
 import type { ScrapeBatch, ScrapeSink } from "../src/tsdb/sampler.js";
+import { mulberry32 as prng } from "../test/support/prng.js";
 import { ensurePackage, freePort } from "../test/support/services.js";
 import { startBenchApp } from "./app.js";
 import { run, startPrometheus } from "./prometheus.js";
@@ -104,17 +105,6 @@ const T =
     : Math.floor(Date.now() / STEP_MS) * STEP_MS - 60_000;
 const FIRST = T - HOUR_MS + STEP_MS; // 720 samples per series in (T-1h, T]
 
-/** mulberry32: small, fast, deterministic. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const rand = prng(20240601);
 const gauss = () => Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
 

@@ -48,6 +48,7 @@ import { parseArgs } from "node:util";
 import { evaluateRange } from "../src/promql/index.js";
 import { DurableStore } from "../src/tsdb/durable.js";
 import { labelsFromObject } from "../src/tsdb/index.js";
+import { mulberry32 as prng } from "../test/support/prng.js";
 import { ensurePackage, freePort } from "../test/support/services.js";
 import { dirBytes, run, startPrometheus, vmRssBytes } from "./prometheus.js";
 
@@ -128,18 +129,6 @@ const SAMPLES = N * SERIES;
 
 // ---------------------------------------------------------------------------------------------
 // Data
-
-/** mulberry32: small, fast, deterministic. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface SeriesDef {
   family: string;

@@ -5,17 +5,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { anomalyCommand, formatScore, parseSeriesCsv, parseTimestamp } from "../src/cli/anomaly.js";
 import { ANOMALY_THRESHOLD, AnomalyDetector, AnomalyRegistry } from "../src/logs/analysis/anomaly.js";
 import { runAsync } from "./support/cli.js";
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 as rng } from "./support/prng.js";
 
 function gaussian(seed: number): () => number {
   const u = rng(seed);

@@ -10,17 +10,7 @@ import { Registry } from "prom-client";
 import { afterAll, expect, it } from "vitest";
 import { createLogAnalysis, QUERIES } from "../src/logs/analysis/index.js";
 import { ManualClock } from "./support/clock.js";
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 as rng } from "./support/prng.js";
 
 const dir = mkdtempSync(join(tmpdir(), "tug-replay-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

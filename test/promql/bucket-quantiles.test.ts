@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { bucketQuantile } from "../../src/metrics/quantile.js";
 import { prometheusBucketQuantile } from "../../src/promql/kernels.js";
+import { mulberry32 as prng } from "../support/prng.js";
 
 // The two bucket quantiles (src/metrics/quantile.ts documents why there are two): they agree on
 // what the registry produces and differ exactly where the comment there says.
@@ -9,18 +10,6 @@ const LES = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, Infinity];
 
 function prom(q: number, les: readonly number[], cumulative: readonly number[]): number {
   return prometheusBucketQuantile(q, Float64Array.from(les), Float64Array.from(cumulative), les.length);
-}
-
-/** mulberry32, seeded: the same histograms on every run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 describe("the registry's bucket quantile and Prometheus's", () => {
