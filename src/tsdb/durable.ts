@@ -1,10 +1,9 @@
-import { mkdirSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
+import { mkdirSync, readdirSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import {
   Block,
   BlockCorruptError,
   BlockWriter,
-  type ChunkMeta,
   PART_COUNT,
   PART_LAST,
   PART_MAX,
@@ -662,7 +661,12 @@ export class DurableStore {
   private assemble(sources: readonly Source[], cap: number): { t: Float64Array; v: Float64Array } {
     if (sources.length === 1) {
       const only = sources[0] as Source;
-      if ("t" in only) return { t: only.t, v: only.ones ? ones(only.v) : only.v };
+      if ("t" in only) {
+        if (!only.ones) return { t: only.t, v: only.v };
+        const v = only.v.slice();
+        setOnes(v, 0, v.length);
+        return { t: only.t, v };
+      }
     }
     const t = new Float64Array(cap);
     const v = new Float64Array(cap);
@@ -782,16 +786,6 @@ export class DurableStore {
   }
 }
 
-/** Each sample's count: 1, a staleness marker kept as it is (it is no sample). */
-function ones(values: Float64Array): Float64Array {
-  const out = new Float64Array(values.length);
-  for (let i = 0; i < values.length; i++) {
-    if (isStaleMarker(values[i] as number)) writeStaleMarker(out, i);
-    else out[i] = 1;
-  }
-  return out;
-}
-
 function encodeChunks(
   ts: Float64Array,
   vals: Float64Array,
@@ -836,15 +830,4 @@ function isIoError(err: unknown): boolean {
   return (
     typeof code === "string" && /^(ENOSPC|EIO|EDQUOT|EROFS|EFBIG|EACCES|EPERM|EMFILE|ENFILE)$/.test(code)
   );
-}
-
-/** Bytes a folder holds (files directly inside it and one level down). */
-export function folderBytes(dir: string): number {
-  let total = 0;
-  for (const f of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, f.name);
-    if (f.isDirectory()) total += folderBytes(p);
-    else total += statSync(p).size;
-  }
-  return total;
 }

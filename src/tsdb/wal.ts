@@ -7,6 +7,7 @@ import {
   openSync,
   readdirSync,
   readFileSync,
+  statSync,
   unlinkSync,
   writeSync,
 } from "node:fs";
@@ -308,14 +309,7 @@ export class Wal {
   /** Bytes of all segments on disk. */
   sizeBytes(): number {
     let total = 0;
-    for (const seg of this.segments()) {
-      const fd = openSync(this.path(seg), "r");
-      try {
-        total += fstatSync(fd).size;
-      } finally {
-        closeSync(fd);
-      }
-    }
+    for (const seg of this.segments()) total += statSync(this.path(seg)).size;
     return total;
   }
 
