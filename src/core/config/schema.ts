@@ -31,7 +31,54 @@ const thresholds = (warn: number, fail: number, what: string) =>
 const durationMs = (def: number, description: string) =>
   z.number().int().min(1).max(86_400_000).default(def).describe(description);
 
-export const configSchema = z.strictObject({
+/**
+ * Fault injection: a testing aid that makes this instance a bad release on purpose (errors,
+ * latency, a failing health check) so that deployment monitoring can be shown to catch one
+ * (docs/fault-injection.md). Off by default; refused in production.
+ */
+const faultsSchema = z
+  .strictObject({
+    errorPercent: z
+      .number()
+      .min(0)
+      .max(100)
+      .default(0)
+      .describe(
+        "Testing aid: share of /api/* requests answered 500 on purpose, in percent (refused in production)",
+      ),
+    latencyMs: z
+      .number()
+      .int()
+      .min(0)
+      .max(60_000)
+      .default(0)
+      .describe("Testing aid: delay added to every /api/* response, in ms (refused in production)"),
+    healthFail: z
+      .boolean()
+      .default(false)
+      .describe('Testing aid: add a health check "fault_injection" that fails (refused in production)'),
+  })
+  .prefault({});
+
+/** Any fault set with environment production is a configuration error naming it. */
+function refuseFaultsInProduction(
+  c: { environment: string; faults: z.output<typeof faultsSchema> },
+  ctx: z.RefinementCtx,
+): void {
+  if (c.environment !== "production") return;
+  const set = (["errorPercent", "latencyMs", "healthFail"] as const).filter(
+    (k) => c.faults[k] !== (k === "healthFail" ? false : 0),
+  );
+  for (const key of set) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["faults", key],
+      message: "fault injection is a testing aid and is refused when environment is production",
+    });
+  }
+}
+
+const settingsSchema = z.strictObject({
   service: z
     .strictObject({
       name: z.string().min(1).default("tug-api").describe("serviceId in health responses and logs"),
@@ -549,7 +596,10 @@ export const configSchema = z.strictObject({
         .prefault({}),
     })
     .prefault({}),
+  faults: faultsSchema,
 });
+
+export const configSchema = settingsSchema.superRefine(refuseFaultsInProduction);
 
 export type Config = z.output<typeof configSchema>;
 export type ConfigInput = z.input<typeof configSchema>;
@@ -574,6 +624,9 @@ export const ENV_SETTINGS = [
   { env: "WEBHOOK_SIGNING_SECRET", path: ["notifications", "webhookSigningSecret"], kind: "string" },
   { env: "ALERTMANAGER_URLS", path: ["notifications", "forwardTo"], kind: "list" },
   { env: "NOTIFICATIONS_ENABLED", path: ["notifications", "enabled"], kind: "boolean" },
+  { env: "TUG_FAULT_ERROR_PERCENT", path: ["faults", "errorPercent"], kind: "integer" },
+  { env: "TUG_FAULT_LATENCY_MS", path: ["faults", "latencyMs"], kind: "integer" },
+  { env: "TUG_FAULT_HEALTH_FAIL", path: ["faults", "healthFail"], kind: "boolean" },
 ] as const satisfies ReadonlyArray<{
   env: string;
   path: readonly string[];
