@@ -5,6 +5,7 @@
 import type { App, AppCapability, AppContext, AppOptions } from "./app/context.js";
 import { database, migrations, sessions } from "./app/database.js";
 import { engine, rules, sampler } from "./app/engine.js";
+import { faults } from "./app/faults.js";
 import { health, monitoringEndpoints } from "./app/health.js";
 import { apiRoutes, httpServer, readiness } from "./app/http.js";
 import { logAnalysis } from "./app/log-analysis.js";
@@ -30,6 +31,7 @@ export const CAPABILITIES: readonly AppCapability[] = [
   sessions,
   migrations,
   health,
+  faults,
   notifier,
   engine,
   rules,
