@@ -4,6 +4,7 @@
 
 import type { App, AppCapability, AppContext, AppOptions } from "./app/context.js";
 import { database, migrations, sessions } from "./app/database.js";
+import { deployments } from "./app/deployments.js";
 import { engine, rules, sampler } from "./app/engine.js";
 import { faults } from "./app/faults.js";
 import { health, monitoringEndpoints } from "./app/health.js";
@@ -37,6 +38,7 @@ export const CAPABILITIES: readonly AppCapability[] = [
   rules,
   sampler,
   logAnalysis,
+  deployments,
   monitoringEndpoints,
   apiRoutes,
 ];

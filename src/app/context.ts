@@ -9,6 +9,8 @@ import type { Database } from "../api/db/index.js";
 import type { SessionStore } from "../api/index.js";
 import type { Config } from "../core/config/index.js";
 import type { Capability } from "../core/lifecycle.js";
+import type { DeploymentMonitor } from "../deploy/monitor.js";
+import type { DeploymentStore } from "../deploy/store.js";
 import type { Engine } from "../engine/index.js";
 import type { HealthRunner, LivenessMonitor, ServiceInfo } from "../health/index.js";
 import type { Lifecycle } from "../http/monitoring.js";
@@ -99,6 +101,7 @@ export interface AppContext {
   notifier?: Notifier;
   engine?: Engine;
   logAnalysis?: LogAnalysis;
+  deployments?: { monitor: DeploymentMonitor; store: DeploymentStore };
 }
 
 export type AppCapability = Capability<AppContext>;

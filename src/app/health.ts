@@ -98,6 +98,8 @@ export const monitoringEndpoints: AppCapability = {
       alertSummary: notifier
         ? () => ({ pending: engine?.alerts().pending ?? 0, ...notifier.summary() })
         : undefined,
+      // Built by a later capability (src/app/deployments.ts): read when the status is asked for.
+      deployment: () => ctx.deployments?.monitor.status() ?? null,
     });
     return [];
   },

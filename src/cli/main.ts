@@ -16,6 +16,8 @@ Usage:
                                  score timestamp,value rows (anomalous at >= 0.5)
   tug alerts test --receiver NAME [--config FILE]
                                  send a test notification through one receiver of alertmanager.yml
+  tug deploy watch --version V --health-url URL [--rollback-url URL] [--duration 15m] …
+                                 watch a deployment as a CI/CD gate: exit 0 succeeded, 1 failed or rolled back, 2 could not run
   tug help                       this text
 `;
 
@@ -87,6 +89,12 @@ export async function main(argv: string[]): Promise<number> {
       );
     case "alerts":
       return (await import("./alerts.js")).alertsCommand(
+        [sub ?? "", ...rest],
+        (s) => process.stdout.write(s),
+        (s) => process.stderr.write(s),
+      );
+    case "deploy":
+      return (await import("./deploy.js")).deployCommand(
         [sub ?? "", ...rest],
         (s) => process.stdout.write(s),
         (s) => process.stderr.write(s),

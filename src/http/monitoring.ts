@@ -39,6 +39,8 @@ export interface MonitoringRoutesOptions {
   debugInfo: (() => Record<string, unknown>) | undefined;
   /** The notifier's counts for /monitoring/status; undefined when it is off. */
   alertSummary?: (() => Record<string, unknown>) | undefined;
+  /** The deployment being watched (or the last one) for /monitoring/status; null when none. */
+  deployment?: (() => Record<string, unknown> | null) | undefined;
 }
 
 /** Probes stay open whatever the token: Kubernetes cannot send one. */
@@ -117,6 +119,7 @@ export async function monitoringRoutes(app: FastifyInstance, opts: MonitoringRou
       system: summary.system,
       users: summary.users,
       ...(opts.alertSummary ? { alerts: opts.alertSummary() } : {}),
+      ...(opts.deployment ? { deployment: opts.deployment() } : {}),
     };
   });
 

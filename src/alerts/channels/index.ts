@@ -49,4 +49,12 @@ export {
   sortedPairs,
   subject,
 } from "./templates.js";
-export { createWebhookChannel, signatureHeaders, type WebhookOptions, webhookBody } from "./webhook.js";
+export {
+  createWebhookChannel,
+  describeFetchError,
+  postJson,
+  signatureHeaders,
+  statusResult,
+  type WebhookOptions,
+  webhookBody,
+} from "./webhook.js";

@@ -180,7 +180,7 @@ function parseTarget(
   return { url: u.toString(), display: `${u.protocol}//${u.host}`, auth };
 }
 
-function describeFetchError(err: unknown, timeoutMs: number): string {
+export function describeFetchError(err: unknown, timeoutMs: number): string {
   if (err instanceof Error && err.name === "TimeoutError") return `timed out after ${timeoutMs}ms`;
   if (err instanceof Error && err.name === "AbortError") return "aborted";
   const cause =
