@@ -86,7 +86,8 @@ export interface DeploymentView extends Omit<DeploymentRecord, "config" | "notif
   config: Record<string, unknown>;
   endsAt: number;
   transitions: Transition[];
-  looks: Look[];
+  /** The last 100 looks; histogram bounds written as Prometheus writes `le` ("0.005", "+Inf"). */
+  looks: Array<Omit<Look, "canary" | "baseline"> & { canary?: unknown; baseline?: unknown }>;
   /** The last look's verdict, the one that explains the current phase. */
   verdict: Verdict | null;
 }
@@ -244,7 +245,11 @@ export class DeploymentMonitor {
       config: publicConfig(config),
       endsAt: r.startedAt + config.monitoringDurationMinutes * 60_000,
       transitions: this.o.store.transitions(id),
-      looks,
+      looks: looks.map((l) => ({
+        ...l,
+        ...(l.canary ? { canary: windowView(l.canary) } : {}),
+        ...(l.baseline ? { baseline: windowView(l.baseline) } : {}),
+      })),
       verdict: [...looks].reverse().find((l) => l.verdict)?.verdict ?? null,
     };
   }
@@ -607,6 +612,18 @@ export class DeploymentMonitor {
         { field: "phase", message: `is ${r.phase}; only a deployment being watched can be ${what}ed` },
       ]);
   }
+}
+
+function windowView(w: WindowCounts) {
+  return {
+    ...w,
+    latency: w.latency
+      ? {
+          le: w.latency.le.map((b) => (b === Number.POSITIVE_INFINITY ? "+Inf" : String(b))),
+          cumulative: w.latency.cumulative,
+        }
+      : null,
+  };
 }
 
 /** The numbers behind a look, as recorded with a transition. */

@@ -55,7 +55,8 @@ export async function probeHealth(
 /** "timeout after 5 s", "connection refused (ECONNREFUSED)", "host not found (ENOTFOUND)"... */
 export function fetchFailure(err: unknown, timeoutMs: number): string {
   if (err instanceof Error && err.name === "TimeoutError") return `timeout after ${timeoutMs / 1000} s`;
-  const code = (err as { cause?: { code?: unknown } } | undefined)?.cause?.code;
+  const cause = (err as { cause?: { code?: unknown; message?: unknown } } | undefined)?.cause;
+  const code = cause?.code;
   const words: Record<string, string> = {
     ECONNREFUSED: "connection refused",
     ENOTFOUND: "host not found",
@@ -63,6 +64,8 @@ export function fetchFailure(err: unknown, timeoutMs: number): string {
     EHOSTUNREACH: "host unreachable",
   };
   if (typeof code === "string") return `${words[code] ?? "network error"} (${code})`;
+  // fetch's own refusals (a port it will not use, a malformed address) carry only a message.
+  if (typeof cause?.message === "string") return `network error: ${cause.message}`;
   return `network error: ${err instanceof Error ? err.message : String(err)}`;
 }
 

@@ -137,6 +137,10 @@ const fromRow = (r: Row): DeploymentRecord => ({
 
 export class DeploymentConflict extends Error {}
 
+// A histogram's last bound is +Inf, which JSON cannot write (it would come back as null).
+const infinityOut = (_k: string, v: unknown) => (v === Number.POSITIVE_INFINITY ? "+Inf" : v);
+const infinityIn = (_k: string, v: unknown) => (v === "+Inf" ? Number.POSITIVE_INFINITY : v);
+
 export class DeploymentStore {
   private readonly db: Database.Database;
 
@@ -212,7 +216,7 @@ export class DeploymentStore {
       const seq = this.nextSeq("looks", id);
       this.db
         .prepare("INSERT INTO looks (deployment_id, seq, at, body) VALUES (?, ?, ?, ?)")
-        .run(id, seq, look.at, JSON.stringify(look));
+        .run(id, seq, look.at, JSON.stringify(look, infinityOut));
       if (seq > MAX_LOOKS)
         this.db.prepare("DELETE FROM looks WHERE deployment_id = ? AND seq <= ?").run(id, seq - MAX_LOOKS);
     })();
@@ -249,7 +253,7 @@ export class DeploymentStore {
     const rows = this.db
       .prepare("SELECT body FROM looks WHERE deployment_id = ? ORDER BY seq DESC LIMIT ?")
       .all(id, limit) as Array<{ body: string }>;
-    return rows.reverse().map((r) => JSON.parse(r.body) as Look);
+    return rows.reverse().map((r) => JSON.parse(r.body, infinityIn) as Look);
   }
 
   /** Newest first; `before` is the cursor a previous page returned. */
