@@ -4,6 +4,7 @@
 // last deployment" marker, and the outcome told to the team through the notifier.
 
 import { Counter, Gauge } from "prom-client";
+import { createAlertmanagerForwarder } from "../alerts/channels/index.js";
 import type { PostableAlert } from "../alerts/wire.js";
 import type { Config } from "../core/config/index.js";
 import type { DeploymentConfig } from "../deploy/config.js";
@@ -45,14 +46,24 @@ function sources(config: Config) {
 /** The outcome to the team: the embedded notifier, else the configured Alertmanagers, else the log. */
 function teller(ctx: AppContext) {
   const logger = need(ctx, "logger", "deployments");
-  return (alert: PostableAlert) => {
+  const n = ctx.config.notifications;
+  const forwarder =
+    n.forwardTo.length > 0
+      ? createAlertmanagerForwarder(n.forwardTo, { timeoutMs: n.channelTimeoutMs })
+      : undefined;
+  return async (alert: PostableAlert) => {
     if (ctx.notifier) {
       ctx.notifier.receive([alert]);
       return;
     }
+    if (forwarder) {
+      const r = await forwarder.send([alert], AbortSignal.timeout(n.channelTimeoutMs * 2));
+      if (r.ok) return;
+      logger.error({ alert: alert.labels, error: r.error }, "telling Alertmanager about a deployment failed");
+    }
     logger.warn(
       { alert: alert.labels, description: alert.annotations?.description },
-      "deployment outcome (no notifier to send it)",
+      "deployment outcome (no notifier or Alertmanager took it)",
     );
   };
 }
