@@ -33,7 +33,7 @@ export const deploymentConfigSchema = z.strictObject({
     .max(128)
     .regex(/^[A-Za-z0-9._:-]+$/, "use letters, digits, '.', '_', ':' and '-'")
     .optional()
-    .describe("The deployment's id (default: <version>-<environment>-<start time>)"),
+    .describe("The deployment's id (default: <version>-<environment>-<start time to the ms>)"),
   version: z.string().min(1).max(128).describe("The version being deployed"),
   environment: z.string().min(1).max(64).optional().describe("Default: the app's ENVIRONMENT"),
   healthCheckUrl: httpUrl("healthCheckUrl").describe("Polled every check interval"),
@@ -139,10 +139,7 @@ export function parseDeploymentConfig(
       [{ field: "checkIntervalSeconds", message: "must not exceed monitoringDurationMinutes × 60" }],
     );
   const environment = c.environment ?? defaults.environment;
-  const stamp = new Date(defaults.now)
-    .toISOString()
-    .replace(/[-:]/g, "")
-    .replace(/\.\d+Z$/, "Z");
+  const stamp = new Date(defaults.now).toISOString().replace(/[-:]/g, "");
   return { ...c, environment, deploymentId: c.deploymentId ?? `${c.version}-${environment}-${stamp}` };
 }
 
