@@ -80,6 +80,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
     health: ctx.health,
     engine: ctx.engine,
     notifier: ctx.notifier,
+    deployments: ctx.deployments,
     db: ctx.db ?? fail("the database"),
     sessions: ctx.sessions ?? fail("the session store"),
     lifecycle: () => ctx.state.phase,

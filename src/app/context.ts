@@ -49,6 +49,8 @@ export interface App {
   engine: Engine | undefined;
   /** The embedded Alertmanager-compatible notifier (monitoring and notifications on). */
   notifier: Notifier | undefined;
+  /** The deployment monitor and its history (monitoring on; docs/deployments.md). */
+  deployments: { monitor: DeploymentMonitor; store: DeploymentStore } | undefined;
   db: Database;
   sessions: SessionStore;
   lifecycle(): Lifecycle;
