@@ -2,6 +2,9 @@
 // snake_case, history pages, actions, the status and metrics that show deployments, and the
 // PromQL source reading a real app's own query API.
 
+import { existsSync, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PromqlSource } from "../../src/deploy/source.js";
 import { startTestApp, type TestApp } from "../support/app.js";
@@ -118,6 +121,38 @@ describe("/monitoring/deployments", () => {
     expect(metrics.body).toMatch(
       /tug_build_info\{version="[^"]+",release="[^"]+",node_version="v20[^"]*",environment="staging"\} 1/,
     );
+  });
+
+  it("a restart of the app in the middle of a deployment resumes it, with its history whole", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "tug-deploy-restart-"));
+    const env = {
+      ENVIRONMENT: "staging",
+      MONITORING_TOKEN: TOKEN,
+      DATABASE_URL: `sqlite:${join(dir, "tug.db")}`,
+    };
+    const first = await startTestApp(env);
+    const health = `${first.url}/monitoring/health`;
+    const created = await first.call("POST", "/monitoring/deployments", {
+      token: TOKEN,
+      body: { deploymentId: "across-restart", version: "4.0.0", healthCheckUrl: health },
+    });
+    expect(created.status).toBe(201);
+    await first.close();
+    expect(existsSync(join(dir, "deployments.db"))).toBe(true);
+    const second = await startTestApp(env);
+    try {
+      const d = (await second.call("GET", "/monitoring/deployments/across-restart", { token: TOKEN })).body
+        .deployment;
+      expect(d.phase).toBe("pending");
+      expect(d.transitions.map((x: { reason: string }) => x.reason)).toEqual([
+        "deployment monitoring started",
+        "resumed after a restart of the monitor",
+      ]);
+      const status = (await second.call("GET", "/monitoring/status", { token: TOKEN })).body;
+      expect(status.deployment).toMatchObject({ id: "across-restart", inProgress: 1 });
+    } finally {
+      await second.close();
+    }
   });
 
   it("the PromQL source counts the app's own requests (monitoring routes left out) from its query API", async () => {
