@@ -122,6 +122,7 @@ export const deployments: AppCapability = {
         ? { signingSecret: config.notifications.webhookSigningSecret }
         : {}),
       externalURL: linkBase(config),
+      ...(config.monitoring.token ? { token: config.monitoring.token } : {}),
       ...(ctx.now ? { now: ctx.now } : {}),
       log: (level, fields, msg) => logger[level](fields, msg),
       events: {

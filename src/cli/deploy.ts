@@ -223,6 +223,8 @@ export async function deployCommand(
     ...((v["signing-secret"] ?? process.env.WEBHOOK_SIGNING_SECRET)
       ? { signingSecret: (v["signing-secret"] ?? process.env.WEBHOOK_SIGNING_SECRET) as string }
       : {}),
+    ...(token ? { token } : {}),
+    ...(token ? { token } : {}),
     log: () => {},
   });
   let id: string;

@@ -13,11 +13,15 @@ import type { HealthResult, RollbackRecord } from "./store.js";
 
 export const USER_AGENT = "TUG-DeploymentMonitor/1.0";
 
-/** GET the health URL: a failure is a non-2xx, a health+json `fail`, a timeout or a network error. */
+/**
+ * GET the health URL: a failure is a non-2xx, a health+json `fail`, a timeout or a network error.
+ * `token` is sent as a Bearer token (/monitoring/health needs one outside development).
+ */
 export async function probeHealth(
   url: string,
   timeoutMs: number,
   f: typeof fetch = fetch,
+  token?: string,
 ): Promise<HealthResult> {
   const t0 = performance.now();
   const took = () => Math.round(performance.now() - t0);
@@ -26,6 +30,7 @@ export async function probeHealth(
       headers: {
         accept: "application/health+json, application/json;q=0.9, */*;q=0.1",
         "user-agent": USER_AGENT,
+        ...(token ? { authorization: `Bearer ${token}` } : {}),
       },
       signal: AbortSignal.timeout(timeoutMs),
     });

@@ -123,6 +123,28 @@ describe("/monitoring/deployments", () => {
     );
   });
 
+  it("watches its own app: the health probe carries the monitoring token /monitoring/health needs", async () => {
+    const r = await start({
+      deploymentId: "self",
+      version: "5.0.0",
+      healthCheckUrl: healthUrl,
+      checkIntervalSeconds: 1,
+      monitoringDurationMinutes: 0.05,
+      // The app's own verdict may be a fail on a busy machine (its CPU check): not what is tested.
+      healthFailuresAllowed: 1000,
+      onInconclusive: "hold",
+    });
+    expect(r.status).toBe(201);
+    const d = await waitFor("the deployment to end", async () => {
+      const x = (await t.call("GET", "/monitoring/deployments/self", { token: TOKEN })).body.deployment;
+      return x.outcome ? x : undefined;
+    });
+    // Little traffic here: inconclusive, held as asked. Every probe got past the token check.
+    expect(d.outcome, JSON.stringify(d.transitions.at(-1))).toBe("inconclusive");
+    expect(d.looks.length).toBeGreaterThan(0);
+    for (const l of d.looks) expect([200, 503]).toContain(l.health.status);
+  });
+
   it("a restart of the app in the middle of a deployment resumes it, with its history whole", async () => {
     const dir = mkdtempSync(join(tmpdir(), "tug-deploy-restart-"));
     const env = {
