@@ -155,15 +155,15 @@ export function queryUrls(c: DeploymentConfig): { canary: string; baseline: stri
 
 /** The analysis settings of a deployment: its own where given, the defaults elsewhere. */
 export function analysisSettings(c: DeploymentConfig, defaults: AnalysisSettings): AnalysisSettings {
-  return {
-    ...defaults,
+  const own = {
     maxErrorRatePercent: c.maxErrorRatePercent,
-    ...(c.minRequests !== undefined ? { minRequests: c.minRequests } : {}),
-    ...(c.maxP95IncreasePercent !== undefined ? { maxP95IncreasePercent: c.maxP95IncreasePercent } : {}),
-    ...(c.maxMeanIncreasePercent !== undefined ? { maxMeanIncreasePercent: c.maxMeanIncreasePercent } : {}),
-    ...(c.alpha !== undefined ? { alpha: c.alpha } : {}),
-    ...(c.consecutiveFailures !== undefined ? { consecutiveFailures: c.consecutiveFailures } : {}),
+    minRequests: c.minRequests,
+    maxP95IncreasePercent: c.maxP95IncreasePercent,
+    maxMeanIncreasePercent: c.maxMeanIncreasePercent,
+    alpha: c.alpha,
+    consecutiveFailures: c.consecutiveFailures,
   };
+  return { ...defaults, ...Object.fromEntries(Object.entries(own).filter(([, v]) => v !== undefined)) };
 }
 
 /** The configuration as shown (API, history, logs): the token replaced. */

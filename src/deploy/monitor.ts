@@ -649,19 +649,9 @@ function lookValues(
   decision: Decision | undefined,
   metricsError: string | undefined,
 ): Record<string, unknown> {
+  // Undefined fields vanish when the values are written as JSON.
   const checks = Object.fromEntries(
-    (decision?.verdict.checks ?? []).map((k) => [
-      k.check,
-      {
-        outcome: k.outcome,
-        ...(k.canary !== undefined ? { canary: k.canary } : {}),
-        ...(k.baseline !== undefined ? { baseline: k.baseline } : {}),
-        ...(k.canaryN !== undefined ? { canaryN: k.canaryN } : {}),
-        ...(k.baselineN !== undefined ? { baselineN: k.baselineN } : {}),
-        ...(k.pValue !== undefined ? { pValue: k.pValue } : {}),
-        ...(k.threshold !== undefined ? { threshold: k.threshold } : {}),
-      },
-    ]),
+    (decision?.verdict.checks ?? []).map(({ check, explanation: _e, ...numbers }) => [check, numbers]),
   );
   return {
     health: { ok: health.ok, reason: health.reason, consecutiveFailures: healthFailures },
