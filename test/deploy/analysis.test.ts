@@ -35,13 +35,24 @@ function window(requests: number, errors: number, shape: number[] = SHAPE, minut
   };
 }
 
+// Fixed settings, so that retuning DEFAULT_ANALYSIS (bench/deploy-decisions.ts) leaves these alone.
+const S: AnalysisSettings = {
+  maxErrorRatePercent: 5,
+  minRequests: 300,
+  alpha: 0.01,
+  minErrorRateIncreasePoints: 0.5,
+  maxP95IncreasePercent: 20,
+  maxMeanIncreasePercent: 25,
+  consecutiveFailures: 2,
+};
+
 const BASELINE = window(36_000, 360, SHAPE, 30);
 const check = (v: Verdict, name: CheckName) => v.checks.find((c) => c.check === name) as CheckResult;
 const outcomes = (v: Verdict) => Object.fromEntries(v.checks.map((c) => [c.check, c.outcome]));
 
 describe("analyse", () => {
   it("passes a new version like its baseline, every check explained", () => {
-    const v = analyse(BASELINE, window(6000, 61), DEFAULT_ANALYSIS);
+    const v = analyse(BASELINE, window(6000, 61), S);
     expect(v.outcome).toBe("pass");
     expect(v.reason).toBe("all checks passed");
     expect(v.checks.map((c) => c.check)).toEqual([
@@ -53,7 +64,7 @@ describe("analyse", () => {
     ]);
     for (const c of v.checks) {
       expect(c.outcome).toBe("pass");
-      expect(c.pValue).toBeGreaterThanOrEqual(DEFAULT_ANALYSIS.alpha);
+      expect(c.pValue).toBeGreaterThanOrEqual(S.alpha);
       expect(c.canaryN).toBe(6000);
     }
     expect(check(v, "error_rate_limit").explanation).toMatch(
@@ -62,7 +73,7 @@ describe("analyse", () => {
   });
 
   it("fails a clear error regression on both error checks, with the numbers", () => {
-    const v = analyse(BASELINE, window(6000, 600), DEFAULT_ANALYSIS);
+    const v = analyse(BASELINE, window(6000, 600), S);
     expect(v.outcome).toBe("fail");
     expect(outcomes(v)).toMatchObject({
       error_rate_limit: "fail",
@@ -85,7 +96,7 @@ describe("analyse", () => {
 
   it("a share over the limit by noise only does not fail the limit check", () => {
     // 16 of 300 = 5.3 %: above 5 % but P(X ≥ 16 | 300, 0.05) ≈ 0.4.
-    const v = analyse(window(36_000, 1800), window(300, 16), DEFAULT_ANALYSIS);
+    const v = analyse(window(36_000, 1800), window(300, 16), S);
     const limit = check(v, "error_rate_limit");
     expect(limit.outcome).toBe("pass");
     expect(limit.explanation).toContain("is above the limit but not beyond noise");
@@ -93,7 +104,7 @@ describe("analyse", () => {
 
   it("an increase that is significant but smaller than the minimum points passes", () => {
     // 1.0 % → 1.2 % over 60,000 requests: significant, but not by 0.5 points or more.
-    const v = analyse(window(360_000, 3600), window(60_000, 720), DEFAULT_ANALYSIS);
+    const v = analyse(window(360_000, 3600), window(60_000, 720), S);
     const vs = check(v, "error_rate_vs_baseline");
     expect(vs.outcome).toBe("pass");
     expect(vs.explanation).toMatch(/higher: p = [\d.e-]+, over 1\.50 % \(baseline \+ 0\.5 points\)/);
@@ -101,7 +112,7 @@ describe("analyse", () => {
   });
 
   it("fails a clear latency regression through the rank test and the p95", () => {
-    const v = analyse(BASELINE, window(6000, 60, SLOWER), DEFAULT_ANALYSIS);
+    const v = analyse(BASELINE, window(6000, 60, SLOWER), S);
     expect(v.outcome).toBe("fail");
     expect(outcomes(v)).toMatchObject({
       error_rate_limit: "pass",
@@ -130,35 +141,31 @@ describe("analyse", () => {
   it("a significant but small slowdown is within the thresholds: pass", () => {
     // 2 % of the requests move one bucket up, over a very large window: the rank test sees it.
     const shifted = SHAPE.map((f, i) => f - (i === 3 ? 0.02 : 0) + (i === 4 ? 0.02 : 0));
-    const v = analyse(window(3_600_000, 36_000), window(600_000, 6000, shifted), DEFAULT_ANALYSIS);
+    const v = analyse(window(3_600_000, 36_000), window(600_000, 6000, shifted), S);
     const rank = check(v, "latency_rank");
-    expect(rank.pValue).toBeLessThan(DEFAULT_ANALYSIS.alpha);
+    expect(rank.pValue).toBeLessThan(S.alpha);
     expect(rank.outcome).toBe("pass");
     expect(rank.explanation).toContain("slower, but p95 +0.0 % and mean");
     expect(v.outcome).toBe("pass");
   });
 
   it("too few requests, or none, is inconclusive — never a pass", () => {
-    const few = analyse(BASELINE, window(120, 0), DEFAULT_ANALYSIS);
+    const few = analyse(BASELINE, window(120, 0), S);
     expect(few.outcome).toBe("inconclusive");
     for (const c of few.checks) expect(c.outcome).toBe("inconclusive");
     expect(few.reason).toContain(
-      `the new version served 120 requests, fewer than the ${DEFAULT_ANALYSIS.minRequests} needed`,
+      `the new version served 120 requests, fewer than the ${S.minRequests} needed`,
     );
     expect(few.reason).toContain("histogram counts 120 requests");
 
-    const none = analyse(
-      BASELINE,
-      { ...window(0, 0), latency: null, latencySumSeconds: null },
-      DEFAULT_ANALYSIS,
-    );
+    const none = analyse(BASELINE, { ...window(0, 0), latency: null, latencySumSeconds: null }, S);
     expect(none.outcome).toBe("inconclusive");
     expect(none.reason).toContain("no latency histogram for the new version");
 
     const noBaseline = analyse(
       { ...window(0, 0), latency: null, latencySumSeconds: null },
       window(6000, 60),
-      DEFAULT_ANALYSIS,
+      S,
     );
     expect(noBaseline.outcome).toBe("inconclusive");
     expect(outcomes(noBaseline)).toMatchObject({
@@ -172,17 +179,13 @@ describe("analyse", () => {
   });
 
   it("a failing check wins over an inconclusive one", () => {
-    const v = analyse(
-      BASELINE,
-      { ...window(6000, 900), latency: null, latencySumSeconds: null },
-      DEFAULT_ANALYSIS,
-    );
+    const v = analyse(BASELINE, { ...window(6000, 900), latency: null, latencySumSeconds: null }, S);
     expect(v.outcome).toBe("fail");
     expect(check(v, "latency_p95").outcome).toBe("inconclusive");
   });
 
   it("a missing latency sum leaves only the mean inconclusive", () => {
-    const v = analyse(BASELINE, { ...window(6000, 60), latencySumSeconds: null }, DEFAULT_ANALYSIS);
+    const v = analyse(BASELINE, { ...window(6000, 60), latencySumSeconds: null }, S);
     expect(outcomes(v)).toMatchObject({
       latency_rank: "pass",
       latency_p95: "pass",
@@ -215,12 +218,12 @@ describe("analyse", () => {
       ],
     ];
     for (const [bad, reason] of cases) {
-      const v = analyse(BASELINE, { ...good, ...bad }, DEFAULT_ANALYSIS);
+      const v = analyse(BASELINE, { ...good, ...bad }, S);
       expect(v.outcome, JSON.stringify(bad)).toBe("inconclusive");
       expect(v.reason).toMatch(reason);
     }
     // A baseline of garbage too.
-    const v = analyse({ ...BASELINE, requests: Number.POSITIVE_INFINITY }, good, DEFAULT_ANALYSIS);
+    const v = analyse({ ...BASELINE, requests: Number.POSITIVE_INFINITY }, good, S);
     expect(check(v, "error_rate_vs_baseline")).toMatchObject({ outcome: "inconclusive" });
     expect(v.reason).toContain("the baseline's request count is Infinity");
   });
@@ -229,7 +232,7 @@ describe("analyse", () => {
     const w = window(6000, 60);
     const cumulative = [...(w.latency?.cumulative ?? [])];
     cumulative[5] = (cumulative[4] as number) - 1; // extrapolated increase(), rounded
-    const v = analyse(BASELINE, { ...w, latency: { le: [...LE], cumulative } }, DEFAULT_ANALYSIS);
+    const v = analyse(BASELINE, { ...w, latency: { le: [...LE], cumulative } }, S);
     expect(check(v, "latency_rank").outcome).toBe("pass");
   });
 
@@ -244,7 +247,7 @@ describe("analyse", () => {
         cumulative: keep.map((i) => slow.latency?.cumulative[i] as number),
       },
     };
-    const v = analyse(BASELINE, coarse, DEFAULT_ANALYSIS);
+    const v = analyse(BASELINE, coarse, S);
     expect(check(v, "latency_rank").outcome).toBe("fail");
     expect(check(v, "latency_rank").explanation).toContain("(compared on 10 shared bucket bounds)");
 
@@ -252,32 +255,30 @@ describe("analyse", () => {
       ...slow,
       latency: { le: [0.2, 0.3, Number.POSITIVE_INFINITY], cumulative: [10, 20, 6000] },
     };
-    const d = analyse(BASELINE, disjoint, DEFAULT_ANALYSIS);
+    const d = analyse(BASELINE, disjoint, S);
     expect(check(d, "latency_rank").outcome).toBe("inconclusive");
     expect(d.reason).toContain("the histograms share 0 finite bucket bound(s)");
   });
 
   it("every request in one bucket: nothing to rank, inconclusive", () => {
     const one = [0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0];
-    const v = analyse(window(36_000, 360, one), window(6000, 60, one), DEFAULT_ANALYSIS);
+    const v = analyse(window(36_000, 360, one), window(6000, 60, one), S);
     expect(check(v, "latency_rank").outcome).toBe("inconclusive");
     expect(v.reason).toContain("every request of both versions is in one bucket");
   });
 
   it("refuses bad settings by name", () => {
     expect(() => checkSettings(DEFAULT_ANALYSIS)).not.toThrow();
-    expect(() => analyse(BASELINE, BASELINE, { ...DEFAULT_ANALYSIS, alpha: 0 })).toThrow(
+    expect(() => analyse(BASELINE, BASELINE, { ...S, alpha: 0 })).toThrow(
       /alpha must be in \(0, 0\.5\), got 0/,
     );
-    expect(() => new RegressionJudge({ ...DEFAULT_ANALYSIS, consecutiveFailures: 0 })).toThrow(
-      /consecutiveFailures/,
-    );
-    expect(() => checkSettings({ ...DEFAULT_ANALYSIS, minRequests: 2.5 })).toThrow(/minRequests/);
+    expect(() => new RegressionJudge({ ...S, consecutiveFailures: 0 })).toThrow(/consecutiveFailures/);
+    expect(() => checkSettings({ ...S, minRequests: 2.5 })).toThrow(/minRequests/);
   });
 });
 
 describe("RegressionJudge", () => {
-  const settings: AnalysisSettings = { ...DEFAULT_ANALYSIS, consecutiveFailures: 3 };
+  const settings: AnalysisSettings = { ...S, consecutiveFailures: 3 };
   const pass = window(6000, 60);
   const fail = window(6000, 900);
   const unsure = window(100, 1);
@@ -302,7 +303,7 @@ describe("RegressionJudge", () => {
   });
 
   it("with one failure allowed, the first failing look decides", () => {
-    const judge = new RegressionJudge({ ...DEFAULT_ANALYSIS, consecutiveFailures: 1 });
+    const judge = new RegressionJudge({ ...S, consecutiveFailures: 1 });
     expect(judge.look(BASELINE, pass).regression).toBe(false);
     const d = judge.look(BASELINE, fail);
     expect(d.regression).toBe(true);
