@@ -17,6 +17,7 @@ import type { Lifecycle } from "../http/monitoring.js";
 import type { LogAnalysis } from "../logs/analysis/index.js";
 import type { AppLogger, FileSink, Logger } from "../logs/logger.js";
 import type { Metrics, MetricsSummary } from "../metrics/index.js";
+import type { Sampler } from "../tsdb/index.js";
 
 export interface AppOptions {
   config: Config;
@@ -102,6 +103,7 @@ export interface AppContext {
   health?: HealthRunner;
   notifier?: Notifier;
   engine?: Engine;
+  sampler?: Sampler;
   logAnalysis?: LogAnalysis;
   deployments?: { monitor: DeploymentMonitor; store: DeploymentStore };
 }

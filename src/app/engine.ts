@@ -16,6 +16,15 @@ import { Sampler } from "../tsdb/index.js";
 import { type AppCapability, type AppContext, need } from "./context.js";
 import { linkBase, tsdbFolder } from "./paths.js";
 
+/**
+ * The app as a scrape target, labelled as the stack's Prometheus labels it (job `tug-api` in
+ * monitoring/prometheus.yml, instance host:port), once the server listens.
+ */
+function selfTarget(ctx: AppContext): { job: string; instance: string } | undefined {
+  const a = ctx.state.address;
+  return a ? { job: "tug-api", instance: a.replace(/^\w+:\/\//, "") } : undefined;
+}
+
 /** The rule files, each checked here too: an invalid one stops start-up with its file:line message. */
 function checkedRuleFiles(ctx: AppContext): string[] {
   const ruleFiles = ctx.config.alerts.ruleFiles.map((f) => resolveInstallPath(f));
@@ -93,6 +102,20 @@ export const engine: AppCapability = {
       appVersion: need(ctx, "service", "engine").releaseId,
       queryTimeoutMs: config.engine.queryTimeoutMs,
       maxPointsPerSeries: config.engine.maxPointsPerSeries,
+      target: () => {
+        const t = selfTarget(ctx);
+        const s = ctx.sampler;
+        if (!t || !s) return undefined;
+        const stats = s.stats();
+        return {
+          ...t,
+          scrapeUrl: `${ctx.state.address}/monitoring/metrics`,
+          intervalMs: s.intervalMs,
+          lastScrapeAtMs: stats.lastScrapeAtMs,
+          lastScrapeDurationMs: stats.lastScrapeDurationMs,
+          lastScrapeOk: stats.lastScrapeOk,
+        };
+      },
       rules: {
         rules: (q: { type?: "alert" | "record" }) => e.run({ op: "rules", ...q }),
         alerts: () => e.run({ op: "alerts" }),
@@ -163,7 +186,10 @@ export const sampler: AppCapability = {
       intervalMs: ctx.config.tsdb.scrapeIntervalMs,
       now: ctx.now,
       onError: (err) => logger.warn({ err }, "sampling the registry failed"),
+      // `up` and its companions, labelled as the stack's Prometheus labels this app's target.
+      target: () => selfTarget(ctx),
     });
+    ctx.sampler = s;
     return [{ name: "sampler", start: () => s.start(), stop: () => s.stop() }];
   },
 };

@@ -67,6 +67,21 @@ export interface PromApiOptions {
   clock?: () => number;
   /** Where the API lives. Default /monitoring/api/v1. */
   prefix?: string;
+  /** The embedded scrape target (the app's own registry) for /targets; none before it listens. */
+  target?: () => EmbeddedTarget | undefined;
+}
+
+/** What /targets says of the one target the embedded store samples: the app itself. */
+export interface EmbeddedTarget {
+  job: string;
+  instance: string;
+  /** Where Prometheus would scrape the same metrics. */
+  scrapeUrl: string;
+  intervalMs: number;
+  /** The last scrape: when, how long its main-thread part took, whether the registry was read. */
+  lastScrapeAtMs: number | undefined;
+  lastScrapeDurationMs: number;
+  lastScrapeOk: boolean | undefined;
 }
 
 /** The Prometheus version whose API (and PromQL) this mirrors; Grafana reads it from buildinfo. */
@@ -430,6 +445,42 @@ export async function promApiRoutes(app: FastifyInstance, opts: PromApiOptions):
   route("/alerts", ["GET"], async () => {
     if (!opts.rules) return `{"alerts":[]}`;
     return providerJson(await opts.rules.alerts());
+  });
+
+  // Prometheus's /targets for the one target the embedded store samples (the app's own registry),
+  // so "is it being scraped?" has the same answer in both modes.
+  route("/targets", ["GET"], (p) => {
+    const state = p.get("state") ?? "any";
+    if (!["any", "active", "dropped"].includes(state))
+      throw invalidParam("state", `not supported value ${JSON.stringify(state)}`);
+    const t = opts.target?.();
+    const active =
+      t && state !== "dropped"
+        ? [
+            {
+              discoveredLabels: {
+                __address__: t.instance,
+                __metrics_path__: "/monitoring/metrics",
+                __scheme__: "http",
+                job: t.job,
+              },
+              labels: { instance: t.instance, job: t.job },
+              scrapePool: t.job,
+              scrapeUrl: t.scrapeUrl,
+              globalUrl: t.scrapeUrl,
+              lastError: t.lastScrapeOk === false ? "the registry could not be read" : "",
+              lastScrape:
+                t.lastScrapeAtMs === undefined
+                  ? "0001-01-01T00:00:00Z"
+                  : new Date(t.lastScrapeAtMs).toISOString(),
+              lastScrapeDuration: t.lastScrapeDurationMs / 1000,
+              health: t.lastScrapeOk === undefined ? "unknown" : t.lastScrapeOk ? "up" : "down",
+              scrapeInterval: formatDurationMs(t.intervalMs),
+              scrapeTimeout: formatDurationMs(t.intervalMs),
+            },
+          ]
+        : [];
+    return JSON.stringify({ activeTargets: active, droppedTargets: [] });
   });
 
   route("/status/buildinfo", ["GET"], () =>

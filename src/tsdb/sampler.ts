@@ -66,6 +66,13 @@ export interface SamplerOptions {
   onError?: (err: unknown) => void;
   /** A ref unseen for this many scrapes is forgotten. Default 60. */
   forgetAfterScrapes?: number;
+  /**
+   * The scrape target's `job` and `instance`: with them, each scrape also writes the series
+   * Prometheus writes for a target — `up` (1, or 0 when the registry could not be read),
+   * `scrape_duration_seconds` and `scrape_samples_scraped` — so that `up`, `up == 0` and
+   * `absent(up)` mean in embedded mode what they mean in the stack.
+   */
+  target?: () => { job: string; instance: string } | undefined;
 }
 
 /** What one scrape sent. */
@@ -85,6 +92,9 @@ export interface SamplerStats {
   scrapeFailuresTotal: number;
   /** Main-thread time of the last scrape: collecting the registry and building the batch. */
   lastScrapeDurationMs: number;
+  /** When the last scrape ran (its samples' timestamp) and whether it read the registry. */
+  lastScrapeAtMs: number | undefined;
+  lastScrapeOk: boolean | undefined;
 }
 
 interface Interned {
@@ -105,6 +115,7 @@ export class Sampler {
   private readonly timers: Timers;
   private readonly onError: (err: unknown) => void;
   private readonly forgetAfter: number;
+  private readonly target: (() => { job: string; instance: string } | undefined) | undefined;
   private timer: TimerHandle | undefined;
   private inFlight = false;
   private readonly interned = new Map<string, Interned>();
@@ -116,6 +127,8 @@ export class Sampler {
     scrapesTotal: 0,
     scrapeFailuresTotal: 0,
     lastScrapeDurationMs: 0,
+    lastScrapeAtMs: undefined,
+    lastScrapeOk: undefined,
   };
 
   constructor(opts: SamplerOptions) {
@@ -126,6 +139,7 @@ export class Sampler {
     this.timers = opts.timers ?? systemTimers;
     this.onError = opts.onError ?? (() => {});
     this.forgetAfter = opts.forgetAfterScrapes ?? 60;
+    this.target = opts.target;
   }
 
   /** Starts scraping every interval; the timer does not keep the process alive. */
@@ -172,25 +186,38 @@ export class Sampler {
       const scrape = ++this.scrapeNo;
       let n = 0;
       for (const family of families) n += family.values.length;
+      const scraped = n;
+      const target = this.target?.();
+      if (target) n += 3;
       const refs = new Int32Array(n);
       const values = new Float64Array(n);
       const defs: ScrapeBatch["defs"] = [];
       let i = 0;
-      for (const family of families) {
-        for (const v of family.values) {
-          const name = (v as { metricName?: string }).metricName ?? family.name;
-          const key = seriesKey(name, v.labels);
-          let e = this.interned.get(key);
-          if (e === undefined) {
-            e = { ref: this.nextRef++, seen: scrape };
-            this.interned.set(key, e);
-            defs.push({ ref: e.ref, labels: flatLabels(name, v.labels) });
-          }
-          e.seen = scrape;
-          refs[i] = e.ref;
-          values[i] = v.value;
-          i++;
+      const add = (
+        name: string,
+        labels: Readonly<Record<string, string | number | undefined>>,
+        value: number,
+      ) => {
+        const key = seriesKey(name, labels);
+        let e = this.interned.get(key);
+        if (e === undefined) {
+          e = { ref: this.nextRef++, seen: scrape };
+          this.interned.set(key, e);
+          defs.push({ ref: e.ref, labels: flatLabels(name, labels) });
         }
+        e.seen = scrape;
+        refs[i] = e.ref;
+        values[i] = value;
+        i++;
+      };
+      for (const family of families) {
+        for (const v of family.values)
+          add((v as { metricName?: string }).metricName ?? family.name, v.labels, v.value);
+      }
+      if (target) {
+        add("up", target, ok ? 1 : 0);
+        add("scrape_duration_seconds", target, (performance.now() - started) / 1000);
+        add("scrape_samples_scraped", target, scraped);
       }
       const forget: number[] = [];
       if (scrape % 16 === 0) {
@@ -207,6 +234,8 @@ export class Sampler {
       this.inFlight = false;
       this.figures.scrapesTotal++;
       this.figures.lastScrapeDurationMs = performance.now() - started;
+      this.figures.lastScrapeAtMs = nowMs;
+      this.figures.lastScrapeOk = ok;
     }
   }
 }
