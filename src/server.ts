@@ -3,6 +3,7 @@
 // order and stops them in the reverse order; see docs/architecture.md, "How a capability plugs in".
 
 import type { App, AppCapability, AppContext, AppOptions } from "./app/context.js";
+import { dashboard } from "./app/dashboard.js";
 import { database, migrations, sessions } from "./app/database.js";
 import { deployments } from "./app/deployments.js";
 import { engine, rules, sampler } from "./app/engine.js";
@@ -39,6 +40,7 @@ export const CAPABILITIES: readonly AppCapability[] = [
   sampler,
   logAnalysis,
   deployments,
+  dashboard,
   monitoringEndpoints,
   apiRoutes,
 ];

@@ -177,6 +177,14 @@ export class HttpMetrics {
     );
   }
 
+  /**
+   * A streaming response (the dashboard's server-sent events) counts as answered once its headers
+   * are sent: its time to open is its duration, and it is not in flight while it streams.
+   */
+  streamOpened(req: FastifyRequest, statusCode: number): void {
+    this.finish(req, undefined, statusCode);
+  }
+
   private finish(req: FastifyRequest, reply: FastifyReply | undefined, statusCode: number): void {
     if (req.tugRecorded) return;
     req.tugRecorded = true;

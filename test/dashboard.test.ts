@@ -1,0 +1,285 @@
+// The built-in dashboard's server side on a real app: the page and its assets with a strict CSP,
+// the redirect, the live hub's one evaluation per interval shared by every open page (counted by
+// its metric and by the evaluations' own stamps, not by timing), bad input, the cross-site check
+// on mutations, and the token outside development.
+
+import { gunzipSync } from "node:zlib";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startTestApp, type TestApp } from "./support/app.js";
+import { waitFor } from "./support/wait.js";
+
+interface Frame {
+  event: string;
+  data: string;
+}
+
+/** Reads an SSE stream with fetch, as the page does; frames are collected until `stop()`. */
+function openStream(url: string, headers: Record<string, string> = {}) {
+  const ctl = new AbortController();
+  const frames: Frame[] = [];
+  const opened = (async () => {
+    const res = await fetch(url, { headers, signal: ctl.signal });
+    const body = res.body;
+    if (!body) throw new Error("no body");
+    const status = res.status;
+    const type = res.headers.get("content-type");
+    void (async () => {
+      const reader = body.getReader();
+      const dec = new TextDecoder();
+      let buf = "";
+      try {
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) return;
+          buf += dec.decode(value, { stream: true });
+          for (let i = buf.indexOf("\n\n"); i >= 0; i = buf.indexOf("\n\n")) {
+            const raw = buf.slice(0, i);
+            buf = buf.slice(i + 2);
+            const event = /^event: (.*)$/m.exec(raw)?.[1] ?? "message";
+            const data = raw
+              .split("\n")
+              .filter((l) => l.startsWith("data: "))
+              .map((l) => l.slice(6))
+              .join("\n");
+            if (data) frames.push({ event, data });
+          }
+        }
+      } catch {
+        // Aborted by stop(): the test is done with this stream.
+      }
+    })();
+    return { status, type };
+  })();
+  return { frames, opened, stop: () => ctl.abort() };
+}
+
+const metricValue = (text: string, name: string, labels: string) => {
+  const line = text.split("\n").find((l) => l.startsWith(`${name}{${labels}}`));
+  return line ? Number(line.slice(line.lastIndexOf(" ") + 1)) : 0;
+};
+
+describe("dashboard (development, no token)", () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp({}, { yaml: "tsdb:\n  scrapeIntervalMs: 200\n" });
+  }, 60_000);
+  afterAll(() => t?.close());
+
+  it("serves the page and its assets as files under a strict CSP, and redirects to it", async () => {
+    const page = await fetch(`${t.url}/monitoring/`);
+    expect(page.status).toBe(200);
+    expect(page.headers.get("content-type")).toMatch(/^text\/html/);
+    const csp = page.headers.get("content-security-policy") ?? "";
+    expect(csp).toContain("script-src 'self'");
+    expect(csp).toContain("style-src 'self'");
+    expect(csp).toContain("frame-ancestors 'none'");
+    expect(csp).not.toContain("unsafe-inline");
+    const html = await page.text();
+    expect(html).not.toMatch(/<script(?![^>]*\bsrc=)[^>]*>/); // no inline script
+    expect(html).not.toMatch(/<style|style=/); // no inline style
+    const js = /src="([^"]+\.js)"/.exec(html)?.[1];
+    const css = /href="([^"]+\.css)"/.exec(html)?.[1];
+    expect(js).toMatch(/^\/monitoring\/dashboard\/assets\/app\.[0-9a-f]{16}\.js$/);
+    const jsRes = await fetch(`${t.url}${js}`, { headers: { "accept-encoding": "gzip" } });
+    expect(jsRes.status).toBe(200);
+    expect(jsRes.headers.get("content-type")).toMatch(/^text\/javascript/);
+    expect(jsRes.headers.get("cache-control")).toContain("immutable");
+    const cssRes = await fetch(`${t.url}${css}`);
+    expect(cssRes.headers.get("content-type")).toMatch(/^text\/css/);
+    expect(await cssRes.text()).toContain(".uplot");
+    // The bundle is the whole page's code: Preact, htm and uPlot, nothing fetched from elsewhere.
+    const code = await jsRes.text();
+    expect(code).not.toMatch(/https?:\/\/(?:cdn|unpkg|jsdelivr)/);
+    for (const path of ["/monitoring/dashboard", "/monitoring"]) {
+      const r = await fetch(`${t.url}${path}`, { redirect: "manual" });
+      expect(r.status, path).toBe(302);
+      expect(r.headers.get("location")).toBe("/monitoring/");
+    }
+    const missing = await t.call("GET", "/monitoring/dashboard/assets/app.0000.js");
+    expect(missing.status).toBe(404);
+    expect(missing.body.error.message).toContain("app.0000.js");
+  });
+
+  it("serves the bundle gzipped to clients that take it, the same bytes as plain", async () => {
+    const html = await (await fetch(`${t.url}/monitoring/`)).text();
+    const js = /src="([^"]+\.js)"/.exec(html)?.[1] as string;
+    const { request } = await import("node:http");
+    const raw = await new Promise<{ enc: string | undefined; body: Buffer }>((resolve, reject) => {
+      request(`${t.url}${js}`, { headers: { "accept-encoding": "gzip" } }, (res) => {
+        const parts: Buffer[] = [];
+        res.on("data", (c: Buffer) => parts.push(c));
+        res.on("end", () => resolve({ enc: res.headers["content-encoding"], body: Buffer.concat(parts) }));
+      })
+        .on("error", reject)
+        .end();
+    });
+    expect(raw.enc).toBe("gzip");
+    const plain = Buffer.from(
+      await (await fetch(`${t.url}${js}`, { headers: { "accept-encoding": "identity" } })).arrayBuffer(),
+    );
+    expect(gunzipSync(raw.body).equals(plain)).toBe(true);
+  });
+
+  it("evaluates a view once per interval however many pages watch it", async () => {
+    const N = 5;
+    const streams = Array.from({ length: N }, () =>
+      openStream(`${t.url}/monitoring/dashboard/live?view=resources&range=5m`),
+    );
+    for (const s of streams) {
+      const { status, type } = await s.opened;
+      expect(status).toBe(200);
+      expect(type).toMatch(/^text\/event-stream/);
+    }
+    const evaluations = async () =>
+      metricValue(
+        await (await fetch(`${t.url}/monitoring/metrics`)).text(),
+        "dashboard_evaluations_total",
+        'view="resources"',
+      );
+    const before = await evaluations();
+    // Every stream has seen at least 3 evaluations after `before` was read.
+    const atsOf = (s: (typeof streams)[number]) =>
+      s.frames
+        .filter((f) => f.event === "data")
+        .map((f) => (JSON.parse(f.data) as { head: { at: number } }).head.at);
+    await waitFor(
+      "three more evaluations seen by every page",
+      () => streams.every((s) => atsOf(s).length >= 4),
+      { timeoutMs: 60_000, last: () => streams.map((s) => atsOf(s).length) },
+    );
+    const after = await evaluations();
+    for (const s of streams) s.stop();
+    const distinct = new Set(streams.flatMap(atsOf));
+    // Each evaluation reached every page: the pages saw the same evaluations, one set for all.
+    const first = atsOf(streams[0] as (typeof streams)[number]);
+    for (const s of streams) expect(atsOf(s).slice(-3)).toEqual(first.slice(-3));
+    // And the hub counted no more evaluations than the distinct ones the pages saw (not N times).
+    expect(after - before).toBeLessThanOrEqual(distinct.size);
+    expect(distinct.size).toBeLessThan(first.length + 2);
+    // The payload carries each panel's engine result, with its series.
+    const last = JSON.parse(streams[0]?.frames.filter((f) => f.event === "data").at(-1)?.data ?? "{}");
+    expect(Object.keys(last.panels)).toContain("cpu_memory");
+    expect(last.panels.cpu_memory[0].status).toBe("success");
+    expect(last.panels.cpu_memory[0].data.result.length).toBeGreaterThan(0);
+    // With nobody watching, the hub stops evaluating.
+    await waitFor("the hub to let go of the closed streams", async () => {
+      const a = await evaluations();
+      await new Promise((r) => setTimeout(r, 600)); // three scrape intervals: a running hub would evaluate
+      return (await evaluations()) === a;
+    });
+  }, 90_000);
+
+  it("runs every panel query of every view on the engine without an error", async () => {
+    const views = ["overview", "traffic", "errors", "resources", "alerts", "deployments", "users"];
+    await t.call("GET", "/api/v1/nope"); // some traffic, so the HTTP series exist
+    for (const view of views) {
+      const s = openStream(`${t.url}/monitoring/dashboard/live?view=${view}&range=15m`);
+      expect((await s.opened).status, view).toBe(200);
+      const frame = await waitFor(
+        `the first ${view} evaluation`,
+        () => s.frames.find((f) => f.event === "data"),
+        {
+          timeoutMs: 30_000,
+        },
+      );
+      s.stop();
+      const data = JSON.parse(frame.data) as {
+        panels: Record<string, Array<{ status?: string; error?: string }>>;
+      };
+      for (const [id, results] of Object.entries(data.panels)) {
+        for (const r of results) expect(r.error, `${view}/${id}`).toBeUndefined();
+      }
+    }
+  }, 90_000);
+
+  it("answers unknown views and malformed or too long ranges with a 400 naming the parameter", async () => {
+    const bad = [
+      ["view=nope&range=1h", "view"],
+      ["view=overview&range=banana", "range"],
+      ["view=overview&range=7d", "range"], // longer than the in-memory store's hour
+      ["view=overview", "range"],
+      ["view=overview&range=1h&extra=1", "extra"],
+    ] as const;
+    for (const [q, field] of bad) {
+      const r = await t.call("GET", `/monitoring/dashboard/live?${q}`);
+      expect(r.status, q).toBe(400);
+      expect(r.body.error.code, q).toBe("VALIDATION_FAILED");
+      expect(
+        r.body.error.details.map((d: { field: string }) => d.field),
+        q,
+      ).toContain(field);
+    }
+    const c = await t.call("GET", "/monitoring/dashboard/config");
+    expect(c.status).toBe(200);
+    expect(c.body.ranges.map((r: { id: string }) => r.id)).toEqual(["5m", "15m", "1h"]);
+  });
+
+  it("refuses a forged cross-site mutation with 403 and the API's error shape; same-origin and tools pass", async () => {
+    const silence = {
+      matchers: [{ name: "alertname", value: "DashboardTest", isRegex: false }],
+      endsAt: new Date(Date.now() + 3_600_000).toISOString(),
+      createdBy: "test",
+      comment: "csrf",
+    };
+    const forged = await t.call("POST", "/monitoring/silences", {
+      body: silence,
+      headers: { origin: "https://evil.example" },
+    });
+    expect(forged.status).toBe(403);
+    expect(forged.body.error.code).toBe("FORBIDDEN");
+    expect(forged.body.error.message).toContain("https://evil.example");
+    expect(forged.body.requestId).toBeTruthy();
+    const crossSite = await t.call("DELETE", "/monitoring/silences/x", {
+      headers: { "sec-fetch-site": "cross-site" },
+    });
+    expect(crossSite.status).toBe(403);
+    expect(crossSite.body.error.message).toContain("cross-site");
+    const host = new URL(t.url).host;
+    const same = await t.call("POST", "/monitoring/silences", {
+      body: silence,
+      headers: { origin: `http://${host}`, "sec-fetch-site": "same-origin" },
+    });
+    expect(same.status).toBe(200);
+    const tool = await t.call("DELETE", `/monitoring/silences/${same.body.silenceID}`);
+    expect(tool.status).toBe(200);
+    // Reads are not mutations: a cross-site GET is left to the token (and the CSP of the page).
+    const read = await t.call("GET", "/monitoring/silences", { headers: { origin: "https://evil.example" } });
+    expect(read.status).toBe(200);
+  });
+});
+
+describe("dashboard (production, token)", () => {
+  let t: TestApp;
+  const token = "dashboard-test-token-0123456789abcdef";
+  beforeAll(async () => {
+    t = await startTestApp({ ENVIRONMENT: "production", MONITORING_TOKEN: token }, {});
+  }, 60_000);
+  afterAll(() => t?.close());
+
+  it("serves the shell without the token but no data without it", async () => {
+    const page = await fetch(`${t.url}/monitoring/`);
+    expect(page.status).toBe(200);
+    expect(await page.text()).not.toContain(token);
+    const config = await t.call("GET", "/monitoring/dashboard/config");
+    expect(config.status).toBe(401);
+    const live = await t.call("GET", "/monitoring/dashboard/live?view=overview&range=1h");
+    expect(live.status).toBe(401);
+    const wrong = await t.call("GET", "/monitoring/dashboard/config", { token: "wrong" });
+    expect(wrong.status).toBe(403);
+    const ok = await t.call("GET", "/monitoring/dashboard/config", { token });
+    expect(ok.status).toBe(200);
+    expect(ok.body.environment).toBe("production");
+    expect(JSON.stringify(ok.body)).not.toContain(token);
+    const s = openStream(`${t.url}/monitoring/dashboard/live?view=overview&range=15m`, {
+      authorization: `Bearer ${token}`,
+    });
+    expect((await s.opened).status).toBe(200);
+    await waitFor("the first overview", () => s.frames.some((f) => f.event === "data"), {
+      timeoutMs: 30_000,
+    });
+    s.stop();
+    const data = JSON.parse(s.frames.find((f) => f.event === "data")?.data ?? "{}");
+    expect(data.extra.version).toBeTruthy();
+    expect(JSON.stringify(data)).not.toContain(token);
+  }, 60_000);
+});
