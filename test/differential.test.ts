@@ -137,7 +137,10 @@ it("agrees with Prometheus 2.42 on the alert rules' expressions and on rate / hi
     const doc = parse(readFileSync(rulesFile, "utf8")) as {
       groups: Array<{ rules: Array<{ expr: string }> }>;
     };
-    for (const g of doc.groups) for (const r of g.rules) ruleExprs.push(r.expr);
+    // Rules on `up{job="tug-api"}` are about the scrape target's own labels, which this federation
+    // drops by design (labeldrop job|instance): Prometheus and the app see different targets here.
+    // Both engines evaluate them alike in monitoring/alert_rules.test.yml (promtool and tug).
+    for (const g of doc.groups) for (const r of g.rules) if (!/\bup\{/.test(r.expr)) ruleExprs.push(r.expr);
   }
   const queries = [
     ...ruleExprs,
