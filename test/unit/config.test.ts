@@ -74,6 +74,19 @@ describe("configuration", () => {
     expect(m).not.toContain("\n");
   });
 
+  it("reads LOG_LEVEL in any case, as the seed writes it (LOG_LEVEL=INFO), and still names a wrong one", () => {
+    expect(loadConfig({ LOG_LEVEL: "INFO" }).log.level).toBe("info");
+    expect(loadConfig({ LOG_LEVEL: "Debug" }).log.level).toBe("debug");
+    expect(failure({ LOG_LEVEL: "LOUD" })).toMatch(/LOG_LEVEL="LOUD" is not valid/);
+  });
+
+  it("explains a MongoDB URL: the seed's database is not this project's", () => {
+    const msg = failure({ DATABASE_URL: "mongodb://localhost:27017/tug" });
+    expect(msg).toMatch(/DATABASE_URL/);
+    expect(msg).toMatch(/MongoDB is not supported/);
+    expect(msg).toMatch(/sqlite:|postgres:\/\//);
+  });
+
   it("never echoes a secret or URL credentials in an error", () => {
     expect(failure({ MONITORING_TOKEN: "tooshort" })).toBe(
       "MONITORING_TOKEN=(secret, not shown) is not valid: expected a length of at least 16 (must be at least 16 characters)",

@@ -16,6 +16,7 @@ interface Def {
   entries?: Record<string, string>;
   element?: z.ZodType;
   in?: z.ZodType;
+  out?: z.ZodType;
   defaultValue?: unknown;
 }
 
@@ -29,7 +30,10 @@ function typeName(s: z.ZodType): string {
     case "prefault":
       return typeName(d.innerType as z.ZodType);
     case "pipe":
-      return typeName(d.in as z.ZodType);
+      // A preprocess (transform, then the schema) is documented by what it accepts after it.
+      return defOf(d.in as z.ZodType).type === "transform"
+        ? typeName(d.out as z.ZodType)
+        : typeName(d.in as z.ZodType);
     case "enum":
       return Object.values(d.entries ?? {}).join(" \\| ");
     case "record":

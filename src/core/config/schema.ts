@@ -109,9 +109,13 @@ const settingsSchema = z.strictObject({
   log: z
     .strictObject({
       level: z
-        .enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"])
+        .preprocess(
+          // The seed documents LOG_LEVEL=INFO: level names are read in any case.
+          (v) => (typeof v === "string" ? v.toLowerCase() : v),
+          z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]),
+        )
         .default("info")
-        .describe("Lowest level written"),
+        .describe("Lowest level written (any case: INFO is info)"),
       filePath: z
         .string()
         .min(1)
@@ -179,6 +183,12 @@ const settingsSchema = z.strictObject({
     .strictObject({
       url: z
         .string()
+        .refine((v) => !/^mongodb(\+srv)?:/i.test(v), {
+          // The seed's API ran on MongoDB; this one keeps its data in SQLite or PostgreSQL (README).
+          message:
+            "MongoDB is not supported: the TUG API keeps its data in SQLite (the default, sqlite:./data/tug.db) or PostgreSQL (postgres://user:password@host:port/database); see the README's Database section",
+          abort: true,
+        })
         .regex(
           /^(sqlite:.+|postgres(ql)?:\/\/.+)$/,
           "expected sqlite:<file path> (or sqlite::memory:) or postgres://user:password@host:port/database",
