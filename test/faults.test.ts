@@ -196,7 +196,7 @@ describe("healthFail on a real app", () => {
 
   it('fails /monitoring/health through a check named "fault_injection"; readiness and the API stay up', async () => {
     const r = await waitFor("the health report with the fault check", async () => {
-      const h = await t.call("GET", "/monitoring/health");
+      const h = await t.call("GET", "/monitoring/health", { headers: { accept: "application/health+json" } });
       return h.body?.checks?.["fault_injection:status"] ? h : undefined;
     });
     expect(r.status).toBe(503);
@@ -216,7 +216,7 @@ describe("off by default", () => {
     expect(faultsOn(loadConfig({}).faults)).toBe(false);
     const t = await startTestApp();
     try {
-      const h = await t.call("GET", "/monitoring/health");
+      const h = await t.call("GET", "/monitoring/health", { headers: { accept: "application/health+json" } });
       expect(h.body.checks["fault_injection:status"]).toBeUndefined();
       expect((await t.call("GET", "/api/v1/users/me")).status).toBe(401);
     } finally {

@@ -16,6 +16,8 @@ async function until(fn: () => Promise<boolean>, timeoutMs = 20_000): Promise<bo
 }
 
 type Call = { status: number; body: any; ms: number };
+/** The IETF draft's form; without it /monitoring/health answers plain JSON with a list of checks. */
+const IETF = { accept: "application/health+json" };
 /** GET /monitoring/health until its report satisfies `pred` (a report run after a change). */
 async function healthUntil(t: TestApp, pred: (r: Call) => boolean, what: string): Promise<Call> {
   let last: Call | undefined;
@@ -23,7 +25,7 @@ async function healthUntil(t: TestApp, pred: (r: Call) => boolean, what: string)
     what,
     async () => {
       const started = performance.now();
-      const r = await t.call("GET", "/monitoring/health");
+      const r = await t.call("GET", "/monitoring/health", { headers: IETF });
       last = { status: r.status, body: r.body, ms: performance.now() - started };
       return pred(last) ? last : undefined;
     },
@@ -38,8 +40,34 @@ describe("health endpoints on SQLite", () => {
   });
   afterAll(() => t?.close());
 
-  it("/monitoring/health answers application/health+json in the IETF draft's shape", async () => {
-    const r = await t.call("GET", "/monitoring/health");
+  it("/monitoring/health answers plain JSON by default: the seed's jq filter finds the database check", async () => {
+    // curl sends Accept: */*, which is what this is.
+    const r = await t.call("GET", "/monitoring/health", { headers: { accept: "*/*" } });
+    expect(r.headers.get("content-type")).toMatch(/^application\/json/);
+    expect(r.headers.get("vary")).toMatch(/accept/i);
+    const b = r.body;
+    expect(r.status).toBe(b.status === "fail" ? 503 : 200);
+    expect(Array.isArray(b.checks)).toBe(true);
+    // jq '.checks[] | select(.name=="database")'
+    const database = b.checks.filter((c: { name: string }) => c.name === "database");
+    expect(database).toEqual([
+      expect.objectContaining({
+        name: "database",
+        measurement: "responseTime",
+        componentId: "sqlite",
+        componentType: "datastore",
+        status: "pass",
+        observedUnit: "ms",
+      }),
+    ]);
+    expect(b.checks.map((c: { name: string }) => c.name)).toEqual(
+      expect.arrayContaining(["database", "memory", "cpu", "disk", "event_loop"]),
+    );
+    expect(b).toMatchObject({ serviceId: "tug-api", version: "0" });
+  });
+
+  it("/monitoring/health answers application/health+json in the IETF draft's shape when asked", async () => {
+    const r = await t.call("GET", "/monitoring/health", { headers: IETF });
     expect(r.headers.get("content-type")).toMatch(/^application\/health\+json/);
     expect(r.headers.get("cache-control")).toBe("no-store");
     const b = r.body;

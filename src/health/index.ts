@@ -12,7 +12,9 @@ export {
   httpStatusFor,
   renderChecks,
   renderHealth,
+  renderHealthPlain,
   type ServiceInfo,
+  wantsHealthJson,
 } from "./render.js";
 export { type CustomCheck, HealthRunner, type RegisterOptions } from "./runner.js";
 export type { CheckResult, CheckSpec, HealthReport, HealthStatus, Observation } from "./types.js";

@@ -58,6 +58,29 @@ export function renderHealth(
   };
 }
 
+/**
+ * The plain application/json form of the same document (what `curl` gets): `checks` is a list of
+ * objects carrying their `name` and `measurement`, so the seed's documented
+ * `jq '.checks[] | select(.name=="database")'` works. The IETF form is served when the client's
+ * Accept asks for application/health+json (see `wantsHealthJson`).
+ */
+export function renderHealthPlain(report: HealthReport, service: ServiceInfo) {
+  const { checks: _keyed, ...doc } = renderHealth(report, service);
+  return {
+    ...doc,
+    checks: report.results.map((r) => ({
+      name: r.name,
+      measurement: r.key.slice(r.key.indexOf(":") + 1),
+      ...entry(r),
+    })),
+  };
+}
+
+/** True when the Accept header names application/health+json (the IETF draft's media type). */
+export function wantsHealthJson(accept: string | undefined): boolean {
+  return accept !== undefined && /(^|,)\s*application\/health\+json\s*(;|,|$)/i.test(accept);
+}
+
 export function httpStatusFor(status: HealthStatus): number {
   return status === "fail" ? 503 : 200;
 }
