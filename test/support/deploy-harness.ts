@@ -55,7 +55,11 @@ export interface TugProcess {
   stop(): Promise<void>;
 }
 
-/** An alertmanager.yml sending every alert to one webhook, with short waits. */
+/**
+ * An alertmanager.yml sending every alert to one webhook, with short waits; the deployment
+ * monitor's alerts (DeploymentFailed, DeploymentRolledBack, DeploymentInconclusive) grouped per
+ * deployment.
+ */
 export function alertmanagerYaml(webhookUrl: string): string {
   return [
     "route:",
@@ -64,6 +68,11 @@ export function alertmanagerYaml(webhookUrl: string): string {
     "  group_wait: 1s",
     "  group_interval: 2s",
     "  repeat_interval: 4h",
+    "  routes:",
+    "    # One message per deployment outcome: its own group, so another deployment's alert",
+    "    # joining later does not send it again.",
+    "    - matchers: ['alertname=~\"Deployment.*\"']",
+    '      group_by: ["alertname", "service", "deployment_id"]',
     "receivers:",
     "  - name: team",
     "    webhook_configs:",
@@ -202,6 +211,8 @@ export interface Switch {
   url: string;
   current(): string;
   switchTo(name: string): void;
+  /** Another target to switch to (a new version started later). */
+  addTarget(name: string, target: SwitchTarget): void;
   /** Requests forwarded to each target (answered or not). */
   counts: Record<string, number>;
   /** Every switch, in order. */
@@ -212,7 +223,8 @@ export interface Switch {
 /** The response header naming the target that answered. */
 export const TARGET_HEADER = "x-harness-target";
 
-export async function startSwitch(targets: Record<string, SwitchTarget>, initial: string): Promise<Switch> {
+export async function startSwitch(given: Record<string, SwitchTarget>, initial: string): Promise<Switch> {
+  const targets = { ...given };
   if (!targets[initial]) throw new Error(`switch: no target named ${initial}`);
   let current = initial;
   const counts: Record<string, number> = Object.fromEntries(Object.keys(targets).map((k) => [k, 0]));
@@ -261,6 +273,11 @@ export async function startSwitch(targets: Record<string, SwitchTarget>, initial
       if (!targets[name]) throw new Error(`switch: no target named ${name}`);
       if (name !== current) history.push({ at: Date.now(), from: current, to: name });
       current = name;
+    },
+    addTarget(name, target) {
+      if (targets[name]) throw new Error(`switch: a target named ${name} exists already`);
+      targets[name] = target;
+      counts[name] = 0;
     },
     counts,
     history,
