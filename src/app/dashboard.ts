@@ -29,7 +29,11 @@ function overviewExtra(ctx: AppContext) {
       uptimeSeconds: Math.round((now - ctx.startedAt) / 1000),
       status: report?.status ?? "unknown",
       checks: report ? renderChecks(report.results) : {},
-      alerts: { pending: ctx.engine?.alerts().pending ?? 0, firing: ctx.engine?.alerts().firing ?? 0 },
+      // As /monitoring/status counts them: the rules' pending, the notifier's firing (posted ones too).
+      alerts: {
+        pending: ctx.engine?.alerts().pending ?? 0,
+        firing: ctx.notifier?.summary().firing ?? ctx.engine?.alerts().firing ?? 0,
+      },
       deployment: ctx.deployments?.monitor.status() ?? null,
     };
     // Check outputs may quote a driver's error: the same scrubbing as /monitoring/status.

@@ -75,6 +75,7 @@ export function renderPage(bundle: Bundle, base: string): string {
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="color-scheme" content="light dark">
 <title>TUG monitoring</title>
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="${base}/assets/${bundle.css.name}">
 <script type="module" src="${base}/assets/${bundle.js.name}"></script>
 </head>

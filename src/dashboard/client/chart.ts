@@ -77,6 +77,15 @@ export const UNIT_LABEL: Record<Unit, string> = {
   none: "value",
 };
 
+/** Whether a series has a value with no value beside it (a line cannot show it). */
+function sparse(values: Array<number | null>): boolean {
+  for (let i = 0; i < values.length; i++) {
+    if (values[i] === null) continue;
+    if ((values[i - 1] ?? null) === null && (values[i + 1] ?? null) === null) return true;
+  }
+  return false;
+}
+
 const COLOURS = 8;
 function colour(i: number): string {
   const v = getComputedStyle(document.documentElement)
@@ -114,7 +123,8 @@ function options(width: number, unit: Unit, data: ChartData, title: string): uPl
         label: s.label,
         stroke: colour(i),
         width: 1.5,
-        points: { show: false },
+        // A point with no neighbour draws no line: sparse series show their points.
+        points: { show: sparse(s.values), size: 5, fill: colour(i) },
         value: (_u: uPlot, v: number | null) => fmt(v, unit),
       })),
     ],

@@ -32,7 +32,8 @@ export interface LivePayload {
 /** Grafana's legendFormat: {{label}} replaced by the series' label value. */
 export function legend(template: string, metric: Record<string, string>): string {
   const s = template.replace(/\{\{\s*(\w+)\s*\}\}/g, (_m, k: string) => metric[k] ?? "").trim();
-  return s || JSON.stringify(metric);
+  // A series without the template's labels (the `or vector(0)` placeholder): "all".
+  return s || (Object.keys(metric).length > 0 ? JSON.stringify(metric) : "all");
 }
 
 export interface PanelData {
@@ -62,7 +63,9 @@ export function panelData(panel: Panel, results: QueryResult[] | undefined, head
       const values: Array<number | null> = new Array(steps).fill(null);
       for (const [t, v] of s.values) {
         const i = Math.round((t * 1000 - head.startMs) / head.stepMs);
-        if (i >= 0 && i < steps) values[i] = Number(v);
+        // NaN (a quantile of no requests) and ±Inf cannot be drawn: gaps.
+        const n = Number(v);
+        if (i >= 0 && i < steps && Number.isFinite(n)) values[i] = n;
       }
       series.push({ label: legend(def?.legend ?? "", s.metric), values });
       metrics.push(s.metric);
@@ -81,7 +84,7 @@ export function lastValue(values: Array<number | null>): number | null {
   return null;
 }
 
-/** Whether a chart has anything but zeros from `or vector(0)`: then its empty state is shown. */
+/** Whether a chart has any value in the range (zeros are values: 0 errors is data). */
 export function hasData(d: PanelData): boolean {
-  return d.chart.series.some((s) => s.values.some((v) => v !== null && v !== 0));
+  return d.chart.series.some((s) => s.values.some((v) => v !== null));
 }

@@ -135,11 +135,10 @@ function App() {
       },
       (err: Error) => {
         if (err instanceof ApiError && (err.status === 401 || err.status === 403)) {
-          if (err.status === 403) setToken(null);
-          setAuth({
-            needed: true,
-            error: err.status === 403 ? "That token is wrong." : getToken() ? err.message : undefined,
-          });
+          // A token was sent and refused: say so, and forget it.
+          const refused = getToken() !== null;
+          setToken(null);
+          setAuth({ needed: true, error: refused ? `That token is wrong: ${err.message}` : undefined });
         } else setLoadError(err.message);
       },
     );

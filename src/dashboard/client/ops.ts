@@ -215,7 +215,7 @@ export function Alerts(props: ViewProps) {
             .filter(([k]) => k !== "alertname")
             .map(([k, v]) => `${k}=${v}`)
             .join(", ")}</code></td>
-          <td class="num">${a.value === null || a.value === undefined ? "–" : String(a.value)}</td><td>${when(a.since)}</td>
+          <td class="num">${a.value === null || a.value === undefined ? "–" : String(Number(a.value))}</td><td>${when(a.since)}</td>
           <td>${a.notification ? (a.notification.silencedBy.length ? `silenced by ${a.notification.silencedBy.join(", ")}` : a.notification.inhibitedBy.length ? `inhibited by ${a.notification.inhibitedBy.join(", ")}` : a.notification.state) : ""}</td>
           <td><button type="button" onClick=${() => setPrefill(Object.entries(a.labels).map(([name, value]) => ({ name, value })))}>Silence…</button></td></tr>`,
           )} />
