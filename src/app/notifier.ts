@@ -20,17 +20,23 @@ import { linkBase, stateFileBeside } from "./paths.js";
 /** The notifier's events as log lines. */
 function notifierLog(logger: Logger): NotifierEvents {
   return {
-    failed: (row, error, retryAt) =>
-      logger.warn(
+    // A receiver that stays down (or a placeholder never replaced) is retried for
+    // notifications.retry.expiryMs: warn on attempts 1, 2, 4, 8, … only, so a day of retries
+    // writes about ten lines per notification, not hundreds; the others are debug lines.
+    failed: (row, error, retryAt) => {
+      const attempt = row.attempts + 1;
+      const level = (attempt & (attempt - 1)) === 0 ? "warn" : "debug";
+      logger[level](
         {
           receiver: row.receiver,
           integration: row.integration,
-          attempts: row.attempts + 1,
+          attempts: attempt,
           error,
           retryAt: new Date(retryAt).toISOString(),
         },
-        "notification delivery failed; will retry",
-      ),
+        "notification delivery failed; will retry (logged at attempts 1, 2, 4, 8, …)",
+      );
+    },
     rejected: (row, error) =>
       logger.error(
         { receiver: row.receiver, integration: row.integration, error },
