@@ -10,6 +10,7 @@ import { createRequire } from "node:module";
 import { join } from "node:path";
 import puppeteer, { type Browser, type Page } from "puppeteer-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { alertmanagerURL } from "../src/alerts/channels/templates.js";
 import { startTestApp, type TestApp } from "./support/app.js";
 import { ensurePackage } from "./support/services.js";
 import { waitFor } from "./support/wait.js";
@@ -209,7 +210,17 @@ describe("dashboard in a browser (development)", () => {
       () => /Alerts firing \/ pending[1-9]/.test(document.querySelector(".cards")?.textContent ?? ""),
       WAIT,
     );
-    // A notification's link: the matchers in the hash prefill the silence form.
+    // A notification's link (Alertmanager's URL in every message: the alerts routed to its
+    // receiver) opens the list with the alert in it.
+    const listed = await t.call("GET", "/monitoring/alerts");
+    const group = (listed.body.groups as Array<{ receiver: string; labels: Record<string, string> }>).find(
+      (g) => Object.entries(g.labels).every(([k, v]) => (labels as Record<string, string>)[k] === v),
+    );
+    expect(group).toBeDefined();
+    const link = alertmanagerURL({ externalURL: `${t.url}/monitoring`, receiver: group?.receiver ?? "" });
+    await page.goto(link, { waitUntil: "domcontentloaded" });
+    await page.waitForSelector('tr[data-alert="DashboardBrowserTest"]', WAIT);
+    // Matchers in the hash prefill the silence form.
     await page.goto(`${t.url}/monitoring/#/alerts?alertname=DashboardBrowserTest`, {
       waitUntil: "domcontentloaded",
     });
@@ -237,6 +248,40 @@ describe("dashboard in a browser (development)", () => {
     page.on("dialog", (d) => void d.accept());
     await page.click(`tr[data-silence="${mine?.id}"] button`);
     await page.waitForFunction(() => /Silence \S+ expired/.test(document.body.textContent ?? ""), WAIT);
+    await page.close();
+  }, 120_000);
+
+  it("shows a running deployment from its alert link, its timeline, and aborts it from the page", async () => {
+    const started = await t.call("POST", "/monitoring/deployments", {
+      body: {
+        version: "9.9.9-dash",
+        healthCheckUrl: `${t.url}/monitoring/health/live`,
+        monitoringDurationMinutes: 30,
+        checkIntervalSeconds: 10,
+      },
+    });
+    expect(started.status).toBe(201);
+    const id = started.body.deployment.id as string;
+    const page = await browser.newPage();
+    page.on("dialog", (d) => void d.accept());
+    // The deployment outcome alert's link: <externalURL>/#/deployments/<id>.
+    await page.goto(`${t.url}/monitoring/#/deployments/${encodeURIComponent(id)}`, {
+      waitUntil: "domcontentloaded",
+    });
+    await page.waitForFunction((x) => document.querySelector("#dep-h")?.textContent?.includes(x), WAIT, id);
+    await page.waitForSelector(".timeline li", WAIT);
+    expect(await page.$eval("tbody", (e) => e.textContent)).toContain("9.9.9-dash");
+    const abort = await page.$$eval("#dep-h ~ .row button", (bs) => bs.map((b) => b.textContent));
+    expect(abort).toEqual(["Promote", "Abort", "Roll back"]);
+    await page.click("#dep-h ~ .row button:nth-of-type(2)");
+    await waitFor("the deployment aborted", async () => {
+      const d = await t.call("GET", `/monitoring/deployments/${encodeURIComponent(id)}`);
+      return d.body.deployment.phase === "aborted";
+    });
+    await page.waitForFunction(
+      () => document.querySelector("#dep-h + p")?.textContent?.includes("aborted"),
+      WAIT,
+    );
     await page.close();
   }, 120_000);
 

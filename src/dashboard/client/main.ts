@@ -50,11 +50,20 @@ interface Route {
   params: URLSearchParams;
 }
 
+/**
+ * `#/<view>[/<id>][?params]`. A path after the view is its item: `#/deployments/<id>` (the
+ * deployment alerts' link) is `#/deployments?id=<id>`.
+ */
 function parseHash(): Route {
   const h = location.hash.replace(/^#\/?/, "");
   const q = h.indexOf("?");
-  const view = (q >= 0 ? h.slice(0, q) : h) || "overview";
-  return { view, params: new URLSearchParams(q >= 0 ? h.slice(q + 1) : "") };
+  const path = (q >= 0 ? h.slice(0, q) : h) || "overview";
+  const params = new URLSearchParams(q >= 0 ? h.slice(q + 1) : "");
+  const slash = path.indexOf("/");
+  if (slash < 0) return { view: path, params };
+  const item = path.slice(slash + 1);
+  if (item) params.set("id", decodeURIComponent(item));
+  return { view: path.slice(0, slash), params };
 }
 
 function useRoute(): Route {

@@ -3,7 +3,7 @@
 // Deployments (with abort, promote and roll back). They read the /monitoring JSON endpoints on
 // each live refresh and change state through them (same token, same checks as any client).
 
-import { useState } from "preact/hooks";
+import { useEffect, useState } from "preact/hooks";
 import { PANELS } from "../panels.js";
 import { api } from "./api.js";
 import { panelData } from "./data.js";
@@ -118,6 +118,10 @@ interface AlertRow {
   value: unknown;
   notification?: { state: string; silencedBy: string[]; inhibitedBy: string[] };
 }
+interface AlertGroup {
+  receiver: string;
+  labels: Record<string, string>;
+}
 interface Silence {
   id: string;
   status: { state: string };
@@ -183,12 +187,19 @@ export function Alerts(props: ViewProps) {
   const [bump, setBump] = useState(0);
   const [note, setNote] = useState<string | undefined>();
   const tick = props.tick + bump * 1e6;
-  const alerts = useJson<{ alerts: AlertRow[] }>("/monitoring/alerts?limit=200", tick);
+  const alerts = useJson<{ alerts: AlertRow[]; groups: AlertGroup[] }>("/monitoring/alerts?limit=200", tick);
   const silences = useJson<Silence[]>("/monitoring/silences", tick);
   const history = useJson<{ entries: HistoryEntry[] }>("/monitoring/alerts/history?limit=50", tick);
   // Matchers prefilled from the URL (a notification's link) or from an alert's Silence button.
-  const fromUrl = [...props.params].filter(([k]) => k !== "range").map(([name, value]) => ({ name, value }));
+  // `receiver` (Alertmanager's link in every notification) filters on the route, not a label.
+  const receiver = props.params.get("receiver");
+  const fromUrl = [...props.params]
+    .filter(([k]) => k !== "range" && k !== "receiver")
+    .map(([name, value]) => ({ name, value }));
   const [prefill, setPrefill] = useState<Matcher[]>(fromUrl);
+  // A new link on the open page (same document, new hash) prefills anew.
+  const urlKey = JSON.stringify(fromUrl);
+  useEffect(() => setPrefill(JSON.parse(urlKey) as Matcher[]), [urlKey]);
   const done = (msg: string) => {
     setNote(msg);
     setBump((b) => b + 1);
@@ -201,15 +212,22 @@ export function Alerts(props: ViewProps) {
       setNote((err as Error).message);
     }
   };
-  const matches = (a: AlertRow) => fromUrl.every((m) => a.labels[m.name] === m.value);
+  const routedTo = (a: AlertRow, groups: AlertGroup[]) =>
+    groups.some(
+      (g) => g.receiver === receiver && Object.entries(g.labels).every(([k, v]) => a.labels[k] === v),
+    );
+  const matches = (a: AlertRow, groups: AlertGroup[]) =>
+    fromUrl.every((m) => a.labels[m.name] === m.value) && (!receiver || routedTo(a, groups));
   const p = PANELS.alerts[0];
   return html`<div><h2>Alerts</h2>
     ${note ? html`<p role="status">${note}</p>` : null}
-    <section class="panel" aria-labelledby="active-h"><h3 id="active-h">Firing and pending${fromUrl.length ? " (matching the link)" : ""}</h3>
+    <section class="panel" aria-labelledby="active-h"><h3 id="active-h">Firing and pending${receiver ? ` routed to ${receiver}` : ""}${fromUrl.length ? " (matching the link)" : ""}</h3>
       <${Listing} what="the alerts" state=${alerts} empty="No alert is pending or firing." head=${["State", "Alert", "Labels", "Value", "Since", "Notification", ""]}
-        rows=${(d: { alerts: AlertRow[] }) =>
-          d.alerts.filter(matches).map(
-            (a) => html`<tr data-alert=${a.labels.alertname}>
+        rows=${(d: { alerts: AlertRow[]; groups?: AlertGroup[] }) =>
+          d.alerts
+            .filter((a) => matches(a, d.groups ?? []))
+            .map(
+              (a) => html`<tr data-alert=${a.labels.alertname}>
           <td class=${`status-${a.state}`}>${a.state}</td><td>${a.labels.alertname}<div class="muted">${a.annotations?.summary ?? ""}</div></td>
           <td><code>${Object.entries(a.labels)
             .filter(([k]) => k !== "alertname")
@@ -218,7 +236,7 @@ export function Alerts(props: ViewProps) {
           <td class="num">${a.value === null || a.value === undefined ? "–" : String(Number(a.value))}</td><td>${when(a.since)}</td>
           <td>${a.notification ? (a.notification.silencedBy.length ? `silenced by ${a.notification.silencedBy.join(", ")}` : a.notification.inhibitedBy.length ? `inhibited by ${a.notification.inhibitedBy.join(", ")}` : a.notification.state) : ""}</td>
           <td><button type="button" onClick=${() => setPrefill(Object.entries(a.labels).map(([name, value]) => ({ name, value })))}>Silence…</button></td></tr>`,
-          )} />
+            )} />
     </section>
     <section class="panel" aria-labelledby="new-silence-h"><h3 id="new-silence-h">New silence</h3>
       <${SilenceForm} key=${JSON.stringify(prefill)} initial=${prefill} onDone=${done} />
