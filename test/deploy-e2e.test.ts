@@ -29,9 +29,11 @@ import { waitFor } from "./support/wait.js";
  * Nothing here waits a fixed time or asserts a duration: "within three check intervals" is
  * counted in the monitor's own looks.
  *
- * Order: (a), (d) and (e) side by side (only (a) takes traffic: (d)'s health gate and (e)'s lack
- * of traffic need none), then (b), (c) and (f) one after the other, each after traffic is back
- * on the current version long enough to make a baseline.
+ * Order: every process starts first (so the machine is as busy during a baseline as after the
+ * deploy); (a) and (e) side by side (only (a) takes traffic), then (b), (c), (f) and (d) one
+ * after the other, each once traffic has been back on the current version long enough to make a
+ * baseline. The analysis runs with its defaults; the windows are short (looks every 5 s, a 45 s
+ * baseline) and the load (30 requests a second) large enough for its minimum sample sizes.
  */
 
 const ROOT = new URL("..", import.meta.url).pathname;
@@ -217,7 +219,9 @@ beforeAll(async () => {
   cicd = await startCiCd({ secret: SIGNING_SECRET, onRollback: () => sw.switchTo("current") });
   cliCicd = await startCiCd({ secret: SIGNING_SECRET, onRollback: () => {} });
   for (const [name, f] of Object.entries(faults)) versions[name] = startNew(name, f);
-  await Promise.all(Object.values(versions));
+  // Each one that started is in `news` (stopped by afterAll) once this settles.
+  const failed = (await Promise.allSettled(Object.values(versions))).find((r) => r.status === "rejected");
+  if (failed) throw (failed as PromiseRejectedResult).reason;
   load = startLoad({ url: sw.url, ratePerSecond: RATE });
 }, 180_000);
 

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { signatureHeaders } from "../src/alerts/channels/index.js";
 import { requestRollback } from "../src/deploy/rollback.js";
 import {
+  allOrStop,
   type CiCdServer,
   type DeployHarness,
   startCiCd,
@@ -251,6 +252,23 @@ describe("the CI/CD server", () => {
     const r = await post(body, { "idempotency-key": "d4:rollback", ...signatureHeaders(body, secret) });
     expect(r.status).toBe(200);
     expect(rollbacks).toContain("d4");
+  });
+});
+
+describe("starting several processes", () => {
+  it("stops those that started when another fails, then throws its error", async () => {
+    const stopped: string[] = [];
+    const proc = (name: string) => ({ name, stop: async () => void stopped.push(name) });
+    await expect(
+      allOrStop([
+        Promise.resolve(proc("a")),
+        Promise.reject(new Error("b did not start")),
+        Promise.resolve(proc("c")),
+      ]),
+    ).rejects.toThrow("b did not start");
+    expect(stopped.sort()).toEqual(["a", "c"]);
+    expect((await allOrStop([Promise.resolve(proc("x"))])).map((p) => p.name)).toEqual(["x"]);
+    expect(stopped).toHaveLength(2);
   });
 });
 

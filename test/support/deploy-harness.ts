@@ -15,7 +15,7 @@
  *   refused connections) to show the monitor's retries.
  */
 import { createHmac, timingSafeEqual } from "node:crypto";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import {
   Agent,
   createServer,
@@ -51,7 +51,7 @@ export interface TugProcess {
   userToken: string;
   /** GET/POST on this process with the monitoring token; JSON in and out. */
   monitoring(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }>;
-  /** SIGTERM, then SIGKILL if it has not exited within 20 s. */
+  /** SIGTERM, then SIGKILL if it has not exited within 20 s; its temporary folders removed. */
   stop(): Promise<void>;
 }
 
@@ -155,22 +155,34 @@ export async function startTug(o: TugOptions): Promise<TugProcess> {
     ...(o.releaseId ? ["service:", `  releaseId: ${JSON.stringify(o.releaseId)}`] : []),
     o.yaml ?? "",
   ].join("\n");
-  const app = await startChildApp(
-    {
-      ENVIRONMENT: "staging",
-      MONITORING_TOKEN,
-      WEBHOOK_SIGNING_SECRET: SIGNING_SECRET,
-      ...faultEnv(o.faults),
-      ...o.env,
-    },
-    yaml,
-  );
+  let app: ChildApp;
+  try {
+    app = await startChildApp(
+      {
+        ENVIRONMENT: "staging",
+        MONITORING_TOKEN,
+        WEBHOOK_SIGNING_SECRET: SIGNING_SECRET,
+        ...faultEnv(o.faults),
+        ...o.env,
+      },
+      yaml,
+    );
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
   const stop = async () => {
-    if (app.child.exitCode !== null || app.child.signalCode !== null) return;
-    app.child.kill("SIGTERM");
-    const timer = setTimeout(() => app.child.kill("SIGKILL"), 20_000);
-    await app.exited;
-    clearTimeout(timer);
+    if (app.child.exitCode === null && app.child.signalCode === null) {
+      app.child.kill("SIGTERM");
+      const timer = setTimeout(() => app.child.kill("SIGKILL"), 20_000);
+      await app.exited;
+      clearTimeout(timer);
+    }
+    // Its database, store and logs: set KEEP_DEPLOY_HARNESS_DIRS=1 to read them afterwards.
+    if (!process.env.KEEP_DEPLOY_HARNESS_DIRS) {
+      rmSync(app.dir, { recursive: true, force: true });
+      rmSync(dir, { recursive: true, force: true });
+    }
   };
   let userToken: string;
   try {
@@ -596,6 +608,20 @@ export interface HarnessOptions {
   newVersion?: string;
 }
 
+/**
+ * Every process, or none: when one fails to start, those that did are stopped before the error
+ * is thrown (Promise.all would leave them running).
+ */
+export async function allOrStop<T extends { stop(): Promise<void> }>(
+  starting: Array<Promise<T>>,
+): Promise<T[]> {
+  const settled = await Promise.allSettled(starting);
+  const failed = settled.find((r): r is PromiseRejectedResult => r.status === "rejected");
+  if (!failed) return settled.map((r) => (r as PromiseFulfilledResult<T>).value);
+  for (const r of settled) if (r.status === "fulfilled") await r.value.stop();
+  throw failed.reason;
+}
+
 export async function startDeployHarness(o: HarnessOptions = {}): Promise<DeployHarness> {
   const team = await startRecorder();
   const started: Array<{ stop(): Promise<void> } | { close(): Promise<void> }> = [team];
@@ -603,7 +629,7 @@ export async function startDeployHarness(o: HarnessOptions = {}): Promise<Deploy
     for (const s of started.reverse()) await ("stop" in s ? s.stop() : s.close());
   };
   try {
-    const [current, next] = await Promise.all([
+    const both = await allOrStop([
       startTug({
         name: "current",
         notifyUrl: `${team.url}/current`,
@@ -618,6 +644,7 @@ export async function startDeployHarness(o: HarnessOptions = {}): Promise<Deploy
         releaseId: o.newVersion ?? "1.1.0",
       }),
     ]);
+    const [current, next] = [both[0] as TugProcess, both[1] as TugProcess];
     started.push(current, next);
     const sw = await startSwitch(
       {
