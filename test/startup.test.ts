@@ -56,7 +56,11 @@ describe("start-up with invalid configuration stops with one line naming it", ()
     ],
     [
       { DATABASE_URL: "mongodb://db/tug" },
-      /^tug: invalid configuration: DATABASE_URL="mongodb:\/\/db\/tug" is not valid: expected sqlite:<file path>/,
+      /^tug: invalid configuration: DATABASE_URL="mongodb:\/\/db\/tug" is not valid: MongoDB is not supported: the TUG API keeps its data in SQLite .* or PostgreSQL/,
+    ],
+    [
+      { DATABASE_URL: "mysql://db/tug" },
+      /^tug: invalid configuration: DATABASE_URL="mysql:\/\/db\/tug" is not valid: expected sqlite:<file path>/,
     ],
     [
       { ENVIRONMENT: "production" },

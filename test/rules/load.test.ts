@@ -27,6 +27,11 @@ describe("rule file loader", () => {
       "HighCpuUsage",
       "DatabaseDown",
       "MonitoringStoreCannotWrite",
+      "TargetDown",
+      "TargetMissing",
+      "DiskAlmostFull",
+      "DiskWillFillIn4Hours",
+      "DependencyCheckFailing",
     ]);
     for (const r of rules) {
       expect(r.forMs).toBeGreaterThan(0);
