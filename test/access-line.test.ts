@@ -89,7 +89,7 @@ describe("access line", () => {
     }
     const first = JSON.parse(written[0] as string);
     expect(first).toMatchObject({
-      level: "info",
+      level: "INFO",
       reqId: "req-200",
       statusCode: 200,
       bytes: 87,

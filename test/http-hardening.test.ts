@@ -418,10 +418,10 @@ describe("framework-level client errors are the 4xx they are", () => {
     for (const id of ids) {
       const mine = access.filter((l) => l.reqId === id);
       expect(mine.length, `access lines of ${id}`).toBe(1);
-      expect(mine[0]?.level).toBe(Number(mine[0]?.statusCode) >= 400 ? "warn" : "info");
+      expect(mine[0]?.level).toBe(Number(mine[0]?.statusCode) >= 400 ? "WARN" : "INFO");
     }
     // Not one of them is logged as a server fault.
-    const errors = lines.filter((l) => l.level === "error" && ids.includes(String(l.reqId)));
+    const errors = lines.filter((l) => l.level === "ERROR" && ids.includes(String(l.reqId)));
     expect(errors).toEqual([]);
   });
 
@@ -470,7 +470,7 @@ describe("framework-level client errors are the 4xx they are", () => {
     expect((after.get("400") ?? 0) - (before.get("400") ?? 0)).toBe(1);
     expect(after.get("499") ?? 0).toBe(before.get("499") ?? 0);
     for (const [s, n] of after) if (s.startsWith("5")) expect(n).toBe(before.get(s) ?? 0);
-    expect(lines.filter((l) => l.level === "error")).toEqual([]);
+    expect(lines.filter((l) => l.level === "ERROR")).toEqual([]);
   });
 
   it("a client that hangs up mid-body is counted 499, never a logged server fault", async () => {
@@ -501,7 +501,7 @@ describe("framework-level client errors are the 4xx they are", () => {
     });
     expect((after.get("499") ?? 0) - (before.get("499") ?? 0)).toBe(1);
     for (const [s, n] of after) if (s.startsWith("5")) expect(n).toBe(before.get(s) ?? 0);
-    expect((await own.lines()).filter((l) => l.level === "error")).toEqual([]);
+    expect((await own.lines()).filter((l) => l.level === "ERROR")).toEqual([]);
   });
 });
 

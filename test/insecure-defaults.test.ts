@@ -17,7 +17,7 @@ it("warns at start in production when GRAFANA_ADMIN_PASSWORD is the development 
       .map((l) => JSON.parse(l));
   const warned = lines(bad.dir).filter((l) => l.event === "insecure_default");
   expect(warned).toHaveLength(1);
-  expect(warned[0].level).toBe("warn");
+  expect(warned[0].level).toBe("WARN");
   expect(JSON.stringify(warned[0])).not.toContain("admin123");
   expect(lines(good.dir).filter((l) => l.event === "insecure_default")).toHaveLength(0);
 });

@@ -34,7 +34,7 @@ it("every line logged while serving a request carries its request id, echoed in 
   );
   const access = mine.find((l) => l.event === "access");
   expect(access).toMatchObject({
-    level: "info",
+    level: "INFO",
     method: "POST",
     route: "/api/v1/auth/register",
     url: "/api/v1/auth/register",
@@ -46,7 +46,7 @@ it("every line logged while serving a request carries its request id, echoed in 
   expect(JSON.stringify(mine)).not.toContain("log@example.com");
 
   const rejected = lines().find((l) => l.reqId === generated && l.event === "access");
-  expect(rejected).toMatchObject({ level: "warn", statusCode: 401 });
+  expect(rejected).toMatchObject({ level: "WARN", statusCode: 401 });
   // Request-bound slow-query lines all carry a request id.
   const slow = lines().filter(
     (l) => l.event === "slow_query" && l.table !== "schema_migrations" && l.operation !== "create",

@@ -16,7 +16,11 @@ export interface LogRoutesOptions {
   flushLog?: () => Promise<void>;
 }
 
-const level = z.enum(["trace", "debug", "info", "warn", "error", "fatal"]);
+// Any case: the log lines say ERROR, people type error.
+const level = z.preprocess(
+  (v) => (typeof v === "string" ? v.toLowerCase() : v),
+  z.enum(["trace", "debug", "info", "warn", "error", "fatal"]),
+);
 const time = z.iso.datetime({ offset: true });
 
 export async function logRoutes(app: FastifyInstance, opts: LogRoutesOptions): Promise<void> {

@@ -112,7 +112,9 @@ export function createLogger(opts: LoggerOptions): AppLogger {
       level: opts.level,
       base: opts.base ?? { pid: process.pid },
       timestamp: isoTime,
-      formatters: { level: (label) => ({ level: label }), log: redactFields },
+      // Upper-case level names, as the seed's `grep ERROR` expects, in the file, on stdout and
+      // (through Promtail's json stage) in Loki's `level` label alike.
+      formatters: { level: (label) => ({ level: label.toUpperCase() }), log: redactFields },
       hooks: { streamWrite: scrub },
     },
     destination,

@@ -62,7 +62,7 @@ function matches(
   templateIdOf: (msg: string) => string,
 ): boolean {
   if (minLevel > 0) {
-    const l = typeof rec.level === "number" ? rec.level : (LEVELS[String(rec.level)] ?? 0);
+    const l = typeof rec.level === "number" ? rec.level : (LEVELS[String(rec.level).toLowerCase()] ?? 0);
     if (l < minLevel) return false;
   }
   if (q.requestId !== undefined && rec.reqId !== q.requestId && rec.requestId !== q.requestId) return false;
@@ -83,7 +83,7 @@ export async function searchLogs(
   templateIdOf: (msg: string) => string,
   maxBytes = 256 * 1024 * 1024,
 ): Promise<LogSearchResult> {
-  const minLevel = q.level ? (LEVELS[q.level] ?? 0) : 0;
+  const minLevel = q.level ? (LEVELS[q.level.toLowerCase()] ?? 0) : 0;
   const text = q.text?.toLowerCase();
   const out: Array<Record<string, unknown>> = [];
   const files: string[] = [];

@@ -103,12 +103,13 @@ const PERMINUTE_KEEP = 60;
 const HAS_DIGIT = /\d/;
 
 /**
- * The level as an index into LEVEL_NAMES. Our pino formatter writes `{"level":"<label>"` first, so
+ * The level as an index into LEVEL_NAMES. Our pino formatter writes `{"level":"<LABEL>"` first, so
  * one character decides; other JSON lines are searched for a label or pino's numeric level.
  */
 function levelOf(line: string): number {
   if (line.startsWith('{"level":"')) {
-    switch (line.charCodeAt(10)) {
+    // Ours are upper case (INFO); other pino loggers write lower case: either decides.
+    switch (line.charCodeAt(10) | 0x20) {
       case 105: // i
         return 2;
       case 119: // w
@@ -123,9 +124,9 @@ function levelOf(line: string): number {
         return 0;
     }
   }
-  const m = /"level":(?:"([a-z]+)"|(\d+))/.exec(line);
+  const m = /"level":(?:"([A-Za-z]+)"|(\d+))/.exec(line);
   if (!m) return 2;
-  if (m[1]) return Math.max(0, LEVEL_NAMES.indexOf(m[1]));
+  if (m[1]) return Math.max(0, LEVEL_NAMES.indexOf(m[1].toLowerCase()));
   return Math.min(5, Math.max(0, Math.floor(Number(m[2]) / 10) - 1));
 }
 
