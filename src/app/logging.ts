@@ -62,6 +62,11 @@ export const logging: AppCapability = {
       appLogger = createLogger({
         level: config.log.level,
         stdout: config.log.stdout,
+        pretty:
+          config.log.pretty === "always" ||
+          (config.log.pretty === "auto" &&
+            Boolean(process.stdout.isTTY) &&
+            config.environment === "development"),
         file: opts.fileSink ? opts.fileSink(config) : rotatingFileSink(config),
         secrets,
         // Lines written before the analysis exists (the first start-up lines) are not analysed.

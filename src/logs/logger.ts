@@ -1,4 +1,5 @@
 import pino, { type Logger } from "pino";
+import pinoPretty from "pino-pretty";
 import { createScrubber, redactFields } from "./redact.js";
 
 const { chindingsSym, endSym, lsCacheSym, messageKeySym, streamSym } = pino.symbols;
@@ -17,6 +18,11 @@ export interface FileSink {
 export interface LoggerOptions {
   level: string;
   stdout: boolean;
+  /**
+   * Stdout for a person at a terminal: one coloured line per entry (pino-pretty) instead of JSON.
+   * The file keeps JSON whatever this says.
+   */
+  pretty?: boolean;
   /** The log file's sink (rotating in the app; absent: stdout only). */
   file?: FileSink;
   base?: Record<string, unknown>;
@@ -93,8 +99,22 @@ export function lineWriterOf(log: unknown): LineWriter | undefined {
 /** JSON lines to stdout and to the log file, with path redaction and a final secret scrubber. */
 export function createLogger(opts: LoggerOptions): AppLogger {
   const streams: pino.StreamEntry[] = [];
-  const stdout = opts.stdout ? pino.destination({ dest: 1, sync: false }) : undefined;
+  const stdout = opts.stdout && !opts.pretty ? pino.destination({ dest: 1, sync: false }) : undefined;
   if (stdout) streams.push({ stream: stdout, level: "trace" });
+  if (opts.stdout && opts.pretty)
+    streams.push({
+      stream: pinoPretty({
+        destination: 1,
+        sync: true,
+        colorize: true,
+        translateTime: "SYS:HH:MM:ss.l",
+        ignore: "pid,hostname",
+        // Our level names are upper case already; pino-pretty pads and colours them.
+        customLevels: "TRACE:10,DEBUG:20,INFO:30,WARN:40,ERROR:50,FATAL:60",
+        useOnlyCustomProps: false,
+      }),
+      level: "trace",
+    });
   if (opts.file) streams.push({ stream: opts.file.stream as pino.DestinationStream, level: "trace" });
   const scrubber = createScrubber(opts.secrets ?? []);
   const tap = opts.tap;

@@ -122,6 +122,12 @@ const settingsSchema = z.strictObject({
         .default("./logs/application.log")
         .describe("JSON log file (empty string is not allowed; the directory is created)"),
       stdout: z.boolean().default(true).describe("Also write JSON lines to standard output"),
+      pretty: z
+        .enum(["auto", "always", "never"])
+        .default("auto")
+        .describe(
+          "Readable coloured lines on stdout instead of JSON: auto = when stdout is a terminal and the environment is development (the file is always JSON)",
+        ),
       rotation: z
         .strictObject({
           maxSizeBytes: z
@@ -621,6 +627,7 @@ export const ENV_SETTINGS = [
   { env: "PORT", path: ["server", "port"], kind: "integer" },
   { env: "LOG_LEVEL", path: ["log", "level"], kind: "string" },
   { env: "LOG_FILE_PATH", path: ["log", "filePath"], kind: "string" },
+  { env: "LOG_PRETTY", path: ["log", "pretty"], kind: "string" },
   { env: "DATABASE_URL", path: ["database", "url"], kind: "string" },
   { env: "REDIS_URL", path: ["redis", "url"], kind: "string" },
   { env: "MONITORING_TOKEN", path: ["monitoring", "token"], kind: "string" },
