@@ -30,7 +30,7 @@ async function launch(): Promise<Browser> {
   });
 }
 
-async function traffic(t: TestApp, n: number): Promise<void> {
+async function traffic(t: TestApp, n: number): Promise<string> {
   const email = `u${Date.now()}${Math.random().toString(36).slice(2, 8)}@example.com`;
   const password = "correct horse battery staple";
   await t.call("POST", "/api/v1/auth/register", { body: { email, password, name: "Dash" } });
@@ -43,6 +43,7 @@ async function traffic(t: TestApp, n: number): Promise<void> {
     await t.call("GET", "/api/v1/activities", { token });
     await t.call("GET", `/api/v1/activities/${i}`, { token });
   }
+  return token;
 }
 
 /** Pixels of the panel's canvases in one of the series' colours (--s0..--s7): drawn lines and points. */
@@ -102,12 +103,13 @@ const MUST_HAVE_DATA: Record<string, string[]> = {
 describe("dashboard in a browser (development)", () => {
   let t: TestApp;
   let browser: Browser;
+  let userToken: string;
   beforeAll(async () => {
     [t, browser] = await Promise.all([
       startTestApp({}, { yaml: "tsdb:\n  scrapeIntervalMs: 500\n" }),
       launch(),
     ]);
-    await traffic(t, 5);
+    userToken = await traffic(t, 5);
     // The rates need two samples of the counters: wait until the engine has them.
     await waitFor(
       "request rates in the store",
@@ -177,6 +179,21 @@ describe("dashboard in a browser (development)", () => {
       tds.map((td) => td.textContent ?? ""),
     );
     expect(routes.join("\n")).toContain("/api/v1/activities");
+    // Drill down: the route's own requests and latency, drawn.
+    await page.click(`a[href="#/traffic?range=5m&route=${encodeURIComponent("/api/v1/activities")}"]`);
+    await page.waitForSelector("#drill-h", WAIT);
+    for (const panel of ["route_reqps", "route_s"]) {
+      await page.waitForSelector(`[data-panel="${panel}"] canvas`, WAIT);
+      // Requests keep coming while the page watches, as they would.
+      await waitFor(
+        `${panel} drawn`,
+        async () => {
+          await t.call("GET", "/api/v1/activities", { token: userToken });
+          return (await seriesPixels(page, panel)) >= 20;
+        },
+        { timeoutMs: 60_000, intervalMs: 200 },
+      );
+    }
     expect(errors).toEqual([]);
     await page.close();
   }, 300_000);
@@ -244,9 +261,14 @@ describe("dashboard in a browser (development)", () => {
         document.querySelector('tr[data-alert="DashboardBrowserTest"]')?.textContent?.includes("silenced by"),
       WAIT,
     );
-    // Expire it from the page.
+    // Extend it by an hour, then expire it, from the page.
+    const endsAt = Date.parse((mine as unknown as { endsAt: string }).endsAt);
+    await page.click(`tr[data-silence="${mine?.id}"] button:not(.danger)`);
+    await page.waitForFunction(() => /Silence \S+ extended/.test(document.body.textContent ?? ""), WAIT);
+    const extended = await t.call("GET", `/monitoring/silences/${mine?.id}`);
+    expect(Date.parse(extended.body.endsAt)).toBeGreaterThanOrEqual(endsAt + 3_600_000 - 1000);
     page.on("dialog", (d) => void d.accept());
-    await page.click(`tr[data-silence="${mine?.id}"] button`);
+    await page.click(`tr[data-silence="${mine?.id}"] button.danger`);
     await page.waitForFunction(() => /Silence \S+ expired/.test(document.body.textContent ?? ""), WAIT);
     await page.close();
   }, 120_000);

@@ -3,6 +3,8 @@
 // its metric and by the evaluations' own stamps, not by timing), bad input, the cross-site check
 // on mutations, and the token outside development.
 
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestApp, type TestApp } from "./support/app.js";
@@ -281,5 +283,30 @@ describe("dashboard (production, token)", () => {
     const data = JSON.parse(s.frames.find((f) => f.event === "data")?.data ?? "{}");
     expect(data.extra.version).toBeTruthy();
     expect(JSON.stringify(data)).not.toContain(token);
+  }, 60_000);
+});
+
+describe("dashboard at shutdown", () => {
+  it("ends the live streams when the server closes, so the drain does not wait for them", async () => {
+    const t = await startTestApp({}, { yaml: "shutdown:\n  timeoutMs: 3000\n" });
+    const res = await fetch(`${t.url}/monitoring/dashboard/live?view=users&range=5m`);
+    expect(res.status).toBe(200);
+    const reader = res.body?.getReader();
+    let ended = false;
+    const reading = (async () => {
+      try {
+        for (;;) if ((await reader?.read())?.done !== false) break;
+      } catch {
+        // A reset instead of an end: ended all the same.
+      }
+      ended = true;
+    })();
+    await t.close();
+    // Ended by the server before close() returned (without it, close() would give up after
+    // shutdown.timeoutMs and leave the stream open).
+    await reading;
+    expect(ended).toBe(true);
+    const log = readFileSync(join(t.dir, "app.log"), "utf8");
+    expect(log).not.toContain("stop of readiness exceeded");
   }, 60_000);
 });

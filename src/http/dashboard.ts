@@ -55,6 +55,14 @@ export async function dashboardRoutes(app: FastifyInstance, opts: DashboardRoute
   app.addHook("onRequest", monitoringAuth(opts.token, OPEN));
   const ranges = RANGES.filter((r) => r.ms <= opts.retentionMs || r.id === "5m");
 
+  // Streams never end by themselves: at shutdown they are ended before the server closes, so the
+  // drain does not wait on them (the page reconnects, to this instance or the next).
+  const streams = new Set<() => void>();
+  app.addHook("preClose", (done) => {
+    for (const end of [...streams]) end();
+    done();
+  });
+
   const redirect = async (_req: FastifyRequest, reply: FastifyReply) => reply.redirect("/monitoring/", 302);
   app.get("/monitoring", redirect);
   app.get(DASHBOARD_BASE, redirect);
@@ -107,6 +115,11 @@ export async function dashboardRoutes(app: FastifyInstance, opts: DashboardRoute
     const close = () => {
       unsubscribe?.();
       if (keepAlive) clearInterval(keepAlive);
+      streams.delete(end);
+    };
+    const end = () => {
+      close();
+      if (!raw.writableEnded) raw.end();
     };
     try {
       // Subscribing first: a full hub is answered 429 before any byte of the stream.
@@ -138,6 +151,7 @@ export async function dashboardRoutes(app: FastifyInstance, opts: DashboardRoute
     );
     keepAlive = setInterval(() => raw.write(": keep-alive\n\n"), opts.keepAliveMs ?? 15_000);
     keepAlive.unref();
+    streams.add(end);
     req.raw.on("close", close);
     raw.on("close", close);
     raw.on("error", close);

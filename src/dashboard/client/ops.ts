@@ -88,9 +88,16 @@ export function Errors(props: ViewProps) {
   const live = props.live;
   const panel = (id: string) => {
     const p = PANELS.errors.find((x) => x.id === id);
-    return p
-      ? html`<${PanelBox} panel=${p} data=${live ? panelData(p, live.panels[id], live.head) : undefined} liveError=${props.liveError} />`
-      : null;
+    if (!p) return null;
+    const data = live ? panelData(p, live.panels[id], live.head) : undefined;
+    // The anomaly detector's threshold drawn across its scores: the points over it stand out.
+    const threshold = anomalies.data?.threshold;
+    if (data && id === "anomaly_scores" && threshold !== undefined)
+      data.chart.series.push({
+        label: `threshold ${threshold}`,
+        values: data.chart.times.map(() => threshold),
+      });
+    return html`<${PanelBox} panel=${p} data=${data} liveError=${props.liveError} />`;
   };
   return html`<div><h2>Errors and logs</h2>
     <section class="panel" aria-labelledby="groups-h"><h3 id="groups-h">Error groups</h3>
@@ -212,6 +219,19 @@ export function Alerts(props: ViewProps) {
       setNote((err as Error).message);
     }
   };
+  const extend = async (x: Silence) => {
+    try {
+      const endsAt = new Date(Math.max(Date.parse(x.endsAt), Date.now()) + 3_600_000).toISOString();
+      const { id, matchers, startsAt, createdBy, comment } = x;
+      await api("/monitoring/silences", {
+        method: "POST",
+        body: { id, matchers, startsAt, endsAt, createdBy, comment },
+      });
+      done(`Silence ${id} extended to ${when(endsAt)}`);
+    } catch (err) {
+      setNote((err as Error).message);
+    }
+  };
   const routedTo = (a: AlertRow, groups: AlertGroup[]) =>
     groups.some(
       (g) => g.receiver === receiver && Object.entries(g.labels).every(([k, v]) => a.labels[k] === v),
@@ -249,7 +269,11 @@ export function Alerts(props: ViewProps) {
               s,
             ) => html`<tr data-silence=${s.id}><td>${s.status.state}</td><td><code>${s.matchers.map((m) => `${m.name}${m.isEqual === false ? "!" : ""}${m.isRegex ? "=~" : "="}${m.value}`).join(", ")}</code></td>
           <td>${when(s.endsAt)}</td><td>${s.createdBy}</td><td>${s.comment}</td>
-          <td>${s.status.state !== "expired" ? html`<button type="button" class="danger" onClick=${() => expire(s.id)}>Expire</button>` : null}</td></tr>`,
+          <td>${
+            s.status.state !== "expired"
+              ? html`<button type="button" onClick=${() => extend(s)}>Extend 1 h</button> <button type="button" class="danger" onClick=${() => expire(s.id)}>Expire</button>`
+              : null
+          }</td></tr>`,
           )} />
     </section>
     <section class="panel" aria-labelledby="hist-h"><h3 id="hist-h">Notification history</h3>

@@ -219,6 +219,12 @@ const COLUMNS: Array<[keyof RouteRow, string, Unit | null]> = [
 export function Traffic(props: ViewProps) {
   const [sort, setSort] = useState<{ by: keyof RouteRow; desc: boolean }>({ by: "rate", desc: true });
   const selected = props.params.get("route");
+  // The drill-down keeps the view's time range.
+  const drillLink = (route: string) => {
+    const p = new URLSearchParams(props.params);
+    p.set("route", route);
+    return `#/traffic?${p}`;
+  };
   const rows = useMemo(() => routeRows(props.live), [props.live]);
   const sorted = [...rows].sort((a, b) => {
     const x = a[sort.by] ?? -1;
@@ -244,7 +250,7 @@ export function Traffic(props: ViewProps) {
             : html`<div class="tablewrap"><table><thead><tr>${COLUMNS.map(head)}</tr></thead><tbody>
           ${sorted.map(
             (r) => html`<tr class=${selected === r.route ? "selected" : ""}>
-              <td><a href=${`#/traffic?route=${encodeURIComponent(r.route)}`}>${r.method} ${r.route}</a></td>
+              <td><a href=${drillLink(r.route)}>${r.method} ${r.route}</a></td>
               ${COLUMNS.slice(1).map((c) => html`<td class="num">${fmt(r[c[0]] as number | null, c[2] as Unit)}</td>`)}</tr>`,
           )}</tbody></table></div>`
       }
@@ -254,35 +260,121 @@ export function Traffic(props: ViewProps) {
   </div>`;
 }
 
-/** One route: its own series of the by-route panels, and its recent error log lines. */
+interface Figures {
+  current: number | null;
+  previous: number | null;
+  beforeDeployment: number | null;
+}
+interface RouteTrend {
+  route: string;
+  requests: number;
+  latencyP95: Figures;
+  errorRate: Figures;
+  direction: string;
+}
+interface SlowQuery {
+  pattern: string;
+  operation: string;
+  table: string;
+  count: number;
+  failed: number;
+  meanMs: number;
+  maxMs: number;
+  lastSeen: number;
+}
+
+/** The `routes` panel's series of one route, as a chart of the given queries (legends: method + query). */
+function routeChart(
+  live: LivePayload | undefined,
+  route: string,
+  queries: number[],
+  title: string,
+  unit: Unit,
+) {
+  const p = PANELS.traffic.find((x) => x.id === "routes");
+  if (!p || !live)
+    return { panel: { ...p, id: `route_${unit}`, title, unit, table: false } as Panel, data: undefined };
+  const d = panelData(p, live.panels.routes, live.head);
+  const keep = d.chart.series
+    .map((s, i) => ({ s, i }))
+    .filter(({ i }) => d.metrics[i]?.route === route && queries.includes(d.query[i] ?? -1));
+  const data: PanelData = {
+    ...d,
+    chart: {
+      times: d.chart.times,
+      series: keep.map(({ s, i }) => ({
+        label: `${d.metrics[i]?.method ?? ""} ${s.label}`,
+        values: s.values,
+      })),
+    },
+    metrics: keep.map(({ i }) => d.metrics[i] ?? {}),
+    query: keep.map(({ i }) => d.query[i] ?? 0),
+  };
+  const panel: Panel = {
+    ...p,
+    id: `route_${unit}`,
+    title,
+    unit,
+    table: false,
+    empty: `No requests to ${route} in this range.`,
+  };
+  return { panel, data };
+}
+
+const pct = (v: number | null) => (v === null ? "–" : `${Math.round(v * 1000) / 10} %`);
+
+/**
+ * One route: its rate and errors, its latency percentiles, its trend against the hour before and
+ * the last deployment (log analysis), the slow queries, and the error log lines that mention it
+ * (with their request ids, as in the logs).
+ */
 function RouteDrill(props: { route: string; live: LivePayload | undefined; tick: number }) {
   const logs = useJson<{ lines: Array<Record<string, unknown>> }>(
-    `/monitoring/logs/search?level=error&q=${encodeURIComponent(props.route)}&limit=20`,
+    `/monitoring/logs/search?level=warn&q=${encodeURIComponent(props.route)}&limit=20`,
     props.tick,
   );
-  const p = PANELS.traffic.find((x) => x.id === "p95_by_route");
-  const d = p && props.live ? panelData(p, props.live.panels[p.id], props.live.head) : undefined;
-  const mine = d
-    ? {
-        ...d,
-        chart: {
-          times: d.chart.times,
-          series: d.chart.series.filter((_s, i) => d.metrics[i]?.route === props.route),
-        },
-      }
-    : undefined;
+  const trends = useJson<{ routes: RouteTrend[]; slowQueries: SlowQuery[] }>(
+    "/monitoring/logs/trends",
+    props.tick,
+  );
+  const requests = routeChart(props.live, props.route, [0, 1, 2], `Requests to ${props.route}`, "reqps");
+  const latency = routeChart(props.live, props.route, [3, 4, 5], `Latency of ${props.route}`, "s");
+  const trend = trends.data?.routes.find((r) => r.route === props.route);
   return html`<section class="panel" aria-labelledby="drill-h">
     <h3 id="drill-h">Route ${props.route} <a href="#/traffic">(all routes)</a></h3>
-    ${p ? html`<${PanelBox} panel=${{ ...p, title: `p95 latency of ${props.route}` }} data=${mine} liveError=${undefined} />` : null}
-    <h3>Recent error log lines</h3>
+    <div class="grid">
+      <${PanelBox} panel=${requests.panel} data=${requests.data} liveError=${undefined} />
+      <${PanelBox} panel=${latency.panel} data=${latency.data} liveError=${undefined} />
+    </div>
+    <h3>Trend (from the access log)</h3>
+    ${
+      trends.error
+        ? html`<${Failed} what="the trends" error=${trends.error} />`
+        : !trends.data
+          ? html`<${Loading} what="the trends" />`
+          : !trend
+            ? html`<p class="state">No access line of this route in the last hour (log analysis off, or sampled out).</p>`
+            : html`<p>${trend.requests} requests; p95 ${fmt(trend.latencyP95.current, "s")} (hour before ${fmt(trend.latencyP95.previous, "s")}, before the last deployment ${fmt(trend.latencyP95.beforeDeployment, "s")});
+              errors ${pct(trend.errorRate.current)} (before ${pct(trend.errorRate.previous)}); ${trend.direction}</p>`
+    }
+    <h3>Slow queries (all routes)</h3>
+    ${
+      !trends.data
+        ? null
+        : trends.data.slowQueries.length === 0
+          ? html`<p class="state">No query took longer than database.slowQueryThresholdMs.</p>`
+          : html`<div class="tablewrap"><table><thead><tr><th scope="col">Query</th><th scope="col" class="num">Count</th><th scope="col" class="num">Mean</th><th scope="col" class="num">Max</th></tr></thead>
+            <tbody>${trends.data.slowQueries.slice(0, 10).map((q) => html`<tr><td><code>${q.pattern}</code></td><td class="num">${q.count}</td><td class="num">${fmt(q.meanMs / 1000, "s")}</td><td class="num">${fmt(q.maxMs / 1000, "s")}</td></tr>`)}</tbody></table></div>`
+    }
+    <h3>Recent warning and error log lines</h3>
     ${
       logs.error
         ? html`<${Failed} what="the log lines" error=${logs.error} />`
         : !logs.data
           ? html`<${Loading} what="the log lines" />`
           : (logs.data.lines ?? []).length === 0
-            ? html`<p class="state">No error line mentions this route in the log file.</p>`
-            : html`<ul>${(logs.data.lines ?? []).map((l) => html`<li><code>${String(l.time ?? "")} ${String(l.reqId ?? l.requestId ?? "")}</code> ${String(l.msg ?? "")}</li>`)}</ul>`
+            ? html`<p class="state">No warning or error line mentions this route in the log file.</p>`
+            : html`<ul>${(logs.data.lines ?? []).map((l) => html`<li><code>${String(l.time ?? "")} ${String(l.reqId ?? l.requestId ?? "")}</code> ${String(l.statusCode ?? "")} ${String(l.msg ?? "")}</li>`)}</ul>`
     }
   </section>`;
 }
