@@ -55,6 +55,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
     monitoring: opts.monitoring ?? true,
     startedAt: (opts.now ?? Date.now)(),
     state: { phase: "starting", closing: false, drainDelayMs: 0 },
+    notes: [],
   };
   // The lifecycle logs through the logger the first capability builds.
   const lifecycle = new LifecycleRunner({ log: (level, fields, msg) => ctx.logger?.[level](fields, msg) });
@@ -77,6 +78,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
   return {
     fastify: ctx.fastify ?? fail("the HTTP server"),
     config,
+    service: ctx.service ?? fail("the service's description"),
     logger,
     metrics: ctx.metrics,
     health: ctx.health,
@@ -87,6 +89,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
     sessions: ctx.sessions ?? fail("the session store"),
     lifecycle: () => ctx.state.phase,
     units: () => lifecycle.names(),
+    notes: () => [...ctx.notes],
     flushLogsSync: () => appLogger.flushSync(),
     async listen() {
       await lifecycle.start();

@@ -4,13 +4,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { freePort } from "./support/services.js";
+import { waitFor } from "./support/wait.js";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const children: ChildProcess[] = [];
 afterAll(() => {
   for (const c of children) {
     // `npm start` runs detached in its own process group: end the server under it too.
-    if (c.spawnargs[0] === "npm" && c.pid && c.exitCode === null) {
+    if ((c.spawnargs[0] === "npm" || c.spawnargs[0] === "script") && c.pid && c.exitCode === null) {
       try {
         process.kill(-c.pid, "SIGKILL");
       } catch {
@@ -191,4 +192,69 @@ describe("npm start", () => {
     expect(text).toMatch(/^feature_usage_total\{feature="activity_creation"\} 1$/m);
     if (child.pid) process.kill(-child.pid, "SIGTERM");
   }, 60_000);
+});
+
+describe("a newcomer's first screen", () => {
+  // `npm start` at a terminal (a pseudo-terminal from util-linux's script), in a fresh folder:
+  // the summary comes once the app is ready, lists URLs that all answer, and nothing on the
+  // screen is a warning or an error.
+  it("is one readable block of URLs that answer, with nothing alarming", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "tug-newcomer-"));
+    const port = await freePort();
+    const child = spawn("script", ["-qfc", "npm start", "/dev/null"], {
+      cwd: ROOT,
+      env: {
+        PATH: process.env.PATH ?? "",
+        HOME: dir,
+        TERM: "xterm",
+        PORT: String(port),
+        HOST: "127.0.0.1",
+        DATABASE_URL: `sqlite:${join(dir, "tug.db")}`,
+        LOG_FILE_PATH: join(dir, "application.log"),
+      },
+      stdio: ["ignore", "pipe", "pipe"],
+      detached: true,
+    });
+    children.push(child);
+    let screen = "";
+    child.stdout?.on("data", (d) => {
+      screen += d;
+    });
+    child.stderr?.on("data", (d) => {
+      screen += d;
+    });
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: removing the terminal's colour codes
+    const plain = () => screen.replace(/\x1b\[[0-9;]*m/g, "").replace(/\r/g, "");
+    await waitFor("the start-up summary", () => plain().includes("Not configured yet:") || undefined, {
+      timeoutMs: 60_000,
+      last: () => plain().slice(-1500),
+    });
+    await waitFor(
+      "the end of the summary",
+      () => plain().includes("Ctrl-C stops it gracefully") || undefined,
+    );
+    const text = plain();
+    expect(text).toMatch(/TUG API \d+\.\d+\.\d+ is ready — development, embedded/);
+    // The socket opens before the app is ready, and says so; the summary comes after "ready".
+    expect(text.indexOf("starting (not ready yet)")).toBeLessThan(text.indexOf("is ready —"));
+    expect(text).not.toMatch(/\b(WARN|ERROR|FATAL)\b/);
+    const urls = [...text.matchAll(/^ {2}\w+\s+(http:\/\/127\.0\.0\.1:\d+\/\S*)$/gm)].map(
+      (m) => m[1] as string,
+    );
+    expect(urls.length).toBeGreaterThanOrEqual(8);
+    for (const u of urls) {
+      const r = await fetch(u);
+      expect(r.status, u).toBe(200);
+      await r.arrayBuffer();
+    }
+    const home = await (await fetch(`http://127.0.0.1:${port}/`)).json();
+    expect(home).toMatchObject({ dashboard: "/monitoring/", health: "/monitoring/health" });
+    const page = await fetch(`http://127.0.0.1:${port}/`, {
+      headers: { accept: "text/html" },
+      redirect: "manual",
+    });
+    expect(page.status).toBe(302);
+    expect(page.headers.get("location")).toBe("/monitoring/");
+    if (child.pid) process.kill(-child.pid, "SIGTERM");
+  }, 90_000);
 });

@@ -40,6 +40,8 @@ export interface AppOptions {
 export interface App {
   fastify: FastifyInstance;
   config: Config;
+  /** Name, version and release of the running service. */
+  service: ServiceInfo;
   logger: Logger;
   metrics: Metrics | undefined;
   health: HealthRunner | undefined;
@@ -57,6 +59,8 @@ export interface App {
   lifecycle(): Lifecycle;
   /** The lifecycle's units in start order (stop runs them in reverse). */
   units(): string[];
+  /** What the capabilities found not configured yet (see AppContext.notes). */
+  notes(): string[];
   /** Write buffered log lines out synchronously (just before process.exit). */
   flushLogsSync(): void;
   /** Listen, then finish start-up (migrations, first checks) and turn ready; returns the address. */
@@ -88,6 +92,11 @@ export interface AppContext {
   readonly monitoring: boolean;
   readonly startedAt: number;
   readonly state: AppState;
+  /**
+   * What is not configured yet and how to configure it, one line each (a notification channel
+   * without its secret, a placeholder receiver…): the start-up summary lists them.
+   */
+  readonly notes: string[];
   // Built by the capabilities, in the order they are listed:
   secrets?: string[];
   appLogger?: AppLogger;

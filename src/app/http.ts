@@ -51,7 +51,13 @@ export const httpServer: AppCapability = {
       {
         name: "http listen",
         start: async () => {
-          state.address = await fastify.listen({ host: config.server.host, port: config.server.port });
+          state.address = await fastify.listen({
+            host: config.server.host,
+            port: config.server.port,
+            // The socket listens early so that the probes answer during start-up; say so, since
+            // "listening" is not "ready" (the start-up summary follows once it is).
+            listenTextResolver: (address) => `HTTP socket open at ${address}; starting (not ready yet)`,
+          });
         },
         // Closing the server is readiness' stop: the drain comes first.
       },
@@ -74,6 +80,22 @@ export const apiRoutes: AppCapability = {
       loginThrottle: config.api.loginThrottle,
       tracker: ctx.metrics?.users,
       now: ctx.now,
+    });
+    // The first URL a newcomer opens: a browser goes to the dashboard, anything else gets the map.
+    const service = ctx.service;
+    fastify.get("/", async (req, reply) => {
+      const dashboard = ctx.monitoring ? "/monitoring/" : null;
+      if (dashboard && /\btext\/html\b/.test(req.headers.accept ?? "")) return reply.redirect(dashboard);
+      return {
+        service: service?.serviceId ?? config.service.name,
+        release: service?.releaseId ?? null,
+        dashboard,
+        api: "/api/v1 (docs/api.md in the repository)",
+        health: ctx.monitoring ? "/monitoring/health" : null,
+        probes: { live: "/monitoring/health/live", ready: "/monitoring/health/ready" },
+        metrics: ctx.monitoring ? "/monitoring/metrics" : null,
+        prometheusApi: ctx.monitoring ? "/monitoring/api/v1" : null,
+      };
     });
     return [];
   },

@@ -76,7 +76,12 @@ export const notifier: AppCapability = {
       resolveInstallPath(notifications.alertmanagerConfig),
       { slackWebhookUrl: notifications.slackWebhookUrl, smtp: notifications.smtp },
     );
-    for (const w of warnings) logger.warn({ file: notifications.alertmanagerConfig }, w);
+    // Listed in the start-up summary; a warning line only where a newcomer is not the reader.
+    const level = config.environment === "development" ? "info" : "warn";
+    for (const w of warnings) {
+      logger[level]({ file: notifications.alertmanagerConfig }, w);
+      ctx.notes.push(`notifications: ${w.replace(/^.*?alertmanager\.yml:\d+:\d+: /, "")}`);
+    }
     const stateDb = openStateDb(notifierStateFile(config));
     const nm = createNotifierMetrics(metrics.registry);
     const log = notifierLog(logger);

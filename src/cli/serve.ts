@@ -1,5 +1,6 @@
 import { ConfigError, loadConfig } from "../core/config/index.js";
 import { buildApp } from "../server.js";
+import { startupSummary, summaryText } from "./startup.js";
 
 /** `tug serve`: load the configuration, build the app, listen, shut down gracefully on SIGTERM/SIGINT. */
 export async function serve(env: NodeJS.ProcessEnv = process.env): Promise<void> {
@@ -62,8 +63,10 @@ export async function serve(env: NodeJS.ProcessEnv = process.env): Promise<void>
   process.on("unhandledRejection", (reason) => logger.error({ err: reason }, "unhandled promise rejection"));
 
   const address = await app.listen();
-  logger.info(
-    { address, environment: config.environment, database: app.db.dialect, sessions: app.sessions.kind },
-    "TUG API ready",
-  );
+  const summary = startupSummary(app, config, address);
+  // A person at a terminal gets the block, and a short line; a process reading stdout gets the
+  // whole summary on the JSON line (the file always has it).
+  const terminal = Boolean(process.stdout.isTTY) && config.log.stdout;
+  logger.info({ address, sessions: app.sessions.kind, ...summary }, "TUG API ready");
+  if (terminal) process.stdout.write(summaryText(summary));
 }
