@@ -127,8 +127,18 @@ async function outcomeOf(p: TugProcess, id: string): Promise<Deployment> {
   );
 }
 
-/** `tug deploy watch … --json` as a pipeline runs it: its exit code and its report. */
-function watch(args: string[]): Promise<{ code: number | null; report: any; stderr: string }> {
+interface Watch {
+  /** Resolves once the CLI watches (its first transition, to pending) or has exited. */
+  watching: Promise<void>;
+  done: Promise<{ code: number | null; report: any; stderr: string }>;
+}
+
+/**
+ * `tug deploy watch … --json` as a pipeline runs it: its exit code and its report. The scenarios
+ * start it before traffic moves, so that its start-up (a second Node process compiling the CLI)
+ * is not in the new version's window.
+ */
+function watch(args: string[]): Watch {
   const child = spawn(
     process.execPath,
     [join(ROOT, "bin/tug.js"), "deploy", "watch", ...args, "--token", MONITORING_TOKEN, "--json"],
@@ -145,14 +155,20 @@ function watch(args: string[]): Promise<{ code: number | null; report: any; stde
   );
   let out = "";
   let err = "";
+  let started: () => void = () => {};
+  const watching = new Promise<void>((r) => {
+    started = r;
+  });
   child.stdout.on("data", (d) => {
     out += d;
   });
   child.stderr.on("data", (d) => {
     err += d;
+    if (err.includes("→ pending")) started();
   });
-  return new Promise((resolve) => {
+  const done = new Promise<Awaited<Watch["done"]>>((resolve) => {
     child.on("exit", (code) => {
+      started();
       let report: unknown;
       try {
         report = JSON.parse(out);
@@ -162,6 +178,13 @@ function watch(args: string[]): Promise<{ code: number | null; report: any; stde
       resolve({ code, report, stderr: err });
     });
   });
+  return { watching, done };
+}
+
+/** Starts the CLI watchers and resolves once every one of them watches. */
+async function watching<T extends Watch[]>(...ws: T): Promise<T> {
+  await Promise.all(ws.map((w) => w.watching));
+  return ws;
 }
 
 function cliArgs(
@@ -251,6 +274,13 @@ describe("deployment monitoring, end to end", () => {
     async () => {
       const [a, e] = await Promise.all([scenario("a"), scenario("e")]);
       await baselineReady();
+      const [wA, wE, wEpass] = await watching(
+        watch(
+          cliArgs(a, { version: "1.1.0-a", duration: "1m", extra: ["--rollback-url", cliCicd.rollbackUrl] }),
+        ),
+        watch(cliArgs(e, { version: "1.1.0-e", duration: "30s" })),
+        watch(cliArgs(e, { version: "1.1.0-e", duration: "30s", extra: ["--on-inconclusive", "pass"] })),
+      );
       sw.switchTo("a");
       const [idA, idE] = await Promise.all([
         startWatching(a, {
@@ -270,11 +300,9 @@ describe("deployment monitoring, end to end", () => {
         }),
       ]);
       const [cliA, cliE, cliEpass, dA, dE] = await Promise.all([
-        watch(
-          cliArgs(a, { version: "1.1.0-a", duration: "1m", extra: ["--rollback-url", cliCicd.rollbackUrl] }),
-        ),
-        watch(cliArgs(e, { version: "1.1.0-e", duration: "30s" })),
-        watch(cliArgs(e, { version: "1.1.0-e", duration: "30s", extra: ["--on-inconclusive", "pass"] })),
+        wA.done,
+        wE.done,
+        wEpass.done,
         outcomeOf(a, idA),
         outcomeOf(e, idE),
       ]);
@@ -336,7 +364,16 @@ describe("deployment monitoring, end to end", () => {
   ) {
     const p = await scenario(name);
     await baselineReady();
-    const switched = Date.now();
+    const [cliWatch] = await watching(
+      watch(
+        cliArgs(p, {
+          version: `1.1.0-${name}`,
+          duration: "2m",
+          health: (o.health ?? readyUrl)(p),
+          extra: ["--rollback-url", cliCicd.rollbackUrl, ...(o.cli ?? [])],
+        }),
+      ),
+    );
     sw.switchTo(name);
     await o.before?.();
     const body: Record<string, unknown> = {
@@ -349,19 +386,9 @@ describe("deployment monitoring, end to end", () => {
       ...o.body,
     };
     const id = await startWatching(p, o.snake ? snakeCase(body) : body);
-    const [cli, d] = await Promise.all([
-      watch(
-        cliArgs(p, {
-          version: `1.1.0-${name}`,
-          duration: "2m",
-          health: (o.health ?? readyUrl)(p),
-          extra: ["--rollback-url", cliCicd.rollbackUrl, ...(o.cli ?? [])],
-        }),
-      ),
-      outcomeOf(p, id),
-    ]);
+    const [cli, d] = await Promise.all([cliWatch.done, outcomeOf(p, id)]);
     dump(name, { d, cli });
-    return { p, id, d, cli, switched };
+    return { p, id, d, cli };
   }
 
   /** What every rolled-back scenario shows: one signed request, one notification, traffic back. */
