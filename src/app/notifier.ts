@@ -2,7 +2,7 @@
 // configuration file, its state database, its metrics and log lines. The rule engine is wired to
 // it by the rules capability (src/app/engine.ts).
 
-import { createChannels } from "../alerts/channels/index.js";
+import { createChannels, SLACK_URL_MISSING } from "../alerts/channels/index.js";
 import {
   createNotifierMetrics,
   fingerprint,
@@ -38,9 +38,20 @@ function notifierLog(logger: Logger): NotifierEvents {
       );
     },
     rejected: (row, error) =>
-      logger.error(
-        { receiver: row.receiver, integration: row.integration, error },
-        "notification refused by the receiver; not retried",
+      // A placeholder or a channel without its secret is configuration, not an outage.
+      error.startsWith("placeholder:") || error === SLACK_URL_MISSING
+        ? logger.warn(
+            { receiver: row.receiver, integration: row.integration, error },
+            "notification not sent: this integration is not configured yet",
+          )
+        : logger.error(
+            { receiver: row.receiver, integration: row.integration, error },
+            "notification refused by the receiver; not retried",
+          ),
+    unsent: (receiver, groupKey, groupLabels, alerts) =>
+      logger.warn(
+        { receiver, groupKey, groupLabels, alerts },
+        `alert group not sent: receiver "${receiver}" has no integrations; see /monitoring/alerts and configure monitoring/alertmanager.yml`,
       ),
     expired: (row, lastError) =>
       logger.error(
@@ -118,6 +129,7 @@ export const notifier: AppCapability = {
         expired: both("expired"),
         coalesced: both("coalesced"),
         refused: both("refused"),
+        unsent: both("unsent"),
       },
     });
     nm.bind(n);

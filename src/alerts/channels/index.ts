@@ -7,6 +7,7 @@
 
 import type { Channel, Receiver } from "../notify/types.js";
 import { createEmailChannel } from "./email.js";
+import { emailPlaceholder, placeholderChannel, webhookPlaceholder } from "./placeholder.js";
 import { createSlackChannel } from "./slack.js";
 import { createWebhookChannel } from "./webhook.js";
 
@@ -19,9 +20,18 @@ export interface ChannelOptions {
 }
 
 export function createChannels(receiver: Receiver, opts: ChannelOptions): Channel[] {
+  // A placeholder (a name reserved for examples) is refused at once, never retried (placeholder.ts).
   return [
-    ...receiver.webhookConfigs.map((c, i) => createWebhookChannel(c, i, opts)),
-    ...receiver.emailConfigs.map((c, i) => createEmailChannel(c, i, { timeoutMs: opts.timeoutMs })),
+    ...receiver.webhookConfigs.map((c, i) => {
+      const why = webhookPlaceholder(c);
+      return why ? placeholderChannel("webhook", i, c.sendResolved, why) : createWebhookChannel(c, i, opts);
+    }),
+    ...receiver.emailConfigs.map((c, i) => {
+      const why = emailPlaceholder(c);
+      return why
+        ? placeholderChannel("email", i, c.sendResolved, why)
+        : createEmailChannel(c, i, { timeoutMs: opts.timeoutMs });
+    }),
     ...receiver.slackConfigs.map((c, i) => createSlackChannel(c, i, opts)),
   ];
 }
@@ -39,6 +49,7 @@ export {
   type EmailOptions,
   emailSubject,
 } from "./email.js";
+export { emailPlaceholder, isReservedHost, webhookPlaceholder } from "./placeholder.js";
 export { createSlackChannel, SLACK_URL_MISSING, type SlackOptions, slackBody } from "./slack.js";
 export {
   alertmanagerURL,

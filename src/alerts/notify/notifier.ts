@@ -67,6 +67,11 @@ export interface NotifierEvents extends OutboxEvents {
   queued?(receiver: string, integration: string, notification: Omit<Notification, "dedupKey">): void;
   /** Alerts were refused since the last report; called at most once per refusalReportIntervalMs. */
   refused?(report: RefusalReport): void;
+  /**
+   * A group reached a receiver with no integrations (Alertmanager's "null" receiver): nothing is
+   * sent. Told once per group, so that it is seen without repeating.
+   */
+  unsent?(receiver: string, groupKey: string, groupLabels: Record<string, string>, alerts: number): void;
 }
 
 /** What receive() did with a batch: nothing is refused without being named here. */
@@ -698,6 +703,7 @@ export class Notifier {
     if (pass.length === 0) return true;
 
     const receiver = route.opts.receiver;
+    if ((this.channels.get(receiver) ?? []).length === 0) this.tellUnsent(receiver, group, pass.length);
     const firing = new Set(pass.filter((a) => a.endsAt === 0).map((a) => a.fingerprint));
     const resolved = new Set(pass.filter((a) => a.endsAt !== 0).map((a) => a.fingerprint));
     try {
@@ -722,6 +728,16 @@ export class Notifier {
       return false;
     }
     return true;
+  }
+
+  /** Groups already told to go nowhere (bounded: cleared when full, so a group is told again). */
+  private readonly unsentTold = new Set<string>();
+
+  private tellUnsent(receiver: string, group: AggregationGroup, alerts: number): void {
+    if (this.unsentTold.has(group.groupKey)) return;
+    if (this.unsentTold.size >= 10_000) this.unsentTold.clear();
+    this.unsentTold.add(group.groupKey);
+    this.opts.events?.unsent?.(receiver, group.groupKey, group.labels, alerts);
   }
 
   private buildNotification(
