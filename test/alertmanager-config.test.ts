@@ -747,7 +747,11 @@ describe("monitoring/alertmanager.yml and amtool 0.25", () => {
       apiUrl: "https://hooks.slack.com/services/T/B/X",
     });
     // No integration yet on the default receiver: shown and logged once per group, nothing sent.
-    expect(config.receivers.get("default")).toMatchObject({ webhookConfigs: [], emailConfigs: [], slackConfigs: [] });
+    expect(config.receivers.get("default")).toMatchObject({
+      webhookConfigs: [],
+      emailConfigs: [],
+      slackConfigs: [],
+    });
     expect(
       config.inhibitRules.map((r) => [r.sourceMatchers.map(String), r.targetMatchers.map(String), r.equal]),
     ).toEqual([
