@@ -123,6 +123,15 @@ describe("/monitoring/deployments", () => {
     );
   });
 
+  it("the log trends' 'before the last deployment' is the recorded deployment's start", async () => {
+    const r = await start({ deploymentId: "trend-marker", version: "6.0.0", healthCheckUrl: healthUrl });
+    expect(r.status).toBe(201);
+    const minute = Math.floor(r.body.deployment.startedAt / 60_000) * 60_000;
+    const trends = await t.call("GET", "/monitoring/logs/trends", { token: TOKEN });
+    expect(trends.body.deploymentAt).toBe(new Date(minute).toISOString());
+    await t.call("POST", "/monitoring/deployments/trend-marker/abort", { token: TOKEN });
+  });
+
   it("watches its own app: the health probe carries the monitoring token /monitoring/health needs", async () => {
     const r = await start({
       deploymentId: "self",

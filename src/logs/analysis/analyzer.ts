@@ -560,8 +560,16 @@ export class LogAnalyzer {
     return this.anomalies.slice(-limit).reverse();
   }
 
-  trendList(windowMinutes = 60): { routes: RouteTrend[]; slowQueries: SlowQueryPattern[] } {
-    return { routes: this.trends.list(this.now(), windowMinutes), slowQueries: this.slowQueries.list() };
+  trendList(windowMinutes = 60): {
+    deploymentAt: string | null;
+    routes: RouteTrend[];
+    slowQueries: SlowQueryPattern[];
+  } {
+    return {
+      deploymentAt: this.trends.deploymentAt(),
+      routes: this.trends.list(this.now(), windowMinutes),
+      slowQueries: this.slowQueries.list(),
+    };
   }
 
   /** The template id a message has now (for log search by template). */

@@ -85,6 +85,13 @@ export class RouteTrends {
     this.deploymentMinute = Math.floor(atMs / 60_000);
   }
 
+  /** The minute of the deployment "before deployment" compares with (ISO), if any. */
+  deploymentAt(): string | null {
+    return this.deploymentMinute === undefined
+      ? null
+      : new Date(this.deploymentMinute * 60_000).toISOString();
+  }
+
   list(nowMs: number, windowMinutes = 60): RouteTrend[] {
     const now = Math.floor(nowMs / 60_000);
     const out: RouteTrend[] = [];
