@@ -10,6 +10,10 @@
  * - first view rendered (with --browser, Debian's chromium): from navigation to the Overview's
  *   figures and first chart drawn, on loopback. Target ≤ 1 s.
  *
+ * - throughput while they watch: req/s of GET /api/v1/users/me (autocannon, 50 connections) with
+ *   100 pages watching against none, interleaved. bench/run.ts's target is monitored / no
+ *   monitoring ≥ 0.90; this ratio is what the watchers take off the monitored side of it.
+ *
  *   npx tsx bench/dashboard.ts [--seconds 20] [--rounds 2] [--clients 100] [--browser]
  */
 import { spawn } from "node:child_process";
@@ -18,6 +22,7 @@ import { request } from "node:http";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import autocannon from "autocannon";
 import type { ChildReady } from "./variants.js";
 
 const { values } = parseArgs({
@@ -101,6 +106,18 @@ async function watch(n: number, views: string[]): Promise<() => void> {
   return () => ctl.abort();
 }
 
+/** Waits until the app counts no live page (the previous phase's streams are gone). */
+async function drained(): Promise<void> {
+  let seen: string | undefined;
+  for (let i = 0; i < 600; i++) {
+    const text = await (await fetch(`${ready.url}/monitoring/metrics`)).text();
+    seen = /^dashboard_live_clients (\S+)$/m.exec(text)?.[1];
+    if (seen === "0") return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`the app still counts ${seen} live pages 60 s after they left`);
+}
+
 async function phase(n: number, views: string[]): Promise<number> {
   const stop = await watch(n, views);
   const c0 = cpuSeconds(ready.pid);
@@ -108,9 +125,37 @@ async function phase(n: number, views: string[]): Promise<number> {
   await new Promise((r) => setTimeout(r, seconds * 1000));
   const share = (cpuSeconds(ready.pid) - c0) / ((performance.now() - t0) / 1000);
   stop();
-  // Let the hub notice the pages left before the next phase.
-  await new Promise((r) => setTimeout(r, 1000));
+  await drained();
   return share;
+}
+
+function load(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    autocannon(
+      {
+        url: `${ready.url}/api/v1/users/me`,
+        connections: 50,
+        duration: seconds,
+        headers: { authorization: `Bearer ${ready.token}` },
+      },
+      (err, r) =>
+        err
+          ? reject(err)
+          : r.non2xx > 0
+            ? reject(new Error(`${r.non2xx} non-2xx`))
+            : resolve(r.requests.average),
+    );
+  });
+}
+
+/** req/s with no page watching, then with `clients` pages spread over the views. */
+async function throughput(): Promise<{ alone: number; watched: number }> {
+  const alone = await load();
+  const stop = await watch(clients, VIEWS);
+  const watched = await load();
+  stop();
+  await drained();
+  return { alone, watched };
 }
 
 async function firstView(): Promise<number[]> {
@@ -160,6 +205,14 @@ try {
     );
   }
   const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+  const tp: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    const { alone, watched } = await throughput();
+    tp.push(watched / alone);
+    console.log(
+      `round ${r + 1}: GET /api/v1/users/me ${Math.round(alone)} req/s alone, ${Math.round(watched)} with ${clients} pages watching`,
+    );
+  }
   const extra = med(rows.map((x) => x.many - x.one)) * 100;
   const extraSpread = med(rows.map((x) => x.spread - x.seven)) * 100;
   console.log(
@@ -169,6 +222,7 @@ try {
   console.log(
     `${w.total <= 200_000 ? "PASS" : "MISS"}  page weight ${(w.total / 1000).toFixed(1)} kB gzipped (target ≤ 200 kB)`,
   );
+  console.log(`      throughput with ${clients} pages watching / without: ${med(tp).toFixed(3)} (median)`);
   if (values.browser) {
     const t = await firstView();
     const m = med(t);

@@ -163,12 +163,22 @@ describe("dashboard (development, no token)", () => {
     expect(Object.keys(last.panels)).toContain("cpu_memory");
     expect(last.panels.cpu_memory[0].status).toBe("success");
     expect(last.panels.cpu_memory[0].data.result.length).toBeGreaterThan(0);
-    // With nobody watching, the hub stops evaluating.
-    await waitFor("the hub to let go of the closed streams", async () => {
-      const a = await evaluations();
-      await new Promise((r) => setTimeout(r, 600)); // three scrape intervals: a running hub would evaluate
-      return (await evaluations()) === a;
-    });
+    // With nobody watching, the hub lets the pages go and stops evaluating.
+    const metrics = async () => (await fetch(`${t.url}/monitoring/metrics`)).text();
+    await waitFor("no live page counted", async () => /^dashboard_live_clients 0$/m.test(await metrics()));
+    const idle = await evaluations();
+    // Two ticks of another view's group (the groups tick on the same interval boundaries): a
+    // group still evaluating would have evaluated at each.
+    const other = openStream(`${t.url}/monitoring/dashboard/live?view=users&range=5m`);
+    await waitFor(
+      "three evaluations of another view",
+      () => other.frames.filter((f) => f.event === "data").length >= 3,
+      {
+        timeoutMs: 60_000,
+      },
+    );
+    other.stop();
+    expect(await evaluations()).toBeLessThanOrEqual(idle + 1); // one may have been running as they left
   }, 90_000);
 
   it("runs every panel query of every view on the engine without an error", async () => {

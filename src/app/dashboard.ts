@@ -3,7 +3,7 @@
 // engine worker and pushes it to every open page, its routes, and the cross-site check on every
 // mutating /monitoring route.
 
-import { Counter } from "prom-client";
+import { Counter, Gauge } from "prom-client";
 import { type Bundle, buildBundle } from "../dashboard/bundle.js";
 import { LiveHub } from "../dashboard/hub.js";
 import { renderChecks } from "../health/index.js";
@@ -64,6 +64,14 @@ export const dashboard: AppCapability = {
       extras: { overview: overviewExtra(ctx) },
       onEvaluation: (view) => evaluations.inc({ view }),
       onError: (err) => logger.warn({ err }, "dashboard: a live evaluation failed"),
+    });
+    new Gauge({
+      name: "dashboard_live_clients",
+      help: "Pages listening to the dashboard's live stream (bounded by its maxClients)",
+      registers: [ctx.metrics.registry],
+      collect() {
+        this.set(hub.listeners);
+      },
     });
     let bundle: Promise<Bundle> | undefined;
     const getBundle = () => {

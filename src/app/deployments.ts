@@ -121,7 +121,8 @@ export const deployments: AppCapability = {
       ...(config.notifications.webhookSigningSecret
         ? { signingSecret: config.notifications.webhookSigningSecret }
         : {}),
-      externalURL: linkBase(config),
+      // The monitor links to <externalURL>/monitoring/#/deployments/<id>; linkBase ends in /monitoring.
+      externalURL: linkBase(config).replace(/\/monitoring\/?$/, ""),
       ...(config.monitoring.token ? { token: config.monitoring.token } : {}),
       ...(ctx.now ? { now: ctx.now } : {}),
       log: (level, fields, msg) => logger[level](fields, msg),

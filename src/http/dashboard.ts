@@ -125,7 +125,9 @@ export async function dashboardRoutes(app: FastifyInstance, opts: DashboardRoute
       // Subscribing first: a full hub is answered 429 before any byte of the stream.
       unsubscribe = hub.subscribe(view, range, {
         send: (frame) => {
-          if (!raw.writableEnded) raw.write(frame);
+          // A page whose connection is gone is let go at the next frame, whatever the events said.
+          if (raw.destroyed || raw.writableEnded || raw.socket?.destroyed) close();
+          else raw.write(frame);
         },
       });
     } catch (err) {
@@ -155,6 +157,7 @@ export async function dashboardRoutes(app: FastifyInstance, opts: DashboardRoute
     req.raw.on("close", close);
     raw.on("close", close);
     raw.on("error", close);
+    raw.socket?.once("close", close);
   });
 }
 
