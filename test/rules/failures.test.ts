@@ -277,7 +277,7 @@ describe("a failing rule in a running app", () => {
     });
     const [line] = failureLines();
     expect(line).toMatchObject({
-      level: "warn",
+      level: "WARN",
       msg: "rule evaluation failed",
       rule: "ManyToMany",
       group: "broken",
