@@ -304,6 +304,7 @@ describe("dashboard in a browser (development)", () => {
       () => document.querySelector("#dep-h + p")?.textContent?.includes("aborted"),
       WAIT,
     );
+    if (SHOTS) await page.screenshot({ path: join(SHOTS, "deployment.png"), fullPage: true });
     await page.close();
   }, 120_000);
 
@@ -319,6 +320,8 @@ describe("dashboard in a browser (development)", () => {
         await page.goto(`${t.url}/monitoring/#/${view}?range=5m`, { waitUntil: "domcontentloaded" });
         await page.waitForFunction(() => document.querySelector(".live.on") !== null, WAIT);
         await page.waitForFunction(() => !document.querySelector('[role="status"].state'), WAIT);
+        if (SHOTS && scheme === "dark")
+          await page.screenshot({ path: join(SHOTS, `${view}-dark.png`), fullPage: true });
         await page.addScriptTag({ path: axePath });
         const violations = await page.evaluate(async () => {
           type Violation = { id: string; impact: string; nodes: Array<{ target: string[] }> };
