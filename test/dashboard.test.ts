@@ -4,9 +4,11 @@
 // on mutations, and the token outside development.
 
 import { readFileSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { startTestApp, type TestApp } from "./support/app.js";
 import { waitFor } from "./support/wait.js";
 
@@ -203,6 +205,36 @@ describe("dashboard (development, no token)", () => {
       }
     }
   }, 90_000);
+
+  it("links a deployment's outcome alert to its page on the dashboard", async () => {
+    // The CI/CD side of a rollback: accepts it.
+    const server = createServer((_req, res) =>
+      res.writeHead(200, { "content-type": "application/json" }).end("{}"),
+    );
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const rollback = { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/rollback` };
+    onTestFinished(() => new Promise<void>((r) => server.close(() => r())));
+    const started = await t.call("POST", "/monitoring/deployments", {
+      body: {
+        version: "1.2.3-link",
+        healthCheckUrl: `${t.url}/monitoring/health/live`,
+        checkIntervalSeconds: 10,
+        rollbackUrl: rollback.url,
+      },
+    });
+    expect(started.status).toBe(201);
+    const id = started.body.deployment.id as string;
+    expect(
+      (await t.call("POST", `/monitoring/deployments/${encodeURIComponent(id)}/rollback`, { body: {} }))
+        .status,
+    ).toBe(200);
+    const alert = await waitFor("the outcome alert", () =>
+      t.app.notifier?.alertPage({ offset: 0, limit: 1000 }).alerts.find((a) => a.labels.deployment_id === id),
+    );
+    const url = new URL(alert.generatorURL);
+    expect(url.pathname).toBe("/monitoring/");
+    expect(url.hash).toBe(`#/deployments/${encodeURIComponent(id)}`);
+  });
 
   it("answers unknown views and malformed or too long ranges with a 400 naming the parameter", async () => {
     const bad = [
