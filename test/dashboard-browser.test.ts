@@ -104,12 +104,18 @@ describe("dashboard in a browser (development)", () => {
   let t: TestApp;
   let browser: Browser;
   let userToken: string;
+  let steady: NodeJS.Timeout | undefined;
   beforeAll(async () => {
     [t, browser] = await Promise.all([
       startTestApp({}, { yaml: "tsdb:\n  scrapeIntervalMs: 500\n" }),
       launch(),
     ]);
     userToken = await traffic(t, 5);
+    // Steady traffic while the pages load, so that rate-based panels (latency percentiles) have
+    // points in every window however slowly a loaded machine renders the views.
+    steady = setInterval(() => {
+      void t.call("GET", "/api/v1/users/me", { token: userToken }).catch(() => undefined);
+    }, 200);
     // The rates need two samples of the counters: wait until the engine has them.
     await waitFor(
       "request rates in the store",
@@ -125,6 +131,7 @@ describe("dashboard in a browser (development)", () => {
     if (SHOTS) mkdirSync(SHOTS, { recursive: true });
   }, 300_000);
   afterAll(async () => {
+    clearInterval(steady);
     await browser?.close();
     await t?.close();
   });
