@@ -16,14 +16,11 @@
  *
  *   npx tsx bench/dashboard.ts [--seconds 20] [--rounds 2] [--clients 100] [--browser]
  */
-import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { request } from "node:http";
-import { createInterface } from "node:readline";
-import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import autocannon from "autocannon";
-import type { ChildReady } from "./variants.js";
+import { startBenchChild } from "./variants.js";
 
 const { values } = parseArgs({
   options: {
@@ -38,15 +35,7 @@ const rounds = Number(values.rounds);
 const clients = Number(values.clients);
 const VIEWS = ["overview", "traffic", "errors", "resources", "alerts", "deployments", "users"];
 
-const server = fileURLToPath(new URL("./server.ts", import.meta.url));
-const child = spawn(process.execPath, ["--import", "tsx", server, "monitored"], {
-  stdio: ["ignore", "pipe", "inherit", "ipc"],
-});
-const ready = await new Promise<ChildReady>((resolve, reject) => {
-  const rl = createInterface({ input: child.stdout as NodeJS.ReadableStream });
-  rl.once("line", (line) => resolve(JSON.parse(line) as ChildReady));
-  child.once("exit", (code) => reject(new Error(`bench server exited ${code}`)));
-});
+const { child, ready } = await startBenchChild("monitored");
 
 /** CPU seconds (user + system, every thread) of the app's process. */
 function cpuSeconds(pid: number): number {

@@ -5,13 +5,10 @@
  *
  *   npx tsx bench/ready.ts [--duration 10] [--connections 200]
  */
-import { spawn } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
-import { createInterface } from "node:readline";
-import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import autocannon from "autocannon";
-import type { ChildReady } from "./variants.js";
+import { startBenchChild } from "./variants.js";
 
 const { values } = parseArgs({
   options: {
@@ -24,15 +21,7 @@ const duration = Number(values.duration);
 const connections = Number(values.connections);
 const warmup = Number(values.warmup);
 
-const server = fileURLToPath(new URL("./server.ts", import.meta.url));
-const child = spawn(process.execPath, ["--import", "tsx", server, "monitored"], {
-  stdio: ["ignore", "pipe", "inherit", "ipc"],
-});
-const ready = await new Promise<ChildReady>((resolve, reject) => {
-  const rl = createInterface({ input: child.stdout as NodeJS.ReadableStream });
-  rl.once("line", (line) => resolve(JSON.parse(line) as ChildReady));
-  child.once("exit", (code) => reject(new Error(`bench server exited ${code}`)));
-});
+const { child, ready } = await startBenchChild("monitored");
 
 function run(path: string, seconds: number): Promise<autocannon.Result> {
   return new Promise((resolve, reject) => {

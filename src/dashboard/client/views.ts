@@ -3,6 +3,7 @@
 // from the live payload and reads the JSON endpoints it needs on each refresh.
 
 import { useEffect, useMemo, useState } from "preact/hooks";
+import type { SlowQueryPattern } from "../../logs/analysis/slowqueries.js";
 import { PANELS, type Panel, type Unit, type ViewName } from "../panels.js";
 import { api } from "./api.js";
 import { Chart, fmt } from "./chart.js";
@@ -272,16 +273,7 @@ interface RouteTrend {
   errorRate: Figures;
   direction: string;
 }
-interface SlowQuery {
-  pattern: string;
-  operation: string;
-  table: string;
-  count: number;
-  failed: number;
-  meanMs: number;
-  maxMs: number;
-  lastSeen: number;
-}
+type SlowQuery = SlowQueryPattern;
 
 /** The `routes` panel's series of one route, as a chart of the given queries (legends: method + query). */
 function routeChart(
