@@ -34,6 +34,7 @@ import type { FastifyInstance } from "fastify";
 import type { Engine } from "../src/engine/protocol.js";
 import type { ScrapeBatch } from "../src/tsdb/sampler.js";
 import { formatFloat } from "../src/tsdb/sampler.js";
+import { mulberry32 } from "../test/support/prng.js";
 import { startBenchApp } from "./app.js";
 
 const { values } = parseArgs({
@@ -78,18 +79,6 @@ function scaleRoutes(n: number) {
         return { route: i };
       });
     }
-  };
-}
-
-/** A seeded generator (mulberry32): the history is the same on every run. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
 
@@ -146,7 +135,8 @@ function backfill(engine: Engine, n: number, endMs: number): { series: number; s
   }
   const REF0 = 1_000_000_000;
   const steps = MINUTES * 12;
-  const rand = rng(n);
+  // Seeded: the history is the same on every run.
+  const rand = mulberry32(n);
   // Cumulative state per (route, status): count, sum, per-bucket counts.
   const state = new Map<string, { count: number; sum: number; buckets: number[] }>();
   const key = (r: number, s: number) => `${r}|${s}`;

@@ -8,9 +8,8 @@ import { createAlertmanagerForwarder } from "../alerts/channels/index.js";
 import type { PostableAlert } from "../alerts/wire.js";
 import type { Config } from "../core/config/index.js";
 import type { DeploymentConfig } from "../deploy/config.js";
-import { queryUrls } from "../deploy/config.js";
 import { DeploymentMonitor } from "../deploy/monitor.js";
-import { PromqlSource } from "../deploy/source.js";
+import { promqlSources } from "../deploy/source.js";
 import { DeploymentStore } from "../deploy/store.js";
 import { deploymentRoutes } from "../http/deployments.js";
 import { type AppCapability, type AppContext, need } from "./context.js";
@@ -26,21 +25,11 @@ function storeFile(config: Config): string {
 }
 
 function sources(config: Config) {
-  return (c: DeploymentConfig) => {
-    const urls = queryUrls(c);
-    const token = c.metricsToken ?? config.monitoring.token;
-    const source = (url: string, selector: string | undefined) =>
-      new PromqlSource({
-        url,
-        timeoutMs: QUERY_TIMEOUT_MS,
-        ...(token ? { token } : {}),
-        ...(selector ? { selector } : {}),
-      });
-    return {
-      canary: source(urls.canary, c.selector),
-      baseline: source(urls.baseline, c.baselineSelector ?? c.selector),
-    };
-  };
+  return (c: DeploymentConfig) =>
+    promqlSources(c, {
+      timeoutMs: QUERY_TIMEOUT_MS,
+      ...(config.monitoring.token ? { defaultToken: config.monitoring.token } : {}),
+    });
 }
 
 /** The outcome to the team: the embedded notifier, else the configured Alertmanagers, else the log. */

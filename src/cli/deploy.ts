@@ -14,9 +14,9 @@ import { parse as parseYaml } from "yaml";
 import { alertsEndpoint, postJson } from "../alerts/channels/index.js";
 import type { PostableAlert } from "../alerts/wire.js";
 import { TugError } from "../core/errors.js";
-import { type DeploymentConfig, normaliseKeys, queryUrls } from "../deploy/config.js";
+import { type DeploymentConfig, normaliseKeys } from "../deploy/config.js";
 import { DeploymentMonitor, type DeploymentView } from "../deploy/monitor.js";
-import { PromqlSource } from "../deploy/source.js";
+import { promqlSources } from "../deploy/source.js";
 import { DeploymentStore } from "../deploy/store.js";
 
 const USAGE = `usage: tug deploy watch --version V --health-url URL [--rollback-url URL] [--max-error-rate 5]
@@ -198,24 +198,7 @@ export async function deployCommand(
     store,
     sources: (c) => {
       current = c;
-      const urls = queryUrls(c);
-      const t = c.metricsToken;
-      return {
-        canary: new PromqlSource({
-          url: urls.canary,
-          timeoutMs: 10_000,
-          ...(t ? { token: t } : {}),
-          ...(c.selector ? { selector: c.selector } : {}),
-        }),
-        baseline: new PromqlSource({
-          url: urls.baseline,
-          timeoutMs: 10_000,
-          ...(t ? { token: t } : {}),
-          ...((c.baselineSelector ?? c.selector)
-            ? { selector: (c.baselineSelector ?? c.selector) as string }
-            : {}),
-        }),
-      };
+      return promqlSources(c, { timeoutMs: 10_000 });
     },
     notify: (alert) => (current ? tell(current)(alert) : undefined),
     defaultEnvironment: process.env.ENVIRONMENT ?? "production",

@@ -317,6 +317,12 @@ export class DeploymentMonitor {
   // -------------------------------------------------------------------------------------------
 
   private begin(config: DeploymentConfig, startedAt: number, looksDone: number): Run {
+    const run = this.newRun(config, looksDone, false);
+    this.schedule(run, startedAt);
+    return run;
+  }
+
+  private newRun(config: DeploymentConfig, looks: number, done: boolean): Run {
     const { canary, baseline } = this.o.sources(config);
     const run: Run = {
       config,
@@ -324,11 +330,10 @@ export class DeploymentMonitor {
       canary,
       baselineSource: baseline,
       healthFailures: 0,
-      looks: looksDone,
-      done: false,
+      looks,
+      done,
     };
     this.runs.set(config.deploymentId, run);
-    this.schedule(run, startedAt);
     return run;
   }
 
@@ -525,18 +530,7 @@ export class DeploymentMonitor {
 
   /** A run that only carries a rollback (resumed after a restart, or asked for by a person). */
   private placeholder(r: DeploymentRecord): Run {
-    const { canary, baseline } = this.o.sources(r.config);
-    const run: Run = {
-      config: r.config,
-      judge: new RegressionJudge(analysisSettings(r.config, this.analysis)),
-      canary,
-      baselineSource: baseline,
-      healthFailures: 0,
-      looks: 0,
-      done: true,
-    };
-    this.runs.set(r.id, run);
-    return run;
+    return this.newRun(r.config, 0, true);
   }
 
   private finish(

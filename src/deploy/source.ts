@@ -14,6 +14,7 @@
 // never on the API's thread; each is bounded by a timeout.
 
 import { describeFetchError } from "../alerts/channels/index.js";
+import { type DeploymentConfig, queryUrls } from "./config.js";
 import type { CumulativeHistogram, WindowCounts } from "./types.js";
 
 /** Routes that are not the service's: the monitoring API and the probes. */
@@ -145,4 +146,27 @@ function histogram(v: Sample[]): CumulativeHistogram | null {
     return run;
   });
   return { le: points.map((p) => p.le), cumulative };
+}
+
+/**
+ * A deployment's two sources: the new version's and the baseline's query APIs (queryUrls), with
+ * its token (`metricsToken`, else `defaultToken`) and selectors.
+ */
+export function promqlSources(
+  c: DeploymentConfig,
+  o: { defaultToken?: string; timeoutMs: number },
+): { canary: MetricsSource; baseline: MetricsSource } {
+  const urls = queryUrls(c);
+  const token = c.metricsToken ?? o.defaultToken;
+  const source = (url: string, selector: string | undefined) =>
+    new PromqlSource({
+      url,
+      timeoutMs: o.timeoutMs,
+      ...(token ? { token } : {}),
+      ...(selector ? { selector } : {}),
+    });
+  return {
+    canary: source(urls.canary, c.selector),
+    baseline: source(urls.baseline, c.baselineSelector ?? c.selector),
+  };
 }

@@ -277,9 +277,7 @@ export class DeploymentStore {
   /** Deployments a monitor was still working on: watching, or rolling back. */
   active(): DeploymentRecord[] {
     const rows = this.db
-      .prepare(
-        "SELECT * FROM deployments WHERE outcome IS NULL OR (outcome IS NOT NULL AND notified = 0) ORDER BY started_at",
-      )
+      .prepare("SELECT * FROM deployments WHERE outcome IS NULL OR notified = 0 ORDER BY started_at")
       .all() as Row[];
     return rows.map(fromRow);
   }
