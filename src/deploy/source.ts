@@ -20,6 +20,35 @@ import type { CumulativeHistogram, WindowCounts } from "./types.js";
 /** Routes that are not the service's: the monitoring API and the probes. */
 export const EXCLUDED_ROUTES = 'route!~"/monitoring.*|/health.*"';
 
+/**
+ * The largest answer read (the four queries return a handful of series): a broken or hostile
+ * endpoint must not make the API's thread read and parse hundreds of megabytes.
+ */
+export const MAX_ANSWER_BYTES = 4 * 1024 * 1024;
+
+/** The body as text, or undefined (the rest cancelled) once it passes `max` bytes. */
+async function boundedText(res: Response, max: number): Promise<string | undefined> {
+  const declared = Number(res.headers.get("content-length") ?? Number.NaN);
+  if (declared > max || !res.body) {
+    await res.body?.cancel();
+    return declared > max ? undefined : "";
+  }
+  const reader = res.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > max) {
+      await reader.cancel();
+      return undefined;
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks).toString("utf8");
+}
+
 export interface MetricsSource {
   /** The window's counts, or an error saying why they could not be read. */
   measure(startMs: number, endMs: number): Promise<WindowCounts | { error: string }>;
@@ -97,7 +126,9 @@ export class PromqlSource implements MetricsSource {
     } catch (err) {
       throw new Error(`query ${display(this.opts.url)}: ${describeFetchError(err, this.opts.timeoutMs)}`);
     }
-    const text = await res.text();
+    const text = await boundedText(res, MAX_ANSWER_BYTES);
+    if (text === undefined)
+      throw new Error(`query ${display(this.opts.url)}: the answer is larger than ${MAX_ANSWER_BYTES} bytes`);
     let parsed: { status?: string; error?: string; data?: { resultType?: string; result?: unknown } };
     try {
       parsed = JSON.parse(text) as typeof parsed;
