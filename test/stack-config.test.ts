@@ -379,7 +379,7 @@ describe("Dockerfile", () => {
     expect(text).toMatch(/^COPY package\.json /m);
     expect(text).toMatch(/^COPY bin /m);
     expect(text).toMatch(
-      /^COPY monitoring\/alert_rules\.yml monitoring\/alertmanager\.yml \.\/monitoring\/$/m,
+      /^COPY monitoring\/alert_rules\.yml monitoring\/slo_rules\.yml monitoring\/alertmanager\.yml \.\/monitoring\/$/m,
     );
   });
 });
@@ -432,8 +432,8 @@ function prometheusProblems(prom: Obj, compose: Obj): string[] {
     if (!m || basename(m.source) !== basename(rule))
       problems.push(`compose does not mount rule file ${rule}`);
   }
-  if (!((prom.rule_files ?? []) as string[]).includes("alert_rules.yml"))
-    problems.push("alert_rules.yml not loaded");
+  for (const f of ["alert_rules.yml", "slo_rules.yml"])
+    if (!((prom.rule_files ?? []) as string[]).includes(f)) problems.push(`${f} not loaded`);
   if (credentials) {
     const file = inContainer(credentials);
     const tmpfs = ([] as string[]).concat(prometheus.tmpfs ?? []);
@@ -460,6 +460,7 @@ describe("monitoring/prometheus.yml, alert_rules.yml and promtool 2.42", () => {
       prometheusYml ?? (await readText("monitoring/prometheus.yml")),
     );
     await writeFile(join(d, "alert_rules.yml"), rules ?? (await readText("monitoring/alert_rules.yml")));
+    await writeFile(join(d, "slo_rules.yml"), await readText("monitoring/slo_rules.yml"));
     await writeFile(join(d, "secrets", "monitoring_token"), "0123456789abcdef0123456789abcdef");
     return d;
   }
@@ -475,7 +476,7 @@ describe("monitoring/prometheus.yml, alert_rules.yml and promtool 2.42", () => {
 
   it("passes promtool check config, with its rule file and credentials file", async () => {
     const { code, output } = await run(promtool, ["check", "config", join(layout, "prometheus.yml")]);
-    expect(output).toMatch("SUCCESS: 1 rule files found");
+    expect(output).toMatch("SUCCESS: 2 rule files found");
     expect(output).toMatch(/SUCCESS: \d+ rules found/);
     expect(code).toBe(0);
   });
@@ -528,6 +529,7 @@ describe("monitoring/prometheus.yml, alert_rules.yml and promtool 2.42", () => {
         "node-exporter: targets localhost:9100, not node-exporter:9100",
         "compose does not mount rule file rules/alert_rules.yml",
         "alert_rules.yml not loaded",
+        "slo_rules.yml not loaded",
         "compose has no tmpfs for /run/secrets/token",
         "compose's entrypoint does not write /run/secrets/token",
       ]),

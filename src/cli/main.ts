@@ -10,6 +10,8 @@ Usage:
   tug config docs [--write FILE] print the settings table of docs/configuration.md, or rewrite it in FILE
   tug promql test FILE.test…     run Prometheus PromQL test files against the embedded engine
   tug rules test FILE.yml…       run promtool rule unit-test files against the embedded rule engine
+  tug slo generate [--input F] [--output F] [--check]
+                                 write the SLO file's recording and burn-rate alert rules (monitoring/slo_rules.yml)
   tug logs analyze FILE [--format FORMAT|pino] [--output OUT.csv]
                                  mine templates from a log file: summary, and LineId,EventId,EventTemplate rows
   tug anomaly detect SERIES.csv [--output OUT.csv]
@@ -71,6 +73,12 @@ export async function main(argv: string[]): Promise<number> {
     }
     case "rules":
       return (await import("./rules.js")).rulesCommand(
+        [sub ?? "", ...rest],
+        (s) => process.stdout.write(s),
+        (s) => process.stderr.write(s),
+      );
+    case "slo":
+      return (await import("./slo.js")).sloCommand(
         [sub ?? "", ...rest],
         (s) => process.stdout.write(s),
         (s) => process.stderr.write(s),

@@ -570,7 +570,7 @@ const settingsSchema = z.strictObject({
     .strictObject({
       ruleFiles: z
         .array(z.string().min(1))
-        .default(["monitoring/alert_rules.yml"])
+        .default(["monitoring/alert_rules.yml", "monitoring/slo_rules.yml"])
         .describe(
           "Prometheus rule files evaluated in-process (relative paths: the working directory, else the install folder)",
         ),
