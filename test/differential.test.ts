@@ -22,7 +22,15 @@ let promLog = "";
 
 beforeAll(async () => {
   const binary = await ensurePackage("prometheus", "prometheus");
-  t = await startTestApp({}, { yaml: "tsdb:\n  scrapeIntervalMs: 1000\n" });
+  // Rules every second, so that the SLO rules' recordings (monitoring/slo_rules.yml, loaded by
+  // default) have samples for their second level to read; 10 % of /api requests fail (a 5xx
+  // share for the SLO rules to measure).
+  t = await startTestApp(
+    {},
+    {
+      yaml: "tsdb:\n  scrapeIntervalMs: 1000\nalerts:\n  evaluationIntervalMs: 1000\nfaults:\n  errorPercent: 10\n",
+    },
+  );
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), "tug-prom-"));
   const appPort = new URL(t.url).port;
@@ -142,8 +150,15 @@ it("agrees with Prometheus 2.42 on the alert rules' expressions and on rate / hi
     // Both engines evaluate them alike in monitoring/alert_rules.test.yml (promtool and tug).
     for (const g of doc.groups) for (const r of g.rules) if (!/\bup\{/.test(r.expr)) ruleExprs.push(r.expr);
   }
+  // The generated SLO rules: the app records them, Prometheus gets the recordings by federation
+  // (it does not evaluate them itself), and both evaluate every rule's expression on those samples.
+  const sloDoc = parse(
+    readFileSync(new URL("../monitoring/slo_rules.yml", import.meta.url).pathname, "utf8"),
+  ) as { groups: Array<{ rules: Array<{ expr: string }> }> };
+  const sloExprs = sloDoc.groups.flatMap((g) => g.rules.map((r) => r.expr));
   const queries = [
     ...ruleExprs,
+    ...sloExprs,
     "rate(http_requests_total[10s])",
     "sum by (route, status_code) (rate(http_requests_total[15s]))",
     'sum(rate(http_requests_total{status_code=~"4.."}[15s])) / sum(rate(http_requests_total[15s]))',
@@ -168,10 +183,12 @@ it("agrees with Prometheus 2.42 on the alert rules' expressions and on rate / hi
   const theirs = `${promBase}/api/v1`;
   const differences: string[] = [];
   let compared = 0;
+  let sloCompared = 0;
   for (const q of queries) {
     for (const ts of times) {
       const [a, b] = await Promise.all([query(ours, q, ts), query(theirs, q, ts)]);
       const keys = new Set([...a.keys(), ...b.keys()]);
+      if (sloExprs.includes(q)) sloCompared += keys.size;
       for (const k of keys) {
         compared++;
         const x = a.get(k);
@@ -183,8 +200,10 @@ it("agrees with Prometheus 2.42 on the alert rules' expressions and on rate / hi
     }
   }
   console.log(
-    `differential: ${queries.length} queries x ${times.length} timestamps, ${compared} values compared`,
+    `differential: ${queries.length} queries x ${times.length} timestamps, ${compared} values compared (${sloCompared} of SLO rules)`,
   );
   expect(compared).toBeGreaterThan(50);
+  // every SLO rule but the two alerts of the latency SLO answers (10 % errors page; latency may not burn)
+  expect(sloCompared).toBeGreaterThanOrEqual((sloExprs.length - 2) * times.length);
   expect(differences.slice(0, 10)).toEqual([]);
 }, 180_000);
