@@ -719,22 +719,26 @@ describe("monitoring/alertmanager.yml and amtool 0.25", () => {
     });
     expect(keysAndIds(config.route)).toEqual([
       ["{}", "{}"],
-      ['{}/{alertname=~"Deployment.*"}', '{}/{alertname=~"Deployment.*"}/0'],
+      // The stack's escalation intake (docs/escalation.md), with continue: the others as before.
+      ['{}/{severity="critical"}', '{}/{severity="critical"}/0'],
+      ['{}/{alertname=~"Deployment.*"}', '{}/{alertname=~"Deployment.*"}/1'],
       [
         '{}/{alertname=~"Deployment.*"}/{severity="critical"}',
         '{}/{alertname=~"Deployment.*"}/{severity="critical"}/0',
       ],
-      ['{}/{severity="critical"}', '{}/{severity="critical"}/1'],
+      ['{}/{severity="critical"}', '{}/{severity="critical"}/2'],
     ]);
+    expect(config.route.routes[0]?.continue).toBe(true);
+    expect(config.route.routes[0]?.opts.receiver).toBe("tug-escalation");
     // Deployment outcomes: one message per deployment, a failure to on-call.
-    const deployments = config.route.routes[0];
+    const deployments = config.route.routes[1];
     expect(deployments?.opts).toMatchObject({
       receiver: "default",
       groupBy: ["alertname", "service", "deployment_id"],
       repeatIntervalMs: 24 * 3_600_000,
     });
     expect(deployments?.routes[0]?.opts.receiver).toBe("oncall");
-    expect(config.route.routes[1]?.opts.receiver).toBe("oncall");
+    expect(config.route.routes[2]?.opts.receiver).toBe("oncall");
     const oncall = config.receivers.get("oncall");
     expect(oncall?.emailConfigs[0]).toMatchObject({
       to: "oncall@example.com",

@@ -16,6 +16,7 @@ import {
 import type { ApiAlert } from "../alerts/rules/index.js";
 import { parseInput, queryInt } from "../api/validation.js";
 import { type FieldError, TugError } from "../core/errors.js";
+import { ackRoutes, isSignedAck } from "./ack.js";
 import { monitoringAuth } from "./auth.js";
 
 export interface AlertRoutesOptions {
@@ -138,7 +139,10 @@ export async function alertRoutes(app: FastifyInstance, opts: AlertRoutesOptions
   const { notifier } = opts;
   const now = opts.now ?? Date.now;
   const limits: NotifierLimits = { ...notifier.limits, ...(opts.limits ?? {}) };
-  app.addHook("onRequest", monitoringAuth(opts.token, new Set()));
+  const auth = monitoringAuth(opts.token, new Set());
+  // A signed acknowledgement link carries its own credential (checked by its handler, src/http/ack.ts).
+  app.addHook("onRequest", async (req, reply) => (isSignedAck(req) ? undefined : auth(req, reply)));
+  await app.register(ackRoutes, { notifier, now });
 
   // The rule engine's alerts first (pending and firing, in its order), then the alerts posted
   // by other clients in order of arrival; only the page is turned into views.
@@ -154,6 +158,7 @@ export async function alertRoutes(app: FastifyInstance, opts: AlertRoutesOptions
       value: a.value,
       source: "rules" as const,
       notification: notifier.status(a.labels),
+      ack: notifier.ackOf(fingerprint(a.labels)),
     }));
     // Alerts posted by other clients (through /monitoring/api/v2/alerts) have no rule state.
     const known = new Set(rules.map((a) => fingerprint(a.labels)));
@@ -170,6 +175,7 @@ export async function alertRoutes(app: FastifyInstance, opts: AlertRoutesOptions
       value: null,
       source: "api" as const,
       notification: a.status,
+      ack: notifier.ackOf(a.fingerprint),
     }));
     const alerts = [...fromRules, ...posted];
     return {

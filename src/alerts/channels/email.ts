@@ -172,6 +172,7 @@ function textGroup(n: Notification): string {
     alertsForGroupLabels(n),
     `View in ${ALERTMANAGER_NAME}: ${alertmanagerURL(n)}`,
   ];
+  if (n.escalation) lines.splice(1, 0, "", n.escalation.note);
   for (const [title, alerts] of alertSections(n)) {
     lines.push("", `[${alerts.length}] ${title}`);
     for (const a of alerts) lines.push(...textAlert(a));
@@ -196,6 +197,7 @@ function textAlert(a: NotificationAlert): string[] {
   lines.push(`Started: ${a.startsAt}`);
   if (a.status === "resolved" && a.endsAt !== GO_ZERO_TIME) lines.push(`Ended: ${a.endsAt}`);
   if (a.generatorURL) lines.push(`Source: ${a.generatorURL}`);
+  if (a.ackURL) lines.push(`Acknowledge (stops the escalation): ${a.ackURL}`);
   return lines;
 }
 
@@ -233,6 +235,7 @@ function htmlGroup(n: Notification): string {
     `<p>${escapeHtml(alertsForGroupLabels(n))}</p>`,
     `<p>${htmlLink(alertmanagerURL(n), `View in ${ALERTMANAGER_NAME}`)}</p>`,
   ];
+  if (n.escalation) parts.splice(1, 0, `<p><strong>${escapeHtml(n.escalation.note)}</strong></p>`);
   for (const [title, alerts] of alertSections(n)) {
     parts.push(`<h3>[${alerts.length}] ${title}</h3>`, ...alerts.map(htmlAlert));
   }
@@ -250,6 +253,7 @@ function htmlAlert(a: NotificationAlert): string {
     rows.push(`<strong>Ended</strong>: ${escapeHtml(a.endsAt)}<br>`);
   }
   if (a.generatorURL) rows.push(`${htmlLink(a.generatorURL, "Source")}<br>`);
+  if (a.ackURL) rows.push(`${htmlLink(a.ackURL, "Acknowledge (stops the escalation)")}<br>`);
   return `<div style="margin: 0 0 20px;">\n${rows.join("\n")}\n</div>`;
 }
 

@@ -79,7 +79,7 @@ function attachment(cfg: SlackConfig, n: Notification): GoJsonValue {
     title: title || undefined,
     title_link: titleLink || undefined,
     pretext: cfg.pretext || undefined,
-    text: cfg.text ?? "",
+    text: withAckLinks(cfg.text ?? "", n),
     fallback: cfg.fallback ?? slackFallback(title, titleLink),
     callback_id: cfg.callbackId ?? "",
     fields: cfg.fields.length > 0 ? fields(cfg) : undefined,
@@ -87,6 +87,20 @@ function attachment(cfg: SlackConfig, n: Notification): GoJsonValue {
     color: (cfg.color ?? slackColor(n)) || undefined,
     mrkdwn_in: cfg.mrkdwnIn.length > 0 ? cfg.mrkdwnIn : DEFAULT_MRKDWN_IN,
   };
+}
+
+/**
+ * The escalation's note and the signed acknowledgement links (docs/escalation.md) after the text;
+ * a group with neither keeps Alertmanager's text exactly.
+ */
+function withAckLinks(text: string, n: Notification): string {
+  const lines = n.alerts.flatMap((a) =>
+    a.ackURL
+      ? [`<${a.ackURL}|Acknowledge> ${a.labels.alertname ?? a.fingerprint} (stops the escalation)`]
+      : [],
+  );
+  if (n.escalation) lines.unshift(n.escalation.note);
+  return lines.length === 0 ? text : [text, ...lines].filter(Boolean).join("\n");
 }
 
 /** Each field's `short` falls back to short_fields, and is then always sent (a Go *bool). */

@@ -87,6 +87,8 @@ export function webhookBody(n: Notification, maxAlerts: number): string {
     groupKey: n.groupKey,
     truncatedAlerts: n.alerts.length - alerts.length,
     dedupKey: n.dedupKey,
+    // Ours, only on an escalation step's page (docs/escalation.md).
+    escalation: n.escalation ? { ...n.escalation } : undefined,
   };
   return encodeGoJson(message);
 }
@@ -100,6 +102,8 @@ function alertJson(a: NotificationAlert): GoJsonValue {
     endsAt: a.endsAt,
     generatorURL: a.generatorURL,
     fingerprint: a.fingerprint,
+    // Ours, only where an escalation policy covers the alert: acknowledges it without a token.
+    ackURL: a.ackURL,
   };
 }
 

@@ -873,6 +873,9 @@ function parseSlackConfig(c: ReceiverContext, node: YNode, where: string, index:
   return config;
 }
 
+/** The API's escalation intake for the stack's Alertmanager (src/http/ack.ts, docs/escalation.md). */
+export const ESCALATION_INTAKE_PATH = "/monitoring/api/escalation/alertmanager";
+
 function parseWebhookConfig(c: ReceiverContext, node: YNode, where: string, index: number): WebhookConfig {
   const r: Reader = c.r;
   const label = `receiver ${JSON.stringify(c.receiver)} webhook_configs[${index}]`;
@@ -881,7 +884,9 @@ function parseWebhookConfig(c: ReceiverContext, node: YNode, where: string, inde
   if (url === "") r.fail(node, `${label}: missing URL in webhook config`);
   const problem = urlProblem(url, true);
   if (problem) r.fail(r.deref(m.get("url")?.value), `${label}.url: ${problem}`);
-  warnIgnored(r, m, label, ["http_config"]);
+  // The stack's webhook to the API's own escalation intake is never sent by the embedded notifier
+  // (src/app/notifier.ts), so its http_config does not matter here.
+  if (!url.endsWith(ESCALATION_INTAKE_PATH)) warnIgnored(r, m, label, ["http_config"]);
   return {
     sendResolved: r.bool(m.get("send_resolved")?.value, `${where}.send_resolved`) ?? true,
     url,

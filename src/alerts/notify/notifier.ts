@@ -12,6 +12,9 @@
 // one computation and a listing page costs what is on it.
 
 import { systemClock, systemTimers, type TimerHandle, type Timers } from "../../core/clock.js";
+import type { EscalationConfig } from "../escalation/config.js";
+import { type Ack, Escalator } from "../escalation/escalator.js";
+import { AckLinks, ackLinkSecret } from "../escalation/links.js";
 import {
   AlertInputError,
   type AlertSource,
@@ -60,6 +63,10 @@ export interface NotifierOptions {
   refusalReportIntervalMs?: number;
   /** Period of the state file's pruning pass; default 1 min. */
   pruneIntervalMs?: number;
+  /** Escalation policies (monitoring/escalation.yml); none by default. */
+  escalation?: EscalationConfig;
+  /** Key of the signed acknowledgement links; else a random one kept in the state file. */
+  ackLinkSecret?: string;
 }
 
 export interface NotifierEvents extends OutboxEvents {
@@ -163,6 +170,9 @@ export class Notifier {
   private readonly inhibitor: Inhibitor;
   private readonly nflog: Nflog;
   readonly outbox: Outbox;
+  /** Acknowledgements and escalation steps (src/alerts/escalation). */
+  readonly escalation: Escalator;
+  readonly ackLinks: AckLinks;
   private readonly pruner: StatePruner;
   private readonly channels = new Map<string, Channel[]>();
   private readonly now: () => number;
@@ -242,6 +252,26 @@ export class Notifier {
         },
       },
     });
+    this.ackLinks = new AckLinks(ackLinkSecret(opts.db, opts.ackLinkSecret), opts.externalURL);
+    this.escalation = new Escalator({
+      db: opts.db,
+      config: opts.escalation ?? { file: "", policies: [] },
+      links: this.ackLinks,
+      externalURL: opts.externalURL,
+      now: this.now,
+      timers: this.timers,
+      channelsOf: (receiver) => this.channels.get(receiver) ?? [],
+      enqueue: (receiver, integration, n) => {
+        this.outbox.enqueue(receiver, integration, n);
+        this.opts.events?.queued?.(receiver, integration, n);
+      },
+      alertState: (fp) => {
+        const a = this.store.get(fp);
+        return a === undefined ? "unknown" : resolvedAt(a, this.now()) ? "resolved" : "firing";
+      },
+      suppressed: (fp, labels) => this.statusOf(fp, labels, this.now()).state === "suppressed",
+      history: (kind, alert, detail) => this.history(kind, alert, detail as Record<string, unknown>),
+    });
     this.dispatcher = new Dispatcher(
       opts.config.route,
       (g, alerts, now) => this.pipeline(g, alerts, now),
@@ -256,6 +286,7 @@ export class Notifier {
 
   start(): void {
     this.outbox.start();
+    this.escalation.start();
     this.pruner.start();
     const gc = (): void => {
       this.gcTimer = this.timers
@@ -277,6 +308,7 @@ export class Notifier {
     this.reportTimer = undefined;
     if (this.unreported.size > 0) this.reportRefusals();
     this.dispatcher.stop();
+    this.escalation.stop();
     await Promise.all([this.outbox.stop(graceMs), this.pruner.stop()]);
   }
 
@@ -358,6 +390,7 @@ export class Notifier {
         const isFiring = !resolvedAt(merged, now);
         if (isFiring && !wasFiring) this.history("firing", merged, { startsAt: goTime(merged.startsAt) });
         if (!isFiring && wasFiring) this.history("resolved", merged, { endsAt: goTime(merged.endsAt) });
+        this.escalation.observe(merged, isFiring, wasFiring);
         this.dispatcher.process(merged);
         result.accepted++;
       }
@@ -543,6 +576,50 @@ export class Notifier {
     }
   }
 
+  /**
+   * Acknowledges a firing alert (held by the notifier, or escalating after the stack's
+   * Alertmanager handed it over): its escalation stops. Undefined when no such alert fires.
+   */
+  acknowledge(fp: string, by: string, comment: string): Ack | undefined {
+    const held = this.store.get(fp);
+    const alert = held && !resolvedAt(held, this.now()) ? held : this.escalation.episodeAlert(fp);
+    return alert && this.escalation.acknowledge(alert, by, comment);
+  }
+
+  /** The acknowledgement of a firing alert, or null. */
+  ackOf(fp: string): { by: string; at: string } | null {
+    const a = this.escalation.ackOf(fp);
+    return a ? { by: a.by, at: a.acknowledgedAt } : null;
+  }
+
+  /**
+   * Alerts from the stack's Alertmanager webhook (docs/escalation.md): only the escalation takes
+   * them (Alertmanager already sent them to the route's receivers); routed as our routes would.
+   */
+  fromAlertmanager(alerts: PostableAlert[]): {
+    started: number;
+    resolved: number;
+    invalid: AlertInputError[];
+  } {
+    const now = this.now();
+    const valid: StoredAlert[] = [];
+    const invalid: AlertInputError[] = [];
+    alerts.forEach((a, i) => {
+      try {
+        valid.push(normalizeAlert(a, i, now, this.opts.config.global.resolveTimeoutMs, this.limits));
+      } catch (err) {
+        if (!(err instanceof AlertInputError)) throw err;
+        invalid.push(err);
+      }
+    });
+    // Alertmanager sends firing alerts with Go's zero end time: firing until it says resolved.
+    const held = valid.map((a) => (a.timeout ? { ...a, endsAt: 0 } : a));
+    return {
+      ...this.escalation.fromAlertmanager(held, (labels) => this.dispatcher.receiversOf(labels)),
+      invalid,
+    };
+  }
+
   receiverNames(): string[] {
     return [...this.opts.config.receivers.keys()];
   }
@@ -635,6 +712,7 @@ export class Notifier {
     this.collectResolved(this.now());
     try {
       this.silences.gc();
+      this.escalation.gc(this.now());
     } catch {
       // The state file refused the delete: the next GC tries again.
     }
@@ -719,6 +797,12 @@ export class Notifier {
         const notification = toSend.length > 0 ? this.buildNotification(receiver, group, toSend) : undefined;
         this.opts.db.transaction(() => {
           if (notification) this.outbox.enqueue(receiver, integration, notification);
+          // In the same transaction: a page sent is an escalation started, or neither.
+          if (notification)
+            this.escalation.paged(
+              receiver,
+              pass.filter((a) => a.endsAt === 0),
+            );
           this.nflog.log(receiver, integration, group.groupKey, firing, resolved, now);
         })();
         if (notification) this.opts.events?.queued?.(receiver, integration, notification);
@@ -758,6 +842,11 @@ export class Notifier {
         ...(value !== undefined ? { value } : {}),
       };
     });
+    for (const a of out) {
+      const ackURL =
+        a.status === "firing" ? this.escalation.ackURL(a.labels, a.fingerprint, receiver) : undefined;
+      if (ackURL !== undefined) a.ackURL = ackURL;
+    }
     return {
       receiver: quoteMeta(receiver),
       status: out.some((a) => a.status === "firing") ? "firing" : "resolved",

@@ -153,6 +153,11 @@ export interface NotificationAlert {
    * Alertmanager's data: the webhook body leaves it out; email shows it.
    */
   value?: string;
+  /**
+   * A signed link that acknowledges this alert without the monitoring token (docs/escalation.md);
+   * only on firing alerts an escalation policy covers. Not Alertmanager's: absent otherwise.
+   */
+  ackURL?: string;
 }
 
 /** One notification for one aggregation group (Alertmanager's template.Data plus what we add). */
@@ -167,6 +172,8 @@ export interface Notification {
   groupKey: string;
   /** Stable across retries of this notification: receivers may drop duplicates by it. */
   dedupKey: string;
+  /** Set on the pages an escalation step sends (src/alerts/escalation): why this receiver hears of it. */
+  escalation?: { policy: string; step: string; note: string };
 }
 
 /** The outcome of one delivery attempt. */
