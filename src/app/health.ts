@@ -14,6 +14,7 @@ import {
 } from "../health/index.js";
 import { debugInfo, monitoringRoutes } from "../http/monitoring.js";
 import { createScrubber } from "../logs/redact.js";
+import { sloStatus } from "../slo/index.js";
 import { type AppCapability, need } from "./context.js";
 
 export const health: AppCapability = {
@@ -100,6 +101,8 @@ export const monitoringEndpoints: AppCapability = {
         : undefined,
       // Built by a later capability (src/app/deployments.ts): read when the status is asked for.
       deployment: () => ctx.deployments?.monitor.status() ?? null,
+      // monitoring/slo_rules.yml's tug_slo_* recordings, by one query in the engine worker
+      slo: engine ? () => sloStatus(engine) : undefined,
     });
     return [];
   },

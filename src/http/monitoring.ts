@@ -43,6 +43,8 @@ export interface MonitoringRoutesOptions {
   alertSummary?: (() => Record<string, unknown>) | undefined;
   /** The deployment being watched (or the last one) for /monitoring/status; null when none. */
   deployment?: (() => Record<string, unknown> | null) | undefined;
+  /** Each SLO's objective, remaining budget and burn rates, read through the engine; undefined when it is off. */
+  slo?: (() => Promise<unknown>) | undefined;
 }
 
 /** Probes stay open whatever the token: Kubernetes cannot send one. */
@@ -110,7 +112,11 @@ export async function monitoringRoutes(app: FastifyInstance, opts: MonitoringRou
 
   app.get("/monitoring/status", async (_req, reply) => {
     reply.header("cache-control", NO_STORE);
-    const [report, summary] = await Promise.all([health.report(), opts.summary.build({ families: false })]);
+    const [report, summary, slo] = await Promise.all([
+      health.report(),
+      opts.summary.build({ families: false }),
+      opts.slo?.(),
+    ]);
     const now = Date.now();
     return {
       service: service.serviceId,
@@ -127,6 +133,7 @@ export async function monitoringRoutes(app: FastifyInstance, opts: MonitoringRou
       users: summary.users,
       ...(opts.alertSummary ? { alerts: opts.alertSummary() } : {}),
       ...(opts.deployment ? { deployment: opts.deployment() } : {}),
+      ...(opts.slo ? { slo } : {}),
     };
   });
 

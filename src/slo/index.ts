@@ -13,3 +13,4 @@ export {
   SloFileError,
   type SloSpec,
 } from "./spec.js";
+export { SLO_STATUS_QUERY, type SloStatusEntry, sloEntries, sloStatus } from "./status.js";
