@@ -21,6 +21,7 @@ import { waitFor } from "./support/wait.js";
 const FILES = [
   "database-performance.json",
   "error-tracking.json",
+  "slo.json",
   "system-resources.json",
   "tug-api-overview.json",
 ];
@@ -70,12 +71,13 @@ const promql = queries.filter((q) => q.datasource === "prometheus");
 const where = (q: (typeof queries)[number]) => `${q.dashboard} #${q.panelId} "${q.panelTitle}" ${q.refId}`;
 
 describe("Grafana dashboards", () => {
-  it("are the four dashboards of the issue, each with its stable uid", () => {
+  it("are the four dashboards of the issue and the SLO one, each with its stable uid", () => {
     expect(dashboards.map((d) => d.file)).toEqual(FILES);
     for (const { file, json } of dashboards) expect(`${json.uid}.json`).toBe(file);
     expect(dashboards.map((d) => d.json.title).sort()).toEqual([
       "Database Performance",
       "Error Tracking",
+      "Service Level Objectives",
       "System Resources",
       "TUG API Overview",
     ]);
@@ -308,7 +310,11 @@ describe("dashboard queries against the app's embedded Prometheus API", () => {
   let exposed: Set<string>;
 
   beforeAll(async () => {
-    t = await startTestApp({}, { yaml: "tsdb:\n  scrapeIntervalMs: 1000\n" });
+    // Rules every second: the SLO panels read monitoring/slo_rules.yml's recordings.
+    t = await startTestApp(
+      {},
+      { yaml: "tsdb:\n  scrapeIntervalMs: 1000\nalerts:\n  evaluationIntervalMs: 1000\n" },
+    );
     // Traffic of every kind the panels break down: 2xx, 4xx (unmatched and validation), 5xx, DB statements;
     // in two bursts a few scrapes apart (1 s interval), so the rates are above zero.
     const email = "dash@example.com";
@@ -346,17 +352,34 @@ describe("dashboard queries against the app's embedded Prometheus API", () => {
     );
     // The second burst reaches the store at the next scrape.
     await scrapedAfter(Date.now());
+    // ... and the SLO rules have recorded a budget from the traffic (a rule evaluation after it).
+    await waitFor("the SLO recordings", async () => {
+      const r = await t.call("GET", "/monitoring/api/v1/query?query=tug_slo_error_budget_remaining_ratio");
+      return (r.body?.data?.result?.length ?? 0) > 0;
+    });
   });
 
   afterAll(async () => {
     await t?.close();
   });
 
-  it("every metric a panel reads is one the app exports (or ALERTS); node_* only in stack-only panels", () => {
+  it("every metric a panel reads is one the app exports, records (SLO rules) or ALERTS; node_* only in stack-only panels", () => {
+    const recorded = new Set(
+      [
+        ...readFileSync(join(DASHBOARDS_DIR, "../../slo_rules.yml"), "utf8").matchAll(
+          /^\s+- record: (\S+)$/gm,
+        ),
+      ].map((m) => m[1]),
+    );
     const unknown: string[] = [];
     for (const q of promql) {
       for (const name of metricNames(parseExpr(q.expr))) {
-        if (q.stackOnly ? name.startsWith("node_") : name === "ALERTS" || exposed.has(name)) continue;
+        if (
+          q.stackOnly
+            ? name.startsWith("node_")
+            : name === "ALERTS" || exposed.has(name) || recorded.has(name)
+        )
+          continue;
         unknown.push(`${where(q)}: ${name}`);
       }
     }
