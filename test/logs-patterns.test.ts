@@ -1,8 +1,9 @@
 // Template miner: masking, stable ids, persistence, LRU cap, line parsing, and the
 // `tug logs analyze` CSV.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { logsCommand } from "../src/cli/logs.js";
 import {
@@ -13,6 +14,8 @@ import {
   TemplateMiner,
   templateId,
 } from "../src/logs/patterns/index.js";
+import { hashKey, keyCodes, MaskedMessage } from "../src/logs/patterns/tokenize.js";
+import { mulberry32 } from "./support/prng.js";
 
 describe("maskMessage", () => {
   it.each([
@@ -222,6 +225,199 @@ describe("line parsing", () => {
 
     const miss = parseLine({ kind: "format", format: apache }, "no brackets here");
     expect(miss).toEqual({ message: "no brackets here", level: undefined, matched: false });
+  });
+});
+
+describe("the miner's fast path agrees with the plain path", () => {
+  // The fast path (observe/observeRange: the masked message as pieces of the input, a shape cache,
+  // a hash index and a code-unit comparison) must give exactly what the plain path gives: the
+  // masked text as a string, looked up by string (observeKey(maskMessage(·))).
+  const inline = [
+    "081109 203615 148 INFO dfs.DataNode$PacketResponder: PacketResponder 1 for block blk_3 terminating",
+    "PacketResponder 1 for block blk_38865049064139660 terminating",
+    "Receiving block blk_-1608999687919862906 src: /10.250.19.102:54106 dest: /10.250.19.102:50010",
+    "session opened for user cyrus by (uid=0)",
+    "close, 1190 bytes (1.16 KB) sent, size 384.0 B, free 2 GB.",
+    "connection at Sun Jul 10 04:36:37 2005 from proxy.cse.example.hk:5070",
+    "chip FF:F2:9F:16:E5:DC changed; caused by dcbf.........0 in C:\\Temp\\x",
+    "  a \t b   c  ",
+    "literal <*> and x <*> y",
+    "x 1 y and x <*> y",
+    "unicode naïve café 東京 😀 42",
+  ];
+  // The Loghub-2k reference lines too, when the conformance data is at hand (whole lines: the
+  // message bodies are inside them).
+  const loghub = join(
+    process.env.CONFORMANCE_DIR ??
+      resolve(fileURLToPath(new URL("..", import.meta.url)), "../shared/conformance"),
+    "loghub2k",
+  );
+  const reference = existsSync(loghub)
+    ? readdirSync(loghub)
+        .filter((d) => existsSync(join(loghub, d, `${d}_2k.log`)))
+        .flatMap((d) =>
+          readFileSync(join(loghub, d, `${d}_2k.log`), "utf8")
+            .split("\n")
+            .filter((l) => l !== ""),
+        )
+    : [];
+  const rnd = mulberry32(17);
+  const pick = <T>(xs: T[]): T => xs[Math.floor(rnd() * xs.length)] as T;
+  const parts = [
+    "a",
+    "Zed",
+    "x",
+    "0",
+    "7",
+    "42",
+    " ",
+    "  ",
+    "\t",
+    ".",
+    "..",
+    "...",
+    "/",
+    "./",
+    "~/",
+    "\\",
+    "-",
+    "_",
+    ":",
+    "=",
+    ",",
+    ";",
+    "(",
+    ")",
+    "[",
+    "]",
+    "{",
+    "}",
+    '"',
+    "'",
+    "|",
+    "@",
+    "<*>",
+    "<",
+    ">",
+    "*",
+    "é",
+    "東京",
+    "😀",
+    "AA",
+    "ff",
+    "KB",
+    "ms",
+    " ms",
+    " KB",
+    " sec",
+    " B,",
+    "Mon",
+    "Jul",
+    "Sept",
+    "May",
+    "proxy.example.org",
+    "a.b.c",
+    "java.io.X",
+    "0x1f",
+    "blk_-12",
+    "10.0.0.1:80",
+    "\u00a0",
+    "\r",
+  ];
+  const words = [...new Set([...inline, ...reference.slice(0, 4000)].join(" ").split(/\s+/))];
+  const random = Array.from({ length: 20_000 }, () => {
+    let s = "";
+    const n = 1 + Math.floor(rnd() * 14);
+    for (let i = 0; i < n; i++) s += rnd() < 0.3 ? `${pick(words)} ` : pick(parts);
+    return s;
+  });
+  const corpus = [...inline, ...reference, ...random];
+
+  it("gives the same handles, evictions and templates, with and without a tight cap", () => {
+    for (const maxTemplates of [10_000, 25]) {
+      const evictedFast: number[] = [];
+      const evictedPlain: number[] = [];
+      const fast = new TemplateMiner({ maxTemplates, onEvict: (s) => evictedFast.push(s) });
+      const plain = new TemplateMiner({ maxTemplates, onEvict: (s) => evictedPlain.push(s) });
+      const a: number[] = [];
+      const b: number[] = [];
+      for (const line of corpus) {
+        a.push(fast.observe(line));
+        b.push(plain.observeKey(maskMessage(line)));
+      }
+      expect(a).toEqual(b);
+      expect(evictedFast).toEqual(evictedPlain);
+      expect(fast.templates()).toEqual(plain.templates());
+      expect(fast.toJSON()).toEqual(plain.toJSON());
+    }
+  });
+
+  it("finds the signatures of a restored miner by message", () => {
+    const m = new TemplateMiner();
+    const handles = corpus.slice(0, 3000).map((l) => m.observe(l));
+    const restored = TemplateMiner.fromJSON(m.toJSON());
+    const size = restored.size;
+    for (const l of corpus.slice(0, 3000)) restored.observe(l);
+    expect(restored.size).toBe(size); // every message found its restored signature
+    expect(new Set(handles).size).toBe(size);
+  });
+
+  it("masks a range of a larger text as the same message sliced out, reading nothing outside it", () => {
+    const masked = new MaskedMessage();
+    const miner = new TemplateMiner();
+    const sliced = new TemplateMiner();
+    // Context that would change the result if it were read: digits, dots, a unit, separators.
+    const around = ["", " ", "9", ".", "..", " KB", "\\", ":", "AA:", "x"];
+    for (const line of corpus.slice(0, 8000)) {
+      const before = pick(around);
+      const text = `${before}${line}${pick(around)}`;
+      const to = before.length + line.length;
+      expect(masked.maskRange(text, before.length, to).toString()).toBe(maskMessage(line));
+      expect(miner.observeRange(text, before.length, to)).toBe(sliced.observe(line));
+    }
+  });
+
+  it("compares and hashes the pieces as the masked text", () => {
+    const m = new MaskedMessage();
+    const keys = corpus.map((l) => maskMessage(l));
+    let equal = 0;
+    for (let i = 0; i < corpus.length; i++) {
+      const line = corpus[i] as string;
+      m.mask(line);
+      const text = m.toString();
+      expect(text).toBe(keys[i]);
+      expect(m.length).toBe(text.length);
+      expect(m.hash()).toBe(hashKey(text));
+      expect(m.equals(keyCodes(text))).toBe(true);
+      // Another key of the same length (the hard case), and one at random.
+      const same = keys.find((k, j) => j > i && k.length === text.length) ?? text;
+      for (const other of [same, pick(keys), text.replace(" ", "\t"), `${text.slice(0, -1)}?`]) {
+        const eq = m.equals(keyCodes(other));
+        expect(eq).toBe(other === text);
+        if (eq) equal++;
+      }
+    }
+    expect(equal).toBeGreaterThan(corpus.length / 4);
+  });
+
+  it("gives the parser's message as a range and as a string alike", () => {
+    const p = new LineParser({
+      kind: "format",
+      format: compileLogFormat("<Date> <Time> <Level>: <Content>"),
+    });
+    const text = "x\n2026-01-01 10:00:00 INFO: disk 3 full\nno match here\n";
+    const second = text.indexOf("\n", 2);
+    p.parseRange(text, 2, second);
+    expect([p.message, p.messageText.slice(p.messageStart, p.messageEnd), p.level]).toEqual([
+      "disk 3 full",
+      "disk 3 full",
+      "INFO",
+    ]);
+    p.parseRange(text, second + 1, text.length - 1);
+    expect([p.message, p.matched]).toEqual(["no match here", false]);
+    const auto = new LineParser({ kind: "auto" });
+    auto.parseRange('a {"msg":"from json","level":40} b', 2, 32);
+    expect([auto.message, auto.messageText, auto.level]).toEqual(["from json", "from json", "warn"]);
   });
 });
 

@@ -167,7 +167,7 @@ function analyzeFile(args: Args, mode: InputMode, err: (s: string) => void): Ana
   const onLine = (text: string, start: number, end: number) => {
     parser.parseRange(text, start, end);
     if (!parser.matched) unmatched++;
-    const sig = miner.observe(parser.message);
+    const sig = miner.observeRange(parser.messageText, parser.messageStart, parser.messageEnd);
     if (lines === sigOfLine.length) {
       const grown = new Int32Array(sigOfLine.length * 2);
       grown.set(sigOfLine);

@@ -103,13 +103,14 @@ function splitSpaces(s: string): string[] {
 }
 
 function isWs(c: number): boolean {
-  return c === 32 || c === 9 || c === 10 || c === 11 || c === 12 || c === 13;
+  return c <= 32 && (c === 32 || (c >= 9 && c <= 13));
 }
 
 /** Length of the match of `sep` at `at` in `text` (up to `end`), or -1. `\s+` parts are greedy, as in the regex. */
 function matchSeparator(sep: Separator, text: string, at: number, end: number): number {
   let p = at;
-  for (const part of sep) {
+  for (let k = 0; k < sep.length; k++) {
+    const part = sep[k] as string;
     if (part === " ") {
       if (p >= end || !isWs(text.charCodeAt(p))) return -1;
       p++;
@@ -195,19 +196,44 @@ export type InputMode = { kind: "auto" } | { kind: "pino" } | { kind: "format"; 
 
 /**
  * Parses lines into message and level. One instance is reused for every line (`parse` fills
- * `message`, `level` and `matched`), so the hot path allocates nothing beyond the message slice.
+ * `message`, `level` and `matched`), so the hot path allocates nothing: the message is kept as a
+ * range of the text parsed (`messageText`, `messageStart`, `messageEnd`), which the miner's
+ * `observeRange` reads in place, and sliced only when `message` is read.
  */
 export class LineParser {
-  /** The message body of the last parsed line. */
-  message = "";
   /** Its level (pino levels by name), or undefined when the line carries none. */
   level: string | undefined = undefined;
   /** False when the last line did not match the format or was not valid JSON in `pino` mode. */
   matched = true;
+  /** The message body of the last parsed line is messageText[messageStart, messageEnd). */
+  messageText = "";
+  messageStart = 0;
+  messageEnd = 0;
+  private sliced: string | undefined = "";
   private readonly bounds: Int32Array;
 
   constructor(readonly mode: InputMode) {
     this.bounds = new Int32Array(mode.kind === "format" ? 2 * mode.format.fields.length : 0);
+  }
+
+  /** The message body of the last parsed line. */
+  get message(): string {
+    if (this.sliced === undefined) this.sliced = this.messageText.slice(this.messageStart, this.messageEnd);
+    return this.sliced;
+  }
+
+  private setRange(text: string, start: number, end: number): void {
+    this.messageText = text;
+    this.messageStart = start;
+    this.messageEnd = end;
+    this.sliced = undefined;
+  }
+
+  private setMessage(message: string): void {
+    this.messageText = message;
+    this.messageStart = 0;
+    this.messageEnd = message.length;
+    this.sliced = message;
   }
 
   /** Parses one line (without its newline). */
@@ -217,7 +243,7 @@ export class LineParser {
 
   /**
    * Parses the line text[start, end) (no newline inside). Lets a caller holding a whole chunk of
-   * the file skip slicing out every line: only the message is sliced.
+   * the file skip slicing out every line: the message stays a range of `text`.
    */
   parseRange(text: string, start: number, end: number): void {
     const mode = this.mode;
@@ -232,7 +258,8 @@ export class LineParser {
         if (scanFields(f.lead, f.separators, text, start, end, this.bounds)) {
           const b = this.bounds;
           const ci = f.contentIndex;
-          this.message = ci >= 0 ? text.slice(b[2 * ci], b[2 * ci + 1]) : text.slice(start, end);
+          if (ci >= 0) this.setRange(text, b[2 * ci] as number, b[2 * ci + 1] as number);
+          else this.setRange(text, start, end);
           const li = f.levelIndex;
           if (li < 0) this.level = undefined;
           else {
@@ -246,33 +273,33 @@ export class LineParser {
           this.matched = true;
           return;
         }
-        this.unmatched(text.slice(start, end));
+        this.unmatched(text, start, end);
         return;
       }
       const line = text.slice(start, end);
       const m = f.regex.exec(line);
       if (m !== null) {
-        this.message = f.contentIndex >= 0 ? (m[f.contentIndex + 1] ?? "") : line;
+        this.setMessage(f.contentIndex >= 0 ? (m[f.contentIndex + 1] ?? "") : line);
         this.level = f.levelIndex >= 0 ? m[f.levelIndex + 1] : undefined;
         this.matched = true;
         return;
       }
-      this.unmatched(line);
+      this.unmatched(text, start, end);
       return;
     }
-    const line = text.slice(start, end);
-    if (line.charCodeAt(0) === 123 /* { */ && this.parseJson(line)) return;
-    if (mode.kind === "pino") this.unmatched(line);
+    if (end > start && text.charCodeAt(start) === 123 /* { */ && this.parseJson(text.slice(start, end)))
+      return;
+    if (mode.kind === "pino") this.unmatched(text, start, end);
     else {
-      this.message = line;
+      this.setRange(text, start, end);
       this.level = undefined;
       this.matched = true;
     }
   }
 
   /** A line that fits no format keeps the whole line as its message, so it still gets a template. */
-  private unmatched(line: string): void {
-    this.message = line;
+  private unmatched(text: string, start: number, end: number): void {
+    this.setRange(text, start, end);
     this.level = undefined;
     this.matched = false;
   }
@@ -287,12 +314,12 @@ export class LineParser {
     if (obj === null || typeof obj !== "object" || Array.isArray(obj)) return false;
     const o = obj as Record<string, unknown>;
     const raw = o.msg ?? o.message;
-    if (typeof raw === "string") this.message = raw;
+    if (typeof raw === "string") this.setMessage(raw);
     else if (raw === undefined) {
       // pino logs a bare Error as `err` with no msg: its message is the best body there is.
       const err = o.err as Record<string, unknown> | undefined;
-      this.message = typeof err?.message === "string" ? err.message : "";
-    } else this.message = typeof raw === "object" ? JSON.stringify(raw) : String(raw);
+      this.setMessage(typeof err?.message === "string" ? err.message : "");
+    } else this.setMessage(typeof raw === "object" ? JSON.stringify(raw) : String(raw));
     const lv = o.level;
     this.level = typeof lv === "number" ? pinoLevelName(lv) : typeof lv === "string" ? lv : undefined;
     this.matched = true;

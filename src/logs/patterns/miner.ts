@@ -24,11 +24,20 @@
 //     `<*>` (keeping a shared `key=` / `(` / `)` around the value, so `user=alice` and `user=bob`
 //     give `user=<*>`); parts with equal template text are one template.
 //
+// The per-line path builds no string for a known signature: the mask scan leaves the masked message
+// as pieces of the input (tokenize.ts, MaskedMessage), which are looked up first by a cheap shape
+// fingerprint (the signature last seen with that shape), then by a hash of the masked text, and
+// always confirmed by comparing the pieces with the stored key's code units. Only a new signature
+// gets its key string built.
+//
 // Ids are a hash of the template text, so the same template has the same id in every run and
 // after a persistence round trip. Memory is bounded by a cap on signatures (each template holds at
 // least one), evicting the least recently seen.
 
-import { DEFAULT_MASK_RULES, maskMessage, WILDCARD } from "./tokenize.js";
+import { DEFAULT_MASK_RULES, hashKey, keyCodes, MaskedMessage, WILDCARD } from "./tokenize.js";
+
+/** Entries of the miner's shape cache before it starts over (it only saves work; see observeRange). */
+const SHAPE_CACHE = 1 << 16;
 
 /** A column with at least this many distinct values in a partition holds a parameter. */
 export const VARIABLE_MIN_DISTINCT = 4;
@@ -99,6 +108,11 @@ export interface MinerSnapshot {
 
 interface Signature {
   key: string;
+  /** hashKey(key), and the next signature with the same hash (a chain in `byHash`). */
+  hash: number;
+  next: Signature | undefined;
+  /** The key's code units, for MaskedMessage.equals. */
+  codes: Uint16Array;
   tokens: string[];
   count: number;
   lastSeen: number;
@@ -121,6 +135,11 @@ export class TemplateMiner {
   private readonly onEvict: MinerOptions["onEvict"];
   readonly settings: Readonly<MinerSettings>;
   private readonly byKey = new Map<string, Signature>();
+  /** The same signatures by hash of their key, so that `observe` finds one without building its key. */
+  private readonly byHash = new Map<number, Signature>();
+  private readonly masked = new MaskedMessage();
+  /** The signature last matched per MaskedMessage.fingerprint (a cache: entries may be stale). */
+  private readonly byShape = new Map<number, Signature>();
   private readonly byIndex: Array<Signature | undefined> = [];
   /** Templates by partition key (token count + first token), for matching new signatures. */
   private partitions = new Map<string, Template[]>();
@@ -135,30 +154,63 @@ export class TemplateMiner {
 
   /**
    * Records one message and returns its signature handle (a small integer, stable until the
-   * signature is evicted). The hot path: one mask pass and one Map probe for a known signature.
+   * signature is evicted). The hot path: one mask pass, a hash of the masked pieces and one Map
+   * probe for a known signature; the masked text is built only for a new signature.
    */
   observe(message: string): number {
-    return this.observeKey(maskMessage(message, this.settings.maskRules));
+    return this.observeRange(message, 0, message.length);
+  }
+
+  /**
+   * `observe` for the message text[from, to) (a line inside a chunk of a file): the same result
+   * as `observe(text.slice(from, to))`, with no slice made for a known signature.
+   */
+  observeRange(text: string, from: number, to: number): number {
+    const m = this.masked.maskRange(text, from, to, this.settings.maskRules);
+    // Most messages repeat the shape of a recent one: try the signature last seen with this
+    // fingerprint before hashing the whole text (a live signature, and `equals` decides).
+    const fp = m.fingerprint;
+    const seen = this.byShape.get(fp);
+    if (seen !== undefined && this.byIndex[seen.index] === seen && m.equals(seen.codes))
+      return this.hit(seen);
+    const hash = m.hash();
+    let sig = this.byHash.get(hash);
+    while (sig !== undefined && !m.equals(sig.codes)) sig = sig.next;
+    const idx = sig !== undefined ? this.hit(sig) : this.add(m.toString(), hash);
+    const now = this.byIndex[idx];
+    if (now !== undefined) {
+      if (this.byShape.size >= SHAPE_CACHE) this.byShape.clear();
+      this.byShape.set(fp, now);
+    }
+    return idx;
   }
 
   /** Like `observe`, for a message already masked by `maskMessage`. */
   observeKey(key: string): number {
-    const tick = ++this.tick;
     const hit = this.byKey.get(key);
-    if (hit !== undefined) {
-      hit.count++;
-      hit.lastSeen = tick;
-      return hit.index;
-    }
+    return hit !== undefined ? this.hit(hit) : this.add(key, hashKey(key));
+  }
+
+  private hit(sig: Signature): number {
+    sig.count++;
+    sig.lastSeen = ++this.tick;
+    return sig.index;
+  }
+
+  private add(key: string, hash: number): number {
     const sig: Signature = {
       key,
+      hash,
+      next: this.byHash.get(hash),
+      codes: keyCodes(key),
       tokens: columns(key, this.settings.asides),
       count: 1,
-      lastSeen: tick,
+      lastSeen: ++this.tick,
       index: this.byIndex.length,
       template: undefined,
     };
     this.byKey.set(key, sig);
+    this.byHash.set(hash, sig);
     this.byIndex.push(sig);
     this.newSinceRefine++;
     if (this.byKey.size > this.maxTemplates) this.evict();
@@ -353,10 +405,27 @@ export class TemplateMiner {
       const sig = all[i] as Signature;
       if (this.onEvict !== undefined) this.onEvict(sig.index, this.templateOf(sig.index));
       this.byKey.delete(sig.key);
+      this.unlinkHash(sig);
       this.byIndex[sig.index] = undefined;
       if (sig.template !== undefined) {
         sig.template.count -= sig.count;
         sig.template.signatures--;
+      }
+    }
+  }
+
+  /** Takes `sig` out of its `byHash` chain. */
+  private unlinkHash(sig: Signature): void {
+    const head = this.byHash.get(sig.hash);
+    if (head === sig) {
+      if (sig.next === undefined) this.byHash.delete(sig.hash);
+      else this.byHash.set(sig.hash, sig.next);
+      return;
+    }
+    for (let s = head; s !== undefined; s = s.next) {
+      if (s.next === sig) {
+        s.next = sig.next;
+        return;
       }
     }
   }

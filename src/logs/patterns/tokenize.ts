@@ -10,13 +10,15 @@ export const WILDCARD = "<*>";
 // into segments, so `uid=0` masks to `uid=<*>` and `[10.0.0.1]` to `[<*>]`: the key stays, the
 // value goes. `.`, `/`, `-` and `_` are not separators: they sit inside numbers, IPs, paths and
 // identifiers, which mask as a whole (a run of two or more dots does separate, see below).
-const PLAIN = 0;
+// Plain characters are class 0 (the table's default); DIGIT and BACKSLASH are bits (the inner
+// loop ORs them into the segment's flags); the classes from SPACE on end the inner loop. The table
+// covers every UTF-16 code unit, so a lookup needs no range check (non-ASCII units are plain).
 const DIGIT = 1;
-const SPACE = 2;
-const SEP = 3;
-const DOT = 4;
-const BACKSLASH = 5;
-const CLASS = new Uint8Array(128);
+const BACKSLASH = 2;
+const SPACE = 3;
+const SEP = 4;
+const DOT = 5;
+const CLASS = new Uint8Array(65536);
 for (let c = 48; c <= 57; c++) CLASS[c] = DIGIT;
 for (const c of [32, 9, 10, 11, 12, 13]) CLASS[c] = SPACE;
 for (const c of "=:,;()[]{}\"'|@") CLASS[c.charCodeAt(0)] = SEP;
@@ -46,7 +48,7 @@ export const DEFAULT_MASK_RULES: number =
   MASK.dateWords | MASK.hexPairs | MASK.dotRuns | MASK.dottedNames | MASK.units;
 
 function isSpace(c: number): boolean {
-  return c < 128 && CLASS[c] === SPACE;
+  return CLASS[c] === SPACE;
 }
 
 /**
@@ -55,22 +57,167 @@ function isSpace(c: number): boolean {
  * and, per `rules` (see MASK), hex byte pairs next to a colon, dotted host/class names, day and
  * month names, and a unit after a number. The result is the message's signature: messages with
  * the same signature always share a template.
- *
- * Built from slices of the input rather than char by char: most text is copied unchanged, so a
- * typical line costs a few slice concatenations and no per-token allocation.
  */
 export function maskMessage(msg: string, rules: number = DEFAULT_MASK_RULES): string {
-  const n = msg.length;
-  let i = 0;
-  while (i < n && isSpace(msg.charCodeAt(i))) i++;
-  let end = n;
+  return SHARED.mask(msg, rules).toString();
+}
+
+/** Piece kinds in MaskedMessage.pieces: what follows a verbatim range of the message. */
+const END = 0;
+const WILD = 1;
+const BLANK = 2;
+const WILD_CODES = [WILDCARD.charCodeAt(0), WILDCARD.charCodeAt(1), WILDCARD.charCodeAt(2)];
+
+/**
+ * A masked message held as pieces of the original rather than as a new string: verbatim ranges
+ * of the message, each followed by `<*>`, one space, or nothing. The miner's hot path hashes and
+ * compares these pieces against its stored signatures, so a message whose signature is already
+ * known costs one scan and no string building. `toString()` gives exactly `maskMessage`'s text.
+ * One instance is reused for message after message (the pieces are overwritten by each `mask`).
+ */
+export class MaskedMessage {
+  /** The text of the message last masked (the message, or the text holding it for maskRange). */
+  msg = "";
+  /** Triples (from, to, kind): msg[from, to) verbatim, then kind (END, WILD or BLANK). */
+  pieces = new Int32Array(96);
+  /** Number of triples in `pieces`. */
+  count = 0;
+  /** Length of the masked text. */
+  length = 0;
+  /**
+   * A cheap hash of the pieces' shape (lengths, kinds, first and last characters), not of the
+   * whole text: equal texts may have different fingerprints (a whitespace run normalised or not)
+   * and different texts the same one, so it only picks a candidate that `equals` then checks.
+   */
+  fingerprint = 0;
+
+  /** Masks `msg` into this instance (see maskMessage) and returns it. */
+  mask(msg: string, rules: number = DEFAULT_MASK_RULES): this {
+    return this.maskRange(msg, 0, msg.length, rules);
+  }
+
+  /**
+   * Masks the message text[from, to) (a line inside a larger chunk of a file, say): the same as
+   * `mask(text.slice(from, to))`, without the slice. Pieces then index into `text`.
+   */
+  maskRange(text: string, from: number, to: number, rules: number = DEFAULT_MASK_RULES): this {
+    const need = 3 * (to - from + 2);
+    if (this.pieces.length < need) this.pieces = new Int32Array(Math.max(need, 2 * this.pieces.length));
+    this.msg = text;
+    this.count = scanMask(text, from, to, rules, this.pieces);
+    // Length and fingerprint in one pass over the pieces (not their characters).
+    let len = 0;
+    let fp = HASH_SEED;
+    const p = this.pieces;
+    for (let k = 0; k < this.count * 3; k += 3) {
+      const a = p[k] as number;
+      const b = p[k + 1] as number;
+      const kind = p[k + 2] as number;
+      const n = b > a ? b - a : 0;
+      len += n + (kind === WILD ? 3 : kind === BLANK ? 1 : 0);
+      fp = Math.imul(fp ^ ((n << 2) | kind), HASH_PRIME);
+      if (n > 0) fp = Math.imul(fp ^ text.charCodeAt(a) ^ (text.charCodeAt(b - 1) << 16), HASH_PRIME);
+    }
+    this.length = len;
+    this.fingerprint = fp & HASH_MASK;
+    return this;
+  }
+
+  /** The masked text: `hashKey(this.toString()) === this.hash()`. */
+  toString(): string {
+    const p = this.pieces;
+    const msg = this.msg;
+    let out = "";
+    for (let k = 0; k < this.count * 3; k += 3) {
+      const kind = p[k + 2] as number;
+      const from = p[k] as number;
+      const to = p[k + 1] as number;
+      if (to > from) out += msg.slice(from, to);
+      if (kind === WILD) out += WILDCARD;
+      else if (kind === BLANK) out += " ";
+    }
+    return out;
+  }
+
+  /** The masked text's hash, as `hashKey` computes it from the text. */
+  hash(): number {
+    const p = this.pieces;
+    const msg = this.msg;
+    let h = HASH_SEED;
+    for (let k = 0; k < this.count * 3; k += 3) {
+      const to = p[k + 1] as number;
+      for (let j = p[k] as number; j < to; j++) h = Math.imul(h ^ msg.charCodeAt(j), HASH_PRIME);
+      const kind = p[k + 2] as number;
+      if (kind === WILD) {
+        h = Math.imul(h ^ (WILD_CODES[0] as number), HASH_PRIME);
+        h = Math.imul(h ^ (WILD_CODES[1] as number), HASH_PRIME);
+        h = Math.imul(h ^ (WILD_CODES[2] as number), HASH_PRIME);
+      } else if (kind === BLANK) h = Math.imul(h ^ 32, HASH_PRIME);
+    }
+    return h & HASH_MASK;
+  }
+
+  /**
+   * True when the masked text equals the text whose code units are `codes` (see keyCodes),
+   * compared piece by piece: no string is built, and a typed array reads faster than a string.
+   */
+  equals(codes: Uint16Array): boolean {
+    if (codes.length !== this.length) return false;
+    const p = this.pieces;
+    const msg = this.msg;
+    let at = 0;
+    for (let k = 0; k < this.count * 3; k += 3) {
+      const to = p[k + 1] as number;
+      for (let j = p[k] as number; j < to; j++) if (codes[at++] !== msg.charCodeAt(j)) return false;
+      const kind = p[k + 2] as number;
+      if (kind === WILD) {
+        if (codes[at] !== WILD_CODES[0] || codes[at + 1] !== WILD_CODES[1] || codes[at + 2] !== WILD_CODES[2])
+          return false;
+        at += 3;
+      } else if (kind === BLANK && codes[at++] !== 32) return false;
+    }
+    return true;
+  }
+}
+
+/** The UTF-16 code units of a masked text, for `MaskedMessage.equals`. */
+export function keyCodes(key: string): Uint16Array {
+  const codes = new Uint16Array(key.length);
+  for (let i = 0; i < key.length; i++) codes[i] = key.charCodeAt(i);
+  return codes;
+}
+
+// FNV-1a over the UTF-16 code units, cut to 30 bits so that it is a small integer (a cheap Map key).
+const HASH_SEED = 0x811c9dc5 | 0;
+const HASH_PRIME = 0x01000193;
+const HASH_MASK = 0x3fffffff;
+
+/** Hash of a masked text: equal to `MaskedMessage.hash()` of any message that masks to it. */
+export function hashKey(key: string): number {
+  let h = HASH_SEED;
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), HASH_PRIME);
+  return h & HASH_MASK;
+}
+
+/** Reused by maskMessage (single-threaded, and maskMessage does not re-enter). */
+const SHARED = new MaskedMessage();
+
+/**
+ * The masking scan of the message msg[from, to): writes the pieces of the masked message into
+ * `out` (triples, see MaskedMessage) and returns their number. `out` holds at least
+ * 3 × (to − from + 2) entries: a piece other than the last ends at a masked segment or a
+ * whitespace run, so there are at most to − from + 1 of them. Nothing outside [from, to) is read.
+ */
+function scanMask(msg: string, from: number, to: number, rules: number, out: Int32Array): number {
+  let i = from;
+  while (i < to && isSpace(msg.charCodeAt(i))) i++;
+  let end = to;
   while (end > i && isSpace(msg.charCodeAt(end - 1))) end--;
-  let out = "";
+  let np = 0; // entries written to out
   let copied = i; // msg[copied, i) is pending verbatim output
   let tokStart = i;
   let segStart = i;
-  let segDigit = false;
-  let segBackslash = false;
+  let segFlags = 0; // DIGIT | BACKSLASH when the segment holds one
   let segDots = 0;
   let tokDigit = false;
   const dotRuns = (rules & MASK.dotRuns) !== 0;
@@ -84,15 +231,10 @@ export function maskMessage(msg: string, rules: number = DEFAULT_MASK_RULES): st
     let k = SPACE;
     while (i < end) {
       c = msg.charCodeAt(i);
-      k = c < 128 ? (CLASS[c] as number) : PLAIN;
-      if (k === PLAIN) i++;
-      else if (k === DIGIT) {
-        segDigit = true;
-        i++;
-      } else if (k === BACKSLASH) {
-        segBackslash = true;
-        i++;
-      } else break;
+      k = CLASS[c] as number;
+      if (k >= SPACE) break;
+      segFlags |= k;
+      i++;
     }
     if (i >= end) {
       c = 32;
@@ -105,22 +247,26 @@ export function maskMessage(msg: string, rules: number = DEFAULT_MASK_RULES): st
       i++;
       continue;
     }
+    const segDigit = (segFlags & DIGIT) !== 0;
     let numeric = false;
     if (segDigit || (hexPairs && i - segStart === 2 && isHexPair(msg, segStart, tokStart, c))) {
-      out += msg.slice(copied, segStart) + WILDCARD;
+      out[np++] = copied;
+      out[np++] = segStart;
+      out[np++] = WILD;
       copied = i;
       tokDigit = true;
       numeric = segDigit;
     } else if (
-      segBackslash ||
+      (segFlags & BACKSLASH) !== 0 ||
       (i - segStart > 1 && isPathStart(msg, segStart)) ||
       (segDots >= 2 && dottedNames && isDottedName(msg, segStart, i))
     ) {
-      out += msg.slice(copied, segStart) + WILDCARD;
+      out[np++] = copied;
+      out[np++] = segStart;
+      out[np++] = WILD;
       copied = i;
     }
-    segDigit = false;
-    segBackslash = false;
+    segFlags = 0;
     segDots = 0;
     if (dots) {
       let j = i + 1;
@@ -128,7 +274,9 @@ export function maskMessage(msg: string, rules: number = DEFAULT_MASK_RULES): st
       i = j;
     } else if (k === SPACE) {
       if (dateWords && !tokDigit && i - tokStart <= 9 && isDateWord(msg, tokStart, i)) {
-        out += msg.slice(copied, tokStart) + WILDCARD;
+        out[np++] = copied;
+        out[np++] = tokStart;
+        out[np++] = WILD;
         copied = i;
       }
       if (i >= end) break;
@@ -147,7 +295,9 @@ export function maskMessage(msg: string, rules: number = DEFAULT_MASK_RULES): st
       }
       // Normalise a whitespace run to one space (copy up to it, skip the run).
       if (c !== 32 || j !== i + 1) {
-        out += `${msg.slice(copied, i)} `;
+        out[np++] = copied;
+        out[np++] = i;
+        out[np++] = BLANK;
         copied = j;
       }
       i = j;
@@ -156,7 +306,12 @@ export function maskMessage(msg: string, rules: number = DEFAULT_MASK_RULES): st
     } else i++;
     segStart = i;
   }
-  return copied < end ? out + msg.slice(copied, end) : out;
+  if (copied < end) {
+    out[np++] = copied;
+    out[np++] = end;
+    out[np++] = END;
+  }
+  return np / 3;
 }
 
 // Units of size and duration: after a number they are part of its value (`384.0 B`, `1.2 KB`,
@@ -164,14 +319,35 @@ export function maskMessage(msg: string, rules: number = DEFAULT_MASK_RULES): st
 const UNITS = new Set(
   "B KB MB GB TB PB kB KiB MiB GiB TiB b kb mb gb ms s sec secs us ns min mins h hr hrs".split(" "),
 );
-/** First letters of the units: most words after a number fail this one table load. */
-const UNIT_START = new Uint8Array(128);
-for (const u of UNITS) UNIT_START[u.charCodeAt(0)] = 1;
+/** The units by first letter: most words after a number have none (one array load). */
+const UNITS_BY_FIRST = byFirstChar(UNITS);
+
+/** Words grouped by their first UTF-16 unit (ASCII words only), for lookups that slice nothing. */
+function byFirstChar(words: Iterable<string>): Array<string[] | undefined> {
+  const out: Array<string[] | undefined> = new Array(128).fill(undefined);
+  for (const w of words) {
+    const c = w.charCodeAt(0);
+    const list = out[c];
+    if (list === undefined) out[c] = [w];
+    else list.push(w);
+  }
+  return out;
+}
+
+/** True when msg[from, to) is one of `words` (grouped by byFirstChar): `Set.has(msg.slice(from, to))` without the slice. */
+function isWordAt(words: Array<string[] | undefined>, msg: string, from: number, to: number): boolean {
+  const c = msg.charCodeAt(from);
+  const list = c < 128 ? words[c] : undefined;
+  if (list === undefined) return false;
+  const len = to - from;
+  for (const w of list) if (w.length === len && msg.startsWith(w, from)) return true;
+  return false;
+}
 
 /** End of a unit word starting at `from` (followed by the end, a space or punctuation), else 0. */
 function unitEnd(msg: string, from: number, end: number): number {
   const c0 = msg.charCodeAt(from);
-  if (c0 >= 128 || UNIT_START[c0] === 0) return 0;
+  if (c0 >= 128 || UNITS_BY_FIRST[c0] === undefined) return 0;
   let j = from;
   while (j < end && j - from < 4) {
     const c = msg.charCodeAt(j);
@@ -181,10 +357,10 @@ function unitEnd(msg: string, from: number, end: number): number {
   if (j === from) return 0;
   if (j < end) {
     const c = msg.charCodeAt(j);
-    const k = c < 128 ? CLASS[c] : PLAIN;
+    const k = CLASS[c];
     if (k !== SPACE && k !== SEP && k !== DOT) return 0;
   }
-  return UNITS.has(msg.slice(from, j)) ? j : 0;
+  return isWordAt(UNITS_BY_FIRST, msg, from, j) ? j : 0;
 }
 
 /**
@@ -232,7 +408,7 @@ function isPathStart(msg: string, from: number): boolean {
 
 // Day and month names are parameters of an embedded date (`at Mon Mar 2 10:00:00 2026`). "May"
 // is left out: it is also an ordinary word.
-const DATE_WORDS = new Set(
+const DATE_WORDS = byFirstChar(
   (
     "Mon Tue Wed Thu Fri Sat Sun Monday Tuesday Wednesday Thursday Friday Saturday Sunday " +
     "Jan Feb Mar Apr Jun Jul Aug Sep Sept Oct Nov Dec January February March April June July August " +
@@ -242,5 +418,5 @@ const DATE_WORDS = new Set(
 
 function isDateWord(msg: string, from: number, to: number): boolean {
   const c = msg.charCodeAt(from);
-  return c >= 65 && c <= 90 && to - from >= 3 && DATE_WORDS.has(msg.slice(from, to));
+  return c >= 65 && c <= 90 && to - from >= 3 && isWordAt(DATE_WORDS, msg, from, to);
 }
