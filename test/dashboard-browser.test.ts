@@ -9,7 +9,7 @@ import { mkdirSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import puppeteer, { type Browser, type Page } from "puppeteer-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { alertmanagerURL } from "../src/alerts/channels/templates.js";
 import { startTestApp, type TestApp } from "./support/app.js";
 import { ensurePackage } from "./support/services.js";
@@ -221,6 +221,100 @@ describe("dashboard in a browser (development)", () => {
     await page.close();
   }, 120_000);
 
+  it("says Loading… in a panel while its first data is on the way, then draws it", async () => {
+    // A slow query, made deterministic: the engine holds the Registrations panel's query until the
+    // test lets it go (the hub evaluates a view's queries in turn, so the view's first frame waits).
+    const engine = t.app.engine as NonNullable<TestApp["app"]["engine"]>;
+    const run = engine.run;
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    let held = 0;
+    engine.run = (async (req: Parameters<typeof run>[0], opts?: Parameters<typeof run>[1]) => {
+      if (req.op === "query_range" && "query" in req && req.query.includes("user_registrations_total")) {
+        held++;
+        await gate;
+      }
+      return run.call(engine, req, opts);
+    }) as typeof run;
+    onTestFinished(() => {
+      release();
+      engine.run = run;
+    });
+    const page = await browser.newPage();
+    // 15 min: a (view, range) no other test watches, so its first evaluation is this page's.
+    await page.goto(`${t.url}/monitoring/#/users?range=15m`, { waitUntil: "domcontentloaded" });
+    await page.waitForFunction(() => document.querySelector(".live.on") !== null, WAIT);
+    await waitFor("the registrations query held", () => held > 0);
+    await page.waitForFunction(
+      () => document.querySelector('[data-panel="registrations"] p.state[role="status"]')?.textContent,
+      WAIT,
+    );
+    expect(await page.$eval('[data-panel="registrations"]', (e) => e.textContent)).toContain(
+      "Loading Registrations…",
+    );
+    expect(await page.$('[data-panel="registrations"] canvas')).toBeNull();
+    release();
+    await page.waitForSelector('[data-panel="registrations"] canvas', WAIT);
+    await waitFor("the registrations drawn", async () => (await seriesPixels(page, "registrations")) >= 20, {
+      timeoutMs: 60_000,
+    });
+    expect(await page.$('[data-panel="registrations"] p.state[role="status"]')).toBeNull();
+    await page.close();
+  }, 120_000);
+
+  it("shows a from/to window picked on the page, and the server's refusal of a wrong one", async () => {
+    const page = await browser.newPage();
+    await page.goto(`${t.url}/monitoring/#/overview?range=5m`, { waitUntil: "domcontentloaded" });
+    await page.waitForSelector(".range select", WAIT);
+    await page.select(".range select", "custom");
+    await page.waitForSelector('.range input[name="from"]', WAIT);
+    // The window: the last 4 minutes, typed as the page's local time (datetime-local).
+    const local = (ms: number) =>
+      new Date(ms - new Date(ms).getTimezoneOffset() * 60_000).toISOString().slice(0, 16);
+    const now = Date.now();
+    const set = (name: string, value: string) =>
+      page.$eval(
+        `.range input[name="${name}"]`,
+        (el, v) => {
+          const input = el as HTMLInputElement;
+          input.value = v as string;
+          input.dispatchEvent(new Event("input", { bubbles: true }));
+        },
+        value,
+      );
+    await set("from", local(now - 4 * 60_000));
+    await set("to", local(now + 60_000));
+    await page.click('.range button[type="submit"]');
+    await page.waitForFunction(() => /[?&]from=.*&to=/.test(location.hash), WAIT);
+    const hash = await page.evaluate(() => location.hash);
+    const from = Date.parse(new URLSearchParams(hash.slice(hash.indexOf("?") + 1)).get("from") ?? "");
+    expect(Math.abs(from - Math.floor((now - 4 * 60_000) / 60_000) * 60_000)).toBeLessThan(60_000);
+    await page.waitForFunction(() => document.querySelector(".live.on") !== null, WAIT);
+    await page.waitForSelector('[data-panel="request_rate"] canvas', WAIT);
+    await waitFor(
+      "the window's request rate drawn",
+      async () => (await seriesPixels(page, "request_rate")) >= 20,
+      {
+        timeoutMs: 60_000,
+      },
+    );
+    // Other views keep the window.
+    expect(await page.$eval('nav a[href^="#/traffic"]', (a) => a.getAttribute("href"))).toContain("from=");
+    // A window the server refuses: its reason, naming the field, instead of a blank page.
+    const iso = (ms: number) => new Date(ms).toISOString();
+    await page.goto(`${t.url}/monitoring/#/overview?from=${iso(now)}&to=${iso(now - 60_000)}`, {
+      waitUntil: "domcontentloaded",
+    });
+    await page.waitForFunction(
+      () =>
+        /cannot be shown: .*from must be before to/.test(document.querySelector("main")?.textContent ?? ""),
+      WAIT,
+    );
+    await page.close();
+  }, 120_000);
+
   it("shows a firing alert on Overview and Alerts; a silence made on the page suppresses it", async () => {
     const labels = { alertname: "DashboardBrowserTest", severity: "warning", service: "tug" };
     const post = () =>
@@ -251,7 +345,23 @@ describe("dashboard in a browser (development)", () => {
     await page.waitForSelector('tr[data-alert="DashboardBrowserTest"]', WAIT);
     const matchers = await page.$eval("textarea", (e) => (e as HTMLTextAreaElement).value);
     expect(matchers).toBe("alertname=DashboardBrowserTest");
-    await page.click('tr[data-alert="DashboardBrowserTest"] button');
+    // Acknowledged from the page (its Ack button asks who): the list then says by whom.
+    page.once("dialog", (d) => void d.accept("browser tester"));
+    await page.click('tr[data-alert="DashboardBrowserTest"] button.ack');
+    await page.waitForFunction(
+      () =>
+        document
+          .querySelector('tr[data-alert="DashboardBrowserTest"]')
+          ?.textContent?.includes("acknowledged by browser tester"),
+      WAIT,
+    );
+    const acked = await t.call("GET", "/monitoring/alerts");
+    const mineAcked = (
+      acked.body.alerts as Array<{ labels: Record<string, string>; ack: { by: string } | null }>
+    ).find((a) => a.labels.alertname === "DashboardBrowserTest");
+    expect(mineAcked?.ack?.by).toBe("browser tester");
+    expect(await page.$('tr[data-alert="DashboardBrowserTest"] button.ack')).toBeNull();
+    await page.click('tr[data-alert="DashboardBrowserTest"] button:not(.ack)');
     await page.waitForFunction(
       () => (document.querySelector("textarea") as HTMLTextAreaElement).value.includes("severity="),
       WAIT,

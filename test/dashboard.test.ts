@@ -9,6 +9,7 @@ import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
+import { liveWindow } from "../src/http/dashboard.js";
 import { startTestApp, type TestApp } from "./support/app.js";
 import { waitFor } from "./support/wait.js";
 
@@ -61,6 +62,32 @@ const metricValue = (text: string, name: string, labels: string) => {
   const line = text.split("\n").find((l) => l.startsWith(`${name}{${labels}}`));
   return line ? Number(line.slice(line.lastIndexOf(" ") + 1)) : 0;
 };
+
+describe("the live window (from/to) check", () => {
+  const o = {
+    presets: [{ id: "5m" }],
+    retentionMs: 30 * 86_400_000,
+    scrapeIntervalMs: 5000,
+    now: 40 * 86_400_000,
+  };
+  it("refuses a window over 720 points at the longest step, naming to", () => {
+    const err = (() => {
+      try {
+        liveWindow({ from: o.now - 8 * 86_400_000, to: o.now }, o);
+      } catch (e) {
+        return e as { details: Array<{ field: string; message: string }> };
+      }
+      return undefined;
+    })();
+    expect(err?.details[0]?.field).toBe("to");
+    expect(err?.details[0]?.message).toContain("720 points");
+    // 7 days fits at 15 min steps (672 points).
+    expect(liveWindow({ from: o.now - 7 * 86_400_000, to: o.now }, o)).toEqual({
+      fromMs: o.now - 7 * 86_400_000,
+      toMs: o.now,
+    });
+  });
+});
 
 describe("dashboard (development, no token)", () => {
   let t: TestApp;
@@ -256,6 +283,61 @@ describe("dashboard (development, no token)", () => {
     const c = await t.call("GET", "/monitoring/dashboard/config");
     expect(c.status).toBe(200);
     expect(c.body.ranges.map((r: { id: string }) => r.id)).toEqual(["5m", "15m", "1h"]);
+  });
+
+  it("takes a from/to window within retention and answers a wrong one with a 400 naming the field", async () => {
+    const now = Date.now();
+    const iso = (ms: number) => new Date(ms).toISOString();
+    const bad = [
+      [`from=${iso(now - 600_000)}&to=${iso(now - 1_200_000)}`, "from", "before to"],
+      [`from=${iso(now - 600_000)}&to=${iso(now - 600_000)}`, "from", "before to"],
+      [`from=${iso(now - 2 * 3_600_000)}&to=${iso(now - 600_000)}`, "from", "older than the store keeps"],
+      [`from=${iso(now - 600_000)}&to=${iso(now + 3_600_000)}`, "to", "future"],
+      [`from=yesterday&to=${iso(now)}`, "from", "ISO 8601"],
+      [`from=2026-12-06T10:00&to=${iso(now)}`, "from", "zone"], // no zone: ambiguous
+      [`from=${iso(now - 600_000)}`, "to", "required"],
+      [`range=1h&from=${iso(now - 600_000)}&to=${iso(now)}`, "range", "not both"],
+      ["range=1h&route=%2Fa%0Ab", "route", "printable"],
+      ["range=1h&route=", "route", "printable"],
+    ] as const;
+    for (const [q, field, why] of bad) {
+      const view = q.includes("route") ? "traffic" : "overview";
+      const r = await t.call("GET", `/monitoring/dashboard/live?view=${view}&${q}`);
+      expect(r.status, q).toBe(400);
+      const d = r.body.error.details as Array<{ field: string; message: string }>;
+      expect(
+        d.map((x) => x.field),
+        q,
+      ).toContain(field);
+      expect(d.map((x) => x.message).join(" "), q).toContain(why);
+    }
+    const notTraffic = await t.call("GET", "/monitoring/dashboard/live?view=users&range=1h&route=%2Fa");
+    expect(notTraffic.status).toBe(400);
+    expect(notTraffic.body.error.details[0].field).toBe("route");
+    // A good window, in ISO and in Unix seconds: its frame says so, at the presets' step.
+    for (const [from, to] of [
+      [iso(now - 900_000), iso(now - 60_000)],
+      [String((now - 900_000) / 1000), String(Math.floor((now - 60_000) / 1000))],
+    ]) {
+      const s = openStream(
+        `${t.url}/monitoring/dashboard/live?view=traffic&from=${encodeURIComponent(from as string)}&to=${encodeURIComponent(to as string)}&route=${encodeURIComponent("/api/v1/users/me")}`,
+      );
+      onTestFinished(s.stop);
+      expect((await s.opened).status).toBe(200);
+      const data = await waitFor("the window's frame", () => s.frames.find((f) => f.event === "data"));
+      const frame = JSON.parse(data.data) as {
+        head: { range: string; stepMs: number; route: string; fromMs: number };
+        panels: Record<string, Array<{ error?: string }>>;
+      };
+      expect(frame.head).toMatchObject({ range: "custom", stepMs: 5000, route: "/api/v1/users/me" });
+      expect(frame.head.fromMs).toBe(
+        Math.round(Number.isNaN(Number(from)) ? Date.parse(from as string) : Number(from) * 1000),
+      );
+      expect(Object.keys(frame.panels)).toEqual(expect.arrayContaining(["routes", "route_reqps", "route_s"]));
+      for (const [id, rs] of Object.entries(frame.panels))
+        for (const r of rs) expect(r.error, id).toBeUndefined();
+      s.stop();
+    }
   });
 
   it("refuses a forged cross-site mutation with 403 and the API's error shape; same-origin and tools pass", async () => {

@@ -12,7 +12,13 @@ import { createScrubber } from "../logs/redact.js";
 import { type AppCapability, type AppContext, need } from "./context.js";
 
 /** Bounds of the live hub (docs/dashboard.md). */
-export const DASHBOARD_LIMITS = { maxClients: 200, maxSeriesPerPanel: 500, queryTimeoutMs: 10_000 };
+export const DASHBOARD_LIMITS = {
+  maxClients: 200,
+  maxSeriesPerPanel: 500,
+  queryTimeoutMs: 10_000,
+  /** Route drill-downs and custom time ranges evaluated at once (presets are views × ranges). */
+  maxParamGroups: 16,
+};
 
 /** The overview's non-PromQL part, computed once per evaluation for every page watching it. */
 function overviewExtra(ctx: AppContext) {
@@ -56,7 +62,10 @@ export const dashboard: AppCapability = {
       labelNames: ["view"],
       registers: [ctx.metrics.registry],
     });
+    // Parts whose panels the page shows only when configured (Redis: its health check's latency).
+    const features = ctx.redis && ctx.health ? ["redis"] : [];
     const hub = new LiveHub({
+      features: new Set(features),
       engine,
       scrapeIntervalMs: config.tsdb.scrapeIntervalMs,
       ...DASHBOARD_LIMITS,
@@ -88,6 +97,8 @@ export const dashboard: AppCapability = {
       scrapeIntervalMs: config.tsdb.scrapeIntervalMs,
       service: { name: service.serviceId, version: service.releaseId },
       streamOpened: (req, status) => ctx.metrics?.http.streamOpened(req, status),
+      features,
+      ...(ctx.now ? { now: ctx.now } : {}),
     });
     return [
       {

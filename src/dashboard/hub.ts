@@ -5,20 +5,43 @@
 // `query_range`), one after another, each under the hub's timeout; the API's thread only joins
 // the bytes the engine rendered (it never parses a result) and counts the series in them.
 //
-// Bounds: `maxClients` listeners in all (beyond, the caller answers 503); at most
+// A group is a view over a window: a preset range ending now ("1h"), or a fixed from/to (which
+// stops refreshing once its end has passed); with a `route` the view adds that route's drill-down
+// panels. The route table's queries (`table` panels) are evaluated at the window's end only: one
+// value per route and column, not the whole range (at 100 routes × 1 h × 5 s that was ~10 MB a
+// refresh for a table that shows the last values).
+//
+// Bounds: `maxClients` listeners in all (beyond, the caller answers 429); at most
 // `maxSeriesPerPanel` series per query (a query over it is replaced by an error naming the limit);
-// each query's `queryTimeoutMs`; at most views × ranges groups by construction.
+// each query's `queryTimeoutMs`; views × presets groups by construction, plus at most
+// `maxParamGroups` groups with a route or a fixed window.
 
 import type { Engine } from "../engine/protocol.js";
 import {
   PANELS,
   type Panel,
   type RangeId,
+  ROUTE_PANELS,
   rangeOf,
   rateIntervalMs,
   renderExpr,
+  stepFor,
   type ViewName,
 } from "./panels.js";
+
+/** A fixed window (ms since the epoch), validated by the caller (from < to, within retention). */
+export interface FixedRange {
+  fromMs: number;
+  toMs: number;
+}
+/** What a group evaluates over: a preset ending now, or a fixed window. */
+export type Window = RangeId | FixedRange;
+/** A view's parameters that change its queries: the Traffic view's drill-down route. */
+export interface ViewParams {
+  route?: string;
+}
+
+const isFixed = (w: Window): w is FixedRange => typeof w === "object";
 
 export interface HubOptions {
   engine: Pick<Engine, "run">;
@@ -26,12 +49,16 @@ export interface HubOptions {
   maxClients: number;
   maxSeriesPerPanel: number;
   queryTimeoutMs: number;
+  /** Groups with a route or a fixed window at once (each one a set of queries per interval). */
+  maxParamGroups?: number;
+  /** Parts the app has configured: panels `when` one of these are evaluated, others left out. */
+  features?: ReadonlySet<string>;
   /** Wall clock (ms); default Date.now. */
   now?: () => number;
   /** Extra data of a view, computed once per evaluation with its queries (JSON-serialisable). */
   extras?: Partial<Record<ViewName, () => Promise<unknown> | unknown>>;
   /** Called after each evaluation (tests count them; the capability's metric). */
-  onEvaluation?: (view: ViewName, range: RangeId, ms: number) => void;
+  onEvaluation?: (view: ViewName, range: Window, ms: number) => void;
   onError?: (err: unknown) => void;
 }
 
@@ -41,19 +68,45 @@ export interface Listener {
 }
 
 export class HubFullError extends Error {
-  constructor(readonly max: number) {
-    super(`the live dashboard has ${max} listeners already (its limit); try again later`);
+  constructor(
+    readonly max: number,
+    readonly what: "listeners" | "groups" = "listeners",
+  ) {
+    super(
+      what === "listeners"
+        ? `the live dashboard has ${max} listeners already (its limit); try again later`
+        : `the live dashboard evaluates ${max} route drill-downs or custom time ranges already (its limit); try again later or use a preset range`,
+    );
     this.name = "HubFullError";
   }
 }
 
 interface Group {
+  key: string;
   view: ViewName;
-  range: RangeId;
+  window: Window;
+  params: ViewParams;
   listeners: Set<Listener>;
   timer: NodeJS.Timeout | undefined;
   last: Buffer | undefined;
   running: boolean;
+  /** A fixed window whose end has passed: its last frame is final, no more evaluations. */
+  final: boolean;
+}
+
+const DEFAULT_MAX_PARAM_GROUPS = 16;
+
+function groupKey(view: ViewName, w: Window, p: ViewParams): string {
+  const win = isFixed(w) ? `${w.fromMs}-${w.toMs}` : w;
+  return JSON.stringify([view, win, p.route ?? null]);
+}
+
+interface Span {
+  startMs: number;
+  endMs: number;
+  stepMs: number;
+  rate: number;
+  rangeMs: number;
 }
 
 const enc = (s: string) => Buffer.from(s, "utf8");
@@ -104,26 +157,44 @@ export class LiveHub {
     return this.clients;
   }
 
-  /** The refresh interval of a range: the scrape interval, or the step when it is longer. */
-  intervalMs(range: RangeId): number {
-    const r = rangeOf(range);
-    return Math.max(this.o.scrapeIntervalMs, r?.stepMs ?? 0);
+  /** The refresh interval of a window: the scrape interval, or the step when it is longer. */
+  intervalMs(range: Window): number {
+    const step = isFixed(range)
+      ? stepFor(range.toMs - range.fromMs, this.o.scrapeIntervalMs)
+      : rangeOf(range)?.stepMs;
+    return Math.max(this.o.scrapeIntervalMs, step ?? 0);
   }
 
-  /** Adds a listener of (view, range); returns its removal. Throws HubFullError at the limit. */
-  subscribe(view: ViewName, range: RangeId, listener: Listener): () => void {
+  /**
+   * Adds a listener of (view, window, params); returns its removal. Throws HubFullError at the
+   * listener limit, or when a new route or fixed-window group would pass `maxParamGroups`.
+   */
+  subscribe(view: ViewName, range: Window, listener: Listener, params: ViewParams = {}): () => void {
     if (this.stopped) throw new Error("the live dashboard is stopped");
     if (this.clients >= this.o.maxClients) throw new HubFullError(this.o.maxClients);
-    const key = `${view}|${range}`;
+    const key = groupKey(view, range, params);
     let group = this.groups.get(key);
     if (!group) {
-      group = { view, range, listeners: new Set(), timer: undefined, last: undefined, running: false };
+      const max = this.o.maxParamGroups ?? DEFAULT_MAX_PARAM_GROUPS;
+      if ((isFixed(range) || params.route !== undefined) && this.paramGroups() >= max)
+        throw new HubFullError(max, "groups");
+      group = {
+        key,
+        view,
+        window: range,
+        params,
+        listeners: new Set(),
+        timer: undefined,
+        last: undefined,
+        running: false,
+        final: false,
+      };
       this.groups.set(key, group);
     }
     group.listeners.add(listener);
     this.clients++;
     if (group.last) listener.send(group.last);
-    if (!group.timer && !group.running) void this.tick(group);
+    if (!group.timer && !group.running && !group.final) void this.tick(group);
     const g = group;
     let removed = false;
     return () => {
@@ -139,6 +210,20 @@ export class LiveHub {
     };
   }
 
+  /** Groups with a next evaluation scheduled. */
+  get refreshing(): number {
+    let n = 0;
+    for (const g of this.groups.values()) if (g.timer) n++;
+    return n;
+  }
+
+  /** Groups with a route or a fixed window (bounded by maxParamGroups). */
+  paramGroups(): number {
+    let n = 0;
+    for (const g of this.groups.values()) if (isFixed(g.window) || g.params.route !== undefined) n++;
+    return n;
+  }
+
   stop(): void {
     this.stopped = true;
     for (const g of this.groups.values()) if (g.timer) clearTimeout(g.timer);
@@ -150,10 +235,13 @@ export class LiveHub {
     if (this.stopped || group.listeners.size === 0) return;
     group.running = true;
     const started = performance.now();
+    // A fixed window that had ended (by a scrape interval) when this evaluation began is complete.
+    const final = isFixed(group.window) && group.window.toMs <= this.now() - this.o.scrapeIntervalMs;
     try {
-      const frame = await this.evaluate(group.view, group.range);
+      const frame = await this.evaluate(group.view, group.window, group.params);
       this.evaluationCount++;
-      this.o.onEvaluation?.(group.view, group.range, performance.now() - started);
+      group.final = final;
+      this.o.onEvaluation?.(group.view, group.window, performance.now() - started);
       group.last = frame;
       for (const l of group.listeners) l.send(frame);
     } catch (err) {
@@ -162,34 +250,63 @@ export class LiveHub {
       group.running = false;
     }
     // The group may have lost its last listener (and been dropped) while it evaluated.
-    if (
-      this.stopped ||
-      group.listeners.size === 0 ||
-      this.groups.get(`${group.view}|${group.range}`) !== group
-    )
+    if (this.stopped || group.final || group.listeners.size === 0 || this.groups.get(group.key) !== group)
       return;
-    const every = this.intervalMs(group.range);
+    const every = this.intervalMs(group.window);
     // The next tick is aligned to the interval, so every group refreshes just after a scrape.
     const wait = every - (this.now() % every) + 50;
     group.timer = setTimeout(() => void this.tick(group), wait);
     group.timer.unref?.();
   }
 
-  /** One evaluation of a view's panels over a range ending now, as an SSE frame. */
-  async evaluate(view: ViewName, range: RangeId): Promise<Buffer> {
+  /** The steps of a window as evaluated now. */
+  private span(range: Window): Span {
+    const now = this.now();
+    if (isFixed(range)) {
+      const rangeMs = range.toMs - range.fromMs;
+      const step = stepFor(rangeMs, this.o.scrapeIntervalMs);
+      if (step === undefined || rangeMs <= 0)
+        throw new Error(`window ${range.fromMs}-${range.toMs} is invalid`);
+      const endMs = Math.floor(Math.min(range.toMs, now) / step) * step;
+      const startMs = Math.min(Math.ceil(range.fromMs / step) * step, endMs);
+      return { startMs, endMs, stepMs: step, rate: rateIntervalMs(step, this.o.scrapeIntervalMs), rangeMs };
+    }
     const r = rangeOf(range);
     if (!r) throw new Error(`unknown range ${range}`);
     const stepMs = Math.max(r.stepMs, this.o.scrapeIntervalMs);
-    const endMs = Math.floor(this.now() / stepMs) * stepMs;
-    const startMs = endMs - r.ms;
+    const endMs = Math.floor(now / stepMs) * stepMs;
     const rate = rateIntervalMs(stepMs, this.o.scrapeIntervalMs);
-    const head = { view, range, startMs, endMs, stepMs, at: this.now() };
+    return { startMs: endMs - r.ms, endMs, stepMs, rate, rangeMs: r.ms };
+  }
+
+  /** One evaluation of a view's panels over a window (a preset ends now), as an SSE frame. */
+  async evaluate(view: ViewName, range: Window, params: ViewParams = {}): Promise<Buffer> {
+    const w = this.span(range);
+    const head = {
+      view,
+      range: isFixed(range) ? "custom" : range,
+      ...(isFixed(range) ? { fromMs: range.fromMs, toMs: range.toMs } : {}),
+      ...(params.route !== undefined ? { route: params.route } : {}),
+      startMs: w.startMs,
+      endMs: w.endMs,
+      stepMs: w.stepMs,
+      at: this.now(),
+    };
     const parts: Buffer[] = [enc(`{"head":${JSON.stringify(head)},"panels":{`)];
+    const features = this.o.features ?? new Set<string>();
+    const panels: Array<[Panel, string | undefined]> = [
+      ...PANELS[view]
+        .filter((p) => !p.when || features.has(p.when))
+        .map((p) => [p, undefined] as [Panel, undefined]),
+      ...(params.route !== undefined ? (ROUTE_PANELS[view] ?? []) : []).map(
+        (p) => [p, params.route] as [Panel, string | undefined],
+      ),
+    ];
     let firstPanel = true;
-    for (const panel of PANELS[view]) {
+    for (const [panel, route] of panels) {
       parts.push(enc(`${firstPanel ? "" : ","}${JSON.stringify(panel.id)}:[`));
       firstPanel = false;
-      parts.push(...(await this.panelResults(panel, { startMs, endMs, stepMs, rate, rangeMs: r.ms })));
+      parts.push(...(await this.panelResults(panel, w, route)));
       parts.push(enc("]"));
     }
     parts.push(enc("}"));
@@ -207,17 +324,21 @@ export class LiveHub {
     return sseFrame("data", Buffer.concat(parts));
   }
 
-  private async panelResults(
-    panel: Panel,
-    w: { startMs: number; endMs: number; stepMs: number; rate: number; rangeMs: number },
-  ): Promise<Buffer[]> {
+  private async panelResults(panel: Panel, w: Span, route: string | undefined): Promise<Buffer[]> {
     const out: Buffer[] = [];
+    // A table shows each series' last value: evaluated at the window's end only.
+    const startMs = panel.table ? w.endMs : w.startMs;
     for (const [i, q] of panel.queries.entries()) {
       if (i > 0) out.push(enc(","));
-      const query = renderExpr(q.expr, { rateIntervalMs: w.rate, rangeMs: w.rangeMs });
+      const query = renderExpr(q.expr, {
+        rateIntervalMs: w.rate,
+        rangeMs: w.rangeMs,
+        ...(route !== undefined ? { route } : {}),
+        ...(q.top ? { top: q.top } : {}),
+      });
       try {
         const body = await this.o.engine.run(
-          { op: "query_range", query, startMs: w.startMs, endMs: w.endMs, stepMs: w.stepMs },
+          { op: "query_range", query, startMs, endMs: w.endMs, stepMs: w.stepMs },
           { timeoutMs: this.o.queryTimeoutMs },
         );
         const series = countSeries(body);

@@ -38,6 +38,11 @@ export interface PanelQuery {
   /** Series name: Grafana's legendFormat ({{label}} substituted), or fixed text. */
   legend: string;
   grafana?: GrafanaRef;
+  /**
+   * Draw only the `top` highest series at each step (the hub runs `topk(top, expr)`): a chart of
+   * one line per route is unreadable at 100 routes and ships 100 × 720 points a refresh.
+   */
+  top?: number;
 }
 
 export interface Panel {
@@ -47,8 +52,13 @@ export interface Panel {
   queries: PanelQuery[];
   /** What an empty chart means, shown instead of a blank panel. */
   empty: string;
-  /** Draw as a table of the last values rather than a chart (the per-route table). */
+  /**
+   * Draw as a table of the last values rather than a chart (the per-route table): the hub
+   * evaluates its queries at the range's end only, one value per series, not the whole range.
+   */
   table?: boolean;
+  /** Only when the app has this part configured (the hub leaves the panel out otherwise). */
+  when?: "redis";
 }
 
 const g = (dashboard: string, panel: number, refId = "A"): GrafanaRef => ({ dashboard, panel, refId });
@@ -140,6 +150,39 @@ const alertsOverTime: Panel = {
   empty: "No alert has been pending or firing in this range.",
 };
 
+// Service level objectives: the recording rules of monitoring/slo_rules.yml (made from
+// monitoring/slos.yml). No Grafana panel shows them yet.
+const NO_SLO = "No SLOs configured (monitoring/slos.yml).";
+
+/** SLO windows of tug_slo_burn_rate, shortest first. */
+export const SLO_WINDOWS = ["5m", "30m", "1h", "2h", "6h", "1d", "3d"] as const;
+
+const slos: Panel = {
+  id: "slos",
+  title: "Service level objectives",
+  unit: "percentunit",
+  table: true,
+  queries: [
+    { expr: "max by (service, slo) (tug_slo_objective_ratio)", legend: "objective" },
+    { expr: "max by (service, slo) (tug_slo_error_budget_remaining_ratio)", legend: "budget" },
+    { expr: "max by (service, slo, window) (tug_slo_burn_rate)", legend: "{{window}}" },
+  ],
+  empty: NO_SLO,
+};
+
+const sloBudget: Panel = {
+  id: "slo_budget",
+  title: "Error budget remaining (1 untouched, 0 spent)",
+  unit: "percentunit",
+  queries: [
+    {
+      expr: "max by (service, slo) (tug_slo_error_budget_remaining_ratio)",
+      legend: "{{service}} {{slo}}",
+    },
+  ],
+  empty: NO_SLO,
+};
+
 const byRoute = (what: string) => `sum by (method, route) (rate(${what}[$__rate_interval]))`;
 
 const routes: Panel = {
@@ -176,7 +219,9 @@ const p95ByRoute: Panel = {
   id: "p95_by_route",
   title: "p95 latency by route",
   unit: "s",
-  queries: [{ expr: quantile(0.95, LATENCY, "le, route"), legend: "{{route}}", grafana: g(OVERVIEW, 17) }],
+  queries: [
+    { expr: quantile(0.95, LATENCY, "le, route"), legend: "{{route}}", grafana: g(OVERVIEW, 17), top: 10 },
+  ],
   empty: NO_TRAFFIC,
 };
 
@@ -324,6 +369,20 @@ const dbErrors: Panel = {
   empty: "No database errors in this range.",
 };
 
+const redis: Panel = {
+  id: "redis",
+  title: "Redis PING latency (its check's status is under Health checks)",
+  unit: "s",
+  when: "redis",
+  queries: [
+    {
+      expr: 'max(health_check_duration_seconds{instance=~"$instance",check="redis"})',
+      legend: "PING",
+    },
+  ],
+  empty: "The Redis health check has not run yet.",
+};
+
 const healthChecks: Panel = {
   id: "health_checks",
   title: "Health checks (1 pass, 0.5 warn, 0 fail)",
@@ -395,14 +454,48 @@ const activeUsers: Panel = {
 
 /** Each view's charts, in the order they are drawn. Alerts and Deployments are lists, not charts. */
 export const PANELS: Record<ViewName, readonly Panel[]> = {
-  overview: [requestRate, errorRatio, latency, inFlight, alertsOverTime],
+  overview: [requestRate, errorRatio, latency, inFlight, alertsOverTime, slos, sloBudget],
   traffic: [routes, byStatus, p95ByRoute, latency],
   errors: [errorsByRoute, logLines, anomalyScores],
-  resources: [cpuMemory, disk, eventLoop, heap, dbLatency, dbErrors, healthChecks],
+  resources: [cpuMemory, disk, eventLoop, heap, dbLatency, dbErrors, redis, healthChecks],
   alerts: [alertsOverTime],
   deployments: [requestRate, errorRatio, latency],
   users: [activeUsers, registrations, logins, features],
 };
+
+// The Traffic view's drill-down (`#/traffic?route=…`): one route's series over the range, evaluated
+// only for the pages watching that route (the hub renders `$route` as an exact, escaped matcher).
+const routeRequests: Panel = {
+  id: "route_reqps",
+  title: "Requests to the route",
+  unit: "reqps",
+  queries: [
+    { expr: `sum by (method) (rate(${HTTP}[$__rate_interval]))`, legend: "{{method}} requests" },
+    { expr: `sum by (method) (rate(${HTTP_5XX}[$__rate_interval]))`, legend: "{{method}} 5xx" },
+    { expr: `sum by (method) (rate(${HTTP_4XX}[$__rate_interval]))`, legend: "{{method}} 4xx" },
+  ],
+  empty: "No requests to this route in this range.",
+};
+
+const routeLatency: Panel = {
+  id: "route_s",
+  title: "Latency of the route",
+  unit: "s",
+  queries: [
+    { expr: quantile(0.5, LATENCY, "le, method"), legend: "{{method}} p50" },
+    { expr: quantile(0.95, LATENCY, "le, method"), legend: "{{method}} p95" },
+    { expr: quantile(0.99, LATENCY, "le, method"), legend: "{{method}} p99" },
+  ],
+  empty: "No requests to this route in this range.",
+};
+
+/** Panels a view adds for one route (its drill-down), evaluated only with a `route` parameter. */
+export const ROUTE_PANELS: Partial<Record<ViewName, readonly Panel[]>> = {
+  traffic: [routeRequests, routeLatency],
+};
+
+/** A route as the drill-down takes it: printable, at most 300 characters (a route label's value). */
+export const ROUTE_PATTERN = /^[^\p{Cc}]{1,300}$/u;
 
 export function isView(v: string): v is ViewName {
   return (VIEWS as readonly string[]).includes(v);
@@ -423,6 +516,22 @@ export function rangeOf(id: string): (typeof RANGES)[number] | undefined {
   return RANGES.find((r) => r.id === id);
 }
 
+/** The steps a range may have, shortest first: a range gets the shortest that gives ≤ 720 points. */
+export const STEPS_MS = [5_000, 30_000, 120_000, 900_000] as const;
+export const MAX_POINTS = 720;
+
+/**
+ * The step of a range of `spanMs`, as the presets choose theirs: the shortest of STEPS_MS (and at
+ * least the scrape interval) that gives at most MAX_POINTS points; undefined when none does.
+ */
+export function stepFor(spanMs: number, scrapeIntervalMs: number): number | undefined {
+  for (const s of STEPS_MS) {
+    const step = Math.max(s, scrapeIntervalMs);
+    if (spanMs / step <= MAX_POINTS) return step;
+  }
+  return undefined;
+}
+
 /**
  * Grafana's $__rate_interval: max($__interval + scrape interval, 4 × scrape interval), where
  * $__interval is the step. In whole seconds, as PromQL durations.
@@ -432,11 +541,27 @@ export function rateIntervalMs(stepMs: number, scrapeIntervalMs: number): number
   return Math.ceil(ms / 1000) * 1000;
 }
 
-/** A panel's template as the query the hub runs: all instances and routes, the rate interval. */
-export function renderExpr(expr: string, o: { rateIntervalMs: number; rangeMs: number }): string {
-  return expr
+/** A PromQL double-quoted string literal of `value` (Go escapes: backslash and quote). */
+export function promqlString(value: string): string {
+  return `"${value.replaceAll("\\", "\\\\").replaceAll('"', '\\"')}"`;
+}
+
+/**
+ * A panel's template as the query the hub runs: all instances, the rate interval, and all routes
+ * or, given `route`, exactly that one (an equality matcher with the value escaped as a PromQL
+ * string, never pasted into the query's syntax). `top` wraps it in topk.
+ */
+export function renderExpr(
+  expr: string,
+  o: { rateIntervalMs: number; rangeMs: number; route?: string; top?: number },
+): string {
+  const routed =
+    o.route === undefined
+      ? expr.replaceAll('"$route"', '".*"')
+      : expr.replaceAll('route=~"$route"', () => `route=${promqlString(o.route as string)}`);
+  const out = routed
     .replaceAll('"$instance"', '".*"')
-    .replaceAll('"$route"', '".*"')
     .replaceAll("$__rate_interval", `${Math.round(o.rateIntervalMs / 1000)}s`)
     .replaceAll("$__range", `${Math.round(o.rangeMs / 1000)}s`);
+  return o.top ? `topk(${o.top}, ${out})` : out;
 }

@@ -32,6 +32,8 @@ nav.views ul { display: flex; flex-wrap: wrap; gap: 4px; list-style: none; margi
 nav.views a { display: block; padding: 6px 10px; border-radius: 6px; text-decoration: none; color: var(--fg); }
 nav.views a[aria-current="page"] { background: var(--accent); color: var(--panel); }
 .controls { margin-left: auto; display: flex; gap: 8px; align-items: center; }
+.range { display: flex; flex-wrap: wrap; gap: 8px; align-items: end; }
+.range form.row { gap: 6px; }
 .live { font-size: 12px; color: var(--muted); }
 .live.on::before { content: "● "; color: var(--ok); }
 .live.off::before { content: "● "; color: var(--fail); }
@@ -74,6 +76,9 @@ pre { white-space: pre-wrap; word-break: break-word; margin: 4px 0; }
 .legend .sw { display: inline-block; width: 10px; height: 10px; border-radius: 2px; margin-right: 4px; vertical-align: middle; }
 .sw0 { background: var(--s0); } .sw1 { background: var(--s1); } .sw2 { background: var(--s2); } .sw3 { background: var(--s3); }
 .sw4 { background: var(--s4); } .sw5 { background: var(--s5); } .sw6 { background: var(--s6); } .sw7 { background: var(--s7); }
+.spark { vertical-align: middle; }
+.spark polyline { fill: none; stroke: var(--s0); stroke-width: 1.5; }
+.spark circle { fill: var(--s0); }
 .timeline { list-style: none; padding: 0; margin: 0; border-left: 2px solid var(--line); }
 .timeline li { padding: 2px 0 6px 12px; }
 .uplot, .uplot * { font-family: inherit; }

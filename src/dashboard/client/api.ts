@@ -47,10 +47,17 @@ async function failure(res: Response): Promise<ApiError> {
   let code = `HTTP_${res.status}`;
   let message = `${res.status} ${res.statusText}`;
   try {
-    const body = (await res.json()) as { error?: { code?: string; message?: string } | string };
+    const body = (await res.json()) as {
+      error?:
+        | { code?: string; message?: string; details?: Array<{ field: string; message: string }> }
+        | string;
+    };
     if (typeof body.error === "object" && body.error) {
       code = body.error.code ?? code;
       message = body.error.message ?? message;
+      // Each wrong field and why (a 400's details): "Invalid query: check from (from must be before to)".
+      const d = (body.error.details ?? []).map((x) => `${x.field} ${x.message}`);
+      if (d.length > 0) message = `${message} (${d.join("; ")})`;
     } else if (typeof body.error === "string") message = body.error;
   } catch {
     // Not JSON (a proxy's page): the status line says enough.

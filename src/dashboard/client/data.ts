@@ -7,7 +7,12 @@ import type { ChartData, Series } from "./chart.js";
 
 export interface Head {
   view: string;
+  /** A preset's id, or "custom" for a from/to window (fromMs, toMs). */
   range: string;
+  fromMs?: number;
+  toMs?: number;
+  /** The drill-down's route, when the page asked for one. */
+  route?: string;
   startMs: number;
   endMs: number;
   stepMs: number;

@@ -15,6 +15,7 @@ import { ApiError, api, getToken, setToken, stream } from "./api.js";
 import type { LivePayload } from "./data.js";
 import { html } from "./html.js";
 import { Alerts, Deployments, Errors } from "./ops.js";
+import { RangePicker, rangeOfParams, rangeQuery } from "./range.js";
 import { Overview, Resources, Traffic, Users, type ViewProps } from "./views.js";
 
 interface Config {
@@ -93,8 +94,11 @@ function SignIn(props: { error: string | undefined; onToken: (t: string) => void
   </div></main>`;
 }
 
-/** The live payload of (view, range): one shared evaluation per interval, pushed by the server. */
-function useLive(view: ViewName | undefined, range: string, enabled: boolean) {
+/**
+ * The live payload of a view's query (view, range or from/to, route): one shared evaluation per
+ * interval, pushed by the server.
+ */
+function useLive(view: ViewName | undefined, query: string, enabled: boolean) {
   const [state, setState] = useState<{
     live: LivePayload | undefined;
     error: string | undefined;
@@ -109,7 +113,7 @@ function useLive(view: ViewName | undefined, range: string, enabled: boolean) {
   useEffect(() => {
     if (!view || !enabled) return;
     setState({ live: undefined, error: undefined, connected: false, tick: 0 });
-    return stream(`/monitoring/dashboard/live?view=${view}&range=${encodeURIComponent(range)}`, {
+    return stream(`/monitoring/dashboard/live?view=${view}&${query}`, {
       onOpen: () => setState((s) => ({ ...s, connected: true, error: undefined })),
       onError: (err) => setState((s) => ({ ...s, connected: false, error: err.message })),
       onEvent: (event, data) => {
@@ -122,7 +126,7 @@ function useLive(view: ViewName | undefined, range: string, enabled: boolean) {
         }
       },
     });
-  }, [view, range, enabled]);
+  }, [view, query, enabled]);
   return state;
 }
 
@@ -135,7 +139,8 @@ function App() {
   });
   const [loadError, setLoadError] = useState<string | undefined>();
   const [attempt, setAttempt] = useState(0);
-  const range = route.params.get("range") ?? "1h";
+  const choice = rangeOfParams(route.params);
+  const range = choice.range;
   useEffect(() => {
     api<Config>("/monitoring/dashboard/config").then(
       (c) => {
@@ -153,7 +158,12 @@ function App() {
     );
   }, [attempt]);
   const view = isView(route.view) ? route.view : undefined;
-  const live = useLive(view, range, config?.ranges.some((r) => r.id === range) === true);
+  const query = rangeQuery(choice);
+  // The Traffic view's drill-down: the server evaluates that route's series for this page's group.
+  const drill = view === "traffic" ? route.params.get("route") : null;
+  if (drill) query.set("route", drill);
+  const rangeKnown = range === "custom" || config?.ranges.some((r) => r.id === range) === true;
+  const live = useLive(view, query.toString(), rangeKnown);
   if (auth.needed)
     return html`<${SignIn} error=${auth.error} onToken=${(t: string) => {
       setToken(t);
@@ -163,13 +173,15 @@ function App() {
     return html`<main class="shell" id="main"><p class="state error" role="alert">The dashboard could not start: ${loadError}</p></main>`;
   if (!config)
     return html`<main class="shell" id="main"><p class="state" role="status">Loading the dashboard…</p></main>`;
-  const setRange = (r: string) => {
+  const setRange = (c: ReturnType<typeof rangeOfParams>) => {
     const p = new URLSearchParams(route.params);
-    p.set("range", r);
+    for (const k of ["range", "from", "to"]) p.delete(k);
+    for (const [k, v] of rangeQuery(c)) p.set(k, v);
     location.hash = `#/${route.view}?${p}`;
   };
   const View = view ? VIEW_COMPONENTS[view] : undefined;
-  const rangeKnown = config.ranges.some((r) => r.id === range);
+  // Links to the other views keep the range (a preset other than the default, or from/to).
+  const keep = range === "1h" ? "" : `?${rangeQuery(choice)}`;
   return html`<a class="skip" href="#main" onClick=${(e: Event) => {
     e.preventDefault();
     document.getElementById("main")?.focus();
@@ -179,13 +191,11 @@ function App() {
       <nav class="views" aria-label="Views"><ul>
         ${(Object.keys(TITLES) as ViewName[]).map(
           (v) =>
-            html`<li><a href=${`#/${v}${range !== "1h" ? `?range=${range}` : ""}`} aria-current=${v === view ? "page" : undefined}>${TITLES[v]}</a></li>`,
+            html`<li><a href=${`#/${v}${keep}`} aria-current=${v === view ? "page" : undefined}>${TITLES[v]}</a></li>`,
         )}
       </ul></nav>
       <div class="controls">
-        <label>Time range<select value=${range} onChange=${(e: Event) => setRange((e.target as HTMLSelectElement).value)}>
-          ${config.ranges.map((r) => html`<option value=${r.id}>last ${r.id}</option>`)}
-        </select></label>
+        <${RangePicker} key=${`${choice.from}|${choice.to}`} choice=${choice} presets=${config.ranges} retentionMs=${config.retentionMs} onChange=${setRange} />
         <span class=${`live ${live.connected ? "on" : "off"}`} role="status">${live.connected ? "live" : "offline"}</span>
         ${
           getToken()
@@ -203,7 +213,9 @@ function App() {
           ? html`<p class="state error" role="alert">Unknown view “${route.view}”. The views are: ${(Object.keys(TITLES) as ViewName[]).map((v) => html` <a href=${`#/${v}`}>${TITLES[v]}</a>`)}</p>`
           : !rangeKnown
             ? html`<p class="state error" role="alert">Unknown or too long time range “${range}”: choose one of ${config.ranges.map((r) => r.id).join(", ")}.</p>`
-            : html`<${View} live=${live.live} liveError=${live.error} params=${route.params} tick=${live.tick} />`
+            : range === "custom" && live.error && !live.live
+              ? html`<p class="state error" role="alert">This time range cannot be shown: ${live.error}</p>`
+              : html`<${View} live=${live.live} liveError=${live.error} params=${route.params} tick=${live.tick} />`
       }
     </main>`;
 }

@@ -4,10 +4,12 @@
 // each live refresh and change state through them (same token, same checks as any client).
 
 import { useEffect, useState } from "preact/hooks";
+import { fingerprint } from "../../alerts/notify/fingerprint.js";
 import { PANELS } from "../panels.js";
 import { api } from "./api.js";
 import { panelData } from "./data.js";
 import { html } from "./html.js";
+import { Sparkline } from "./spark.js";
 import { Failed, Loading, PanelBox, useJson, type ViewProps } from "./views.js";
 
 const when = (ms: number | string | null | undefined) =>
@@ -107,7 +109,7 @@ export function Errors(props: ViewProps) {
     <div class="grid">${panel("errors_by_route")}${panel("log_lines")}${panel("anomaly_scores")}</div>
     <section class="panel" aria-labelledby="tpl-h"><h3 id="tpl-h">Top log templates</h3>
       <${Listing} what="the templates" state=${patterns} empty="No log line analysed yet." head=${["Level", "Template", "Count", "Trend", "Last hour (per minute)"]}
-        rows=${(d: { patterns: Pattern[] }) => d.patterns.map((p) => html`<tr><td>${p.level}</td><td><code>${p.template}</code></td><td class="num">${p.count}</td><td>${p.trend}</td><td><code>${p.perMinute.slice(-15).join(" ")}</code></td></tr>`)} />
+        rows=${(d: { patterns: Pattern[] }) => d.patterns.map((p) => html`<tr><td>${p.level}</td><td><code>${p.template}</code></td><td class="num">${p.count}</td><td>${p.trend}</td><td><${Sparkline} values=${p.perMinute ?? []} label=${`${p.template.slice(0, 60)}, lines per minute`} /> <span class="muted">${(p.perMinute ?? []).at(-1) ?? ""}/min</span></td></tr>`)} />
     </section>
     <section class="panel" aria-labelledby="anom-h"><h3 id="anom-h">Anomalies (points over the threshold)</h3>
       <${Listing} what="the anomalies" state=${anomalies} empty="No point scored over the threshold." head=${["Series", "At", "Value", "Score"]}
@@ -124,6 +126,8 @@ interface AlertRow {
   since: string | null;
   value: unknown;
   notification?: { state: string; silencedBy: string[]; inhibitedBy: string[] };
+  /** Who acknowledged the firing alert, and when (POST /monitoring/alerts/:fingerprint/ack). */
+  ack?: { by: string; at: string } | null;
 }
 interface AlertGroup {
   receiver: string;
@@ -201,7 +205,7 @@ export function Alerts(props: ViewProps) {
   // `receiver` (Alertmanager's link in every notification) filters on the route, not a label.
   const receiver = props.params.get("receiver");
   const fromUrl = [...props.params]
-    .filter(([k]) => k !== "range" && k !== "receiver")
+    .filter(([k]) => !["range", "from", "to", "receiver"].includes(k))
     .map(([name, value]) => ({ name, value }));
   const [prefill, setPrefill] = useState<Matcher[]>(fromUrl);
   // A new link on the open page (same document, new hash) prefills anew.
@@ -210,6 +214,21 @@ export function Alerts(props: ViewProps) {
   const done = (msg: string) => {
     setNote(msg);
     setBump((b) => b + 1);
+  };
+  // Acknowledge a firing alert (it stops escalating): the alert is named by its fingerprint,
+  // Alertmanager's, computed here from its labels as the server does.
+  const acknowledge = async (a: AlertRow) => {
+    const by = window.prompt(`Acknowledge ${a.labels.alertname ?? "the alert"} as`, "dashboard");
+    if (by === null) return;
+    try {
+      const r = await api<{ by: string; acknowledgedAt: string }>(
+        `/monitoring/alerts/${fingerprint(a.labels)}/ack`,
+        { method: "POST", body: { by: by.trim() || "dashboard" } },
+      );
+      done(`${a.labels.alertname ?? "Alert"} acknowledged by ${r.by} at ${when(r.acknowledgedAt)}`);
+    } catch (err) {
+      setNote(`Could not acknowledge: ${(err as Error).message}`);
+    }
   };
   const expire = async (id: string) => {
     try {
@@ -254,8 +273,8 @@ export function Alerts(props: ViewProps) {
             .map(([k, v]) => `${k}=${v}`)
             .join(", ")}</code></td>
           <td class="num">${a.value === null || a.value === undefined ? "–" : String(Number(a.value))}</td><td>${when(a.since)}</td>
-          <td>${a.notification ? (a.notification.silencedBy.length ? `silenced by ${a.notification.silencedBy.join(", ")}` : a.notification.inhibitedBy.length ? `inhibited by ${a.notification.inhibitedBy.join(", ")}` : a.notification.state) : ""}</td>
-          <td><button type="button" onClick=${() => setPrefill(Object.entries(a.labels).map(([name, value]) => ({ name, value })))}>Silence…</button></td></tr>`,
+          <td>${a.notification ? (a.notification.silencedBy.length ? `silenced by ${a.notification.silencedBy.join(", ")}` : a.notification.inhibitedBy.length ? `inhibited by ${a.notification.inhibitedBy.join(", ")}` : a.notification.state) : ""}${a.ack ? html`<div class="acked">acknowledged by ${a.ack.by} at ${when(a.ack.at)}</div>` : null}</td>
+          <td><button type="button" onClick=${() => setPrefill(Object.entries(a.labels).map(([name, value]) => ({ name, value })))}>Silence…</button>${a.state === "firing" && !a.ack ? html` <button type="button" class="ack" onClick=${() => acknowledge(a)}>Ack</button>` : null}</td></tr>`,
             )} />
     </section>
     <section class="panel" aria-labelledby="new-silence-h"><h3 id="new-silence-h">New silence</h3>

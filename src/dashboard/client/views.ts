@@ -4,11 +4,12 @@
 
 import { useEffect, useMemo, useState } from "preact/hooks";
 import type { SlowQueryPattern } from "../../logs/analysis/slowqueries.js";
-import { PANELS, type Panel, type Unit, type ViewName } from "../panels.js";
+import { PANELS, type Panel, ROUTE_PANELS, type Unit, type ViewName } from "../panels.js";
 import { api } from "./api.js";
 import { Chart, fmt } from "./chart.js";
 import { hasData, type LivePayload, lastValue, type PanelData, panelData } from "./data.js";
 import { html } from "./html.js";
+import { SloTable } from "./slo.js";
 
 export interface ViewProps {
   live: LivePayload | undefined;
@@ -87,7 +88,13 @@ function Panels(props: {
   liveError: string | undefined;
 }) {
   const data = useMemo(() => panelsOf(props.view, props.live), [props.view, props.live]);
-  const panels = PANELS[props.view].filter((p) => !p.table && (!props.ids || props.ids.includes(p.id)));
+  // A panel of a part the app may not have (Redis) shows only when the server evaluated it.
+  const panels = PANELS[props.view].filter(
+    (p) =>
+      !p.table &&
+      (!props.ids || props.ids.includes(p.id)) &&
+      (!p.when || props.live?.panels[p.id] !== undefined),
+  );
   return html`<div class="grid">
     ${panels.map((p) => html`<${PanelBox} key=${p.id} panel=${p} data=${data.get(p.id)} liveError=${props.liveError} />`)}
   </div>`;
@@ -162,6 +169,7 @@ export function Overview(props: ViewProps) {
           )}</tbody></table></div>`
       }
     </section>
+    <${SloTable} live=${props.live} liveError=${props.liveError} />
     <${Panels} view="overview" live=${props.live} liveError=${props.liveError} />
   </div>`;
 }
@@ -275,42 +283,16 @@ interface RouteTrend {
 }
 type SlowQuery = SlowQueryPattern;
 
-/** The `routes` panel's series of one route, as a chart of the given queries (legends: method + query). */
-function routeChart(
-  live: LivePayload | undefined,
-  route: string,
-  queries: number[],
-  title: string,
-  unit: Unit,
-) {
-  const p = PANELS.traffic.find((x) => x.id === "routes");
-  if (!p || !live)
-    return { panel: { ...p, id: `route_${unit}`, title, unit, table: false } as Panel, data: undefined };
-  const d = panelData(p, live.panels.routes, live.head);
-  const keep = d.chart.series
-    .map((s, i) => ({ s, i }))
-    .filter(({ i }) => d.metrics[i]?.route === route && queries.includes(d.query[i] ?? -1));
-  const data: PanelData = {
-    ...d,
-    chart: {
-      times: d.chart.times,
-      series: keep.map(({ s, i }) => ({
-        label: `${d.metrics[i]?.method ?? ""} ${s.label}`,
-        values: s.values,
-      })),
-    },
-    metrics: keep.map(({ i }) => d.metrics[i] ?? {}),
-    query: keep.map(({ i }) => d.query[i] ?? 0),
-  };
-  const panel: Panel = {
-    ...p,
-    id: `route_${unit}`,
-    title,
-    unit,
-    table: false,
-    empty: `No requests to ${route} in this range.`,
-  };
-  return { panel, data };
+/**
+ * One of the drill-down's charts: the live payload carries the route's own series over the range
+ * (a route group of the hub, `ROUTE_PANELS`), the table only its last values.
+ */
+function routeChart(live: LivePayload | undefined, route: string, id: string, title: string) {
+  const p = ROUTE_PANELS.traffic?.find((x) => x.id === id) as Panel;
+  const panel: Panel = { ...p, title };
+  // A frame of another route (the stream before it switched) is not this route's.
+  if (!live || live.head.route !== route) return { panel, data: undefined };
+  return { panel, data: panelData(p, live.panels[id], live.head) };
 }
 
 const pct = (v: number | null) => (v === null ? "–" : `${Math.round(v * 1000) / 10} %`);
@@ -329,8 +311,8 @@ function RouteDrill(props: { route: string; live: LivePayload | undefined; tick:
     "/monitoring/logs/trends",
     props.tick,
   );
-  const requests = routeChart(props.live, props.route, [0, 1, 2], `Requests to ${props.route}`, "reqps");
-  const latency = routeChart(props.live, props.route, [3, 4, 5], `Latency of ${props.route}`, "s");
+  const requests = routeChart(props.live, props.route, "route_reqps", `Requests to ${props.route}`);
+  const latency = routeChart(props.live, props.route, "route_s", `Latency of ${props.route}`);
   const trend = trends.data?.routes.find((r) => r.route === props.route);
   return html`<section class="panel" aria-labelledby="drill-h">
     <h3 id="drill-h">Route ${props.route} <a href="#/traffic">(all routes)</a></h3>
