@@ -80,6 +80,10 @@ describe("embedded: acknowledging over HTTP", () => {
   const call = (method: string, path: string, o: Parameters<TestApp["call"]>[2] = {}) =>
     t.call(method, path, { token: TOKEN, ...o });
   const signed = (u: URL) => `${u.pathname}${u.search}`;
+  const notifier = () => {
+    if (!t.app.notifier) throw new Error("the app has no notifier");
+    return t.app.notifier;
+  };
 
   it("links to the app's own ack route, with an expiry and a signature", () => {
     expect(link.pathname).toBe(`/monitoring/alerts/${fp}/ack`);
@@ -116,12 +120,17 @@ describe("embedded: acknowledging over HTTP", () => {
     const page = await t.call("GET", signed(tampered));
     expect(page.status).toBe(403);
     expect(page.body).toMatch("the signature does not match this alert and expiry");
-    const notifier = t.app.notifier;
-    if (!notifier) throw new Error("the app has no notifier");
-    const expired = new URL(notifier.ackLinks.url(fp, Date.now() - 8 * 86_400_000));
+    const expired = new URL(notifier().ackLinks.url(fp, Date.now() - 8 * 86_400_000));
     const post = await t.call("POST", signed(expired), { body: {} });
     expect(post.status).toBe(403);
     expect(post.body.error.message).toMatch(/the link expired at \d{4}-/);
+    const form = await t.call("POST", signed(expired), {
+      raw: "by=mallory",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+    });
+    expect(form.status).toBe(403);
+    expect(form.headers.get("content-type")).toMatch("text/html");
+    expect(form.body).toMatch(/Not acknowledged.*the link expired at/s);
     const otherAlert = signed(link).replace(fp, "0123456789abcdef");
     expect((await t.call("POST", otherAlert, { body: {} })).status).toBe(403);
     const list = await call("GET", "/monitoring/alerts");
@@ -133,6 +142,10 @@ describe("embedded: acknowledging over HTTP", () => {
     expect(page.status).toBe(200);
     expect(page.headers.get("content-type")).toMatch("text/html");
     expect(page.body).toMatch('<form method="post">');
+    const unknown = new URL(notifier().ackLinks.url("0123456789abcdef", Date.now()));
+    const gone = await t.call("GET", signed(unknown));
+    expect(gone.status).toBe(404);
+    expect(gone.body).toMatch("not firing");
     const done = await t.call("POST", signed(link), {
       raw: "by=carol&comment=",
       headers: { "content-type": "application/x-www-form-urlencoded" },
@@ -193,7 +206,7 @@ describe("stack: Alertmanager's webhook to the escalation intake", () => {
       token: TOKEN,
       body: message("firing", "0001-01-01T00:00:00Z"),
     });
-    expect(started.body).toEqual({ started: 1, resolved: 0 });
+    expect(started.body).toEqual({ started: 1, resolved: 0, refused: 0 });
     const page = await waitFor("B paged by the escalation", () => at("/stack/b")[0]);
     expect(page.json.escalation.step).toBe("step1.0");
     expect(at("/stack/a")).toEqual([]); // Alertmanager paged the route's receiver, not us
@@ -207,7 +220,7 @@ describe("stack: Alertmanager's webhook to the escalation intake", () => {
       token: TOKEN,
       body: message("resolved", new Date().toISOString()),
     });
-    expect(resolved.body).toEqual({ started: 0, resolved: 1 });
+    expect(resolved.body).toEqual({ started: 0, resolved: 1, refused: 0 });
     await waitFor("B told of the resolution", () => at("/stack/b").length === 2);
     expect(at("/stack/b").map((r) => r.json.status)).toEqual(["firing", "resolved"]);
   }, 60_000);

@@ -231,6 +231,24 @@ describe("escalation", () => {
     expect(keys.size).toBe(1); // every attempt was the same notification
   });
 
+  it("a silenced alert does not escalate while the silence lasts; its step follows once it ends", async () => {
+    startsAt = clock.now();
+    const s = build();
+    s.n.receive([firing()]);
+    await advance(s.n, 1_000);
+    s.n.silences.set({
+      matchers: [{ name: "alertname", value: "DatabaseDown", isRegex: false, isEqual: true }],
+      startsAt: clock.now(),
+      endsAt: clock.now() + 20 * MIN,
+      createdBy: "test",
+      comment: "maintenance",
+    });
+    await advance(s.n, 19 * MIN);
+    expect(got(rec.b)).toEqual([]);
+    await advance(s.n, 2 * MIN); // the silence ended at 20 m; a waiting step is looked at every minute
+    expect(got(rec.b)).toEqual(["firing:step1.0"]);
+  });
+
   it("alerts no policy covers carry no link and are never escalated, but can be acknowledged", async () => {
     startsAt = clock.now();
     const s = build();

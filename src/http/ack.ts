@@ -9,7 +9,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { z } from "zod";
 import { escapeHtml } from "../alerts/channels/email.js";
 import { ESCALATION_INTAKE_PATH } from "../alerts/notify/config.js";
-import type { Notifier, PostableAlert } from "../alerts/notify/index.js";
+import { AlertInputError, type Notifier, type PostableAlert } from "../alerts/notify/index.js";
 import { parseInput } from "../api/validation.js";
 import { TugError } from "../core/errors.js";
 import { parseForm } from "./form.js";
@@ -103,8 +103,15 @@ export async function ackRoutes(app: FastifyInstance, opts: AckRoutesOptions): P
         "Link refused",
         `<h1>This link cannot acknowledge</h1><p>${escapeHtml(check.reason)}.</p>`,
       );
-    const alert = notifier.escalation.episodeAlert(fp);
-    const name = alert?.labels.alertname ?? fp;
+    const labels = notifier.labelsOf(fp);
+    if (!labels)
+      return sendPage(
+        reply,
+        404,
+        "Not firing",
+        "<h1>This alert is not firing</h1><p>It may have resolved already.</p>",
+      );
+    const name = labels.alertname ?? fp;
     const ack = notifier.ackOf(fp);
     const state = ack
       ? `<p>Already acknowledged by ${escapeHtml(ack.by)} at ${escapeHtml(ack.at)}.</p>`
@@ -117,13 +124,26 @@ export async function ackRoutes(app: FastifyInstance, opts: AckRoutesOptions): P
   app.post(ACK_ROUTE, async (req, reply) => {
     const fp = fingerprintOf(req.params);
     if (!isSignedAck(req)) return acknowledge(fp, req.body, "api");
-    const check = checkLink(fp, req.query);
-    if (!check.ok) throw new TugError("FORBIDDEN", `The acknowledgement link is refused: ${check.reason}`);
+    const form = req.headers["content-type"]?.startsWith("application/x-www-form-urlencoded") === true;
     const body = (req.body ?? {}) as Record<string, unknown>;
     // An empty form field means "not given".
-    for (const k of Object.keys(body)) if (body[k] === "") delete body[k];
-    const result = acknowledge(fp, body, "link");
-    if (!req.headers["content-type"]?.startsWith("application/x-www-form-urlencoded")) return result;
+    if (form) for (const k of Object.keys(body)) if (body[k] === "") delete body[k];
+    let result: ReturnType<typeof acknowledge>;
+    try {
+      const check = checkLink(fp, req.query);
+      if (!check.ok) throw new TugError("FORBIDDEN", `The acknowledgement link is refused: ${check.reason}`);
+      result = acknowledge(fp, body, "link");
+    } catch (err) {
+      // The confirm page's form gets its answer as a page; API clients as JSON.
+      if (!form || !(err instanceof TugError)) throw err;
+      return sendPage(
+        reply,
+        err.status,
+        "Not acknowledged",
+        `<h1>Not acknowledged</h1><p>${escapeHtml(err.message)}</p>`,
+      );
+    }
+    if (!form) return result;
     return sendPage(
       reply,
       200,
@@ -143,13 +163,22 @@ export async function ackRoutes(app: FastifyInstance, opts: AckRoutesOptions): P
       ...(a.status === "resolved" ? { endsAt: a.endsAt } : {}),
       generatorURL: a.generatorURL,
     }));
-    const r = notifier.fromAlertmanager(alerts);
+    let r: ReturnType<Notifier["fromAlertmanager"]>;
+    try {
+      r = notifier.fromAlertmanager(alerts);
+    } catch (err) {
+      if (!(err instanceof AlertInputError)) throw err;
+      throw new TugError("VALIDATION_FAILED", `Invalid body: ${err.message}`, [
+        { field: err.field, message: err.message },
+      ]);
+    }
     if (r.invalid.length > 0)
       throw new TugError(
         "VALIDATION_FAILED",
         `Invalid body: ${r.invalid.length} of ${alerts.length} alerts refused`,
         r.invalid.map((e) => ({ field: e.field, message: e.message })),
       );
-    return { started: r.started, resolved: r.resolved };
+    // `refused`: episodes not started because notifications.limits.maxAlerts are open.
+    return { started: r.started, resolved: r.resolved, refused: r.refused };
   });
 }

@@ -91,6 +91,8 @@ export interface EscalatorOptions {
     detail: object,
   ): void;
   recheckMs?: number;
+  /** Open episodes at most (the notifier passes notifications.limits.maxAlerts); more are not started. */
+  maxOpen?: number;
 }
 
 interface Row {
@@ -113,6 +115,8 @@ export class Escalator {
   private readonly active = new Set<string>();
   private timer: TimerHandle | undefined;
   private stopped = true;
+  /** Episodes not started because maxOpen were open (since start). */
+  refused = 0;
   private readonly q;
 
   constructor(private readonly opts: EscalatorOptions) {
@@ -192,6 +196,7 @@ export class Escalator {
     const now = this.opts.now();
     let started = 0;
     let resolved = 0;
+    const refusedBefore = this.refused;
     for (const a of alerts) {
       if (a.endsAt !== 0 && a.endsAt <= now) {
         if (this.active.has(a.fingerprint)) {
@@ -205,7 +210,7 @@ export class Escalator {
       if (policy && this.opts.db.transaction(() => this.begin(a, policy, to))()) started++;
     }
     this.arm();
-    return { started, resolved };
+    return { started, resolved, refused: this.refused - refusedBefore };
   }
 
   /** Starts an episode; false when this firing (same startsAt) has one already. */
@@ -215,6 +220,10 @@ export class Escalator {
       const to: string[] = JSON.parse(row.routed_to);
       const more = routedTo.filter((r) => !to.includes(r));
       if (more.length > 0) this.q.routedTo.run(JSON.stringify([...to, ...more]), a.fingerprint);
+      return false;
+    }
+    if (this.active.size >= (this.opts.maxOpen ?? 10_000) && !this.active.has(a.fingerprint)) {
+      this.refused++;
       return false;
     }
     const now = this.opts.now();
@@ -318,8 +327,12 @@ export class Escalator {
       try {
         this.opts.db.transaction(() => this.advance(row, now))();
       } catch {
-        // The state file refused the write: nothing of this step was recorded, the next tick retries it.
-        this.q.setDue.run(now + (this.opts.recheckMs ?? 60_000), row.fingerprint);
+        // The state file refused the write: nothing of this step was recorded; try again later.
+        try {
+          this.q.setDue.run(now + (this.opts.recheckMs ?? 60_000), row.fingerprint);
+        } catch {
+          // Not even that: the row keeps its due time and the next arm() picks it up again.
+        }
       }
     }
     this.arm();

@@ -271,6 +271,7 @@ export class Notifier {
       },
       suppressed: (fp, labels) => this.statusOf(fp, labels, this.now()).state === "suppressed",
       history: (kind, alert, detail) => this.history(kind, alert, detail as Record<string, unknown>),
+      maxOpen: this.limits.maxAlerts,
     });
     this.dispatcher = new Dispatcher(
       opts.config.route,
@@ -586,6 +587,12 @@ export class Notifier {
     return alert && this.escalation.acknowledge(alert, by, comment);
   }
 
+  /** The labels of a firing alert held here or escalating (for the ack page). */
+  labelsOf(fp: string): Record<string, string> | undefined {
+    const held = this.store.get(fp);
+    return held && !resolvedAt(held, this.now()) ? held.labels : this.escalation.episodeAlert(fp)?.labels;
+  }
+
   /** The acknowledgement of a firing alert, or null. */
   ackOf(fp: string): { by: string; at: string } | null {
     const a = this.escalation.ackOf(fp);
@@ -599,8 +606,10 @@ export class Notifier {
   fromAlertmanager(alerts: PostableAlert[]): {
     started: number;
     resolved: number;
+    refused: number;
     invalid: AlertInputError[];
   } {
+    this.admitBatch(alerts.length, "api");
     const now = this.now();
     const valid: StoredAlert[] = [];
     const invalid: AlertInputError[] = [];
