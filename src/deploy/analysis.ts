@@ -89,6 +89,11 @@ export function checkSettings(s: AnalysisSettings): void {
     bad("maxMeanIncreasePercent", s.maxMeanIncreasePercent, "a number ≥ 0");
   if (!(Number.isInteger(s.consecutiveFailures) && s.consecutiveFailures >= 1))
     bad("consecutiveFailures", s.consecutiveFailures, "a whole number ≥ 1");
+  if (s.maxBurnRate !== undefined && !(s.maxBurnRate > 0 && Number.isFinite(s.maxBurnRate)))
+    bad("maxBurnRate", s.maxBurnRate, "a number > 0");
+  const objective = s.sloObjective;
+  if (s.maxBurnRate !== undefined && !(objective !== undefined && objective > 0 && objective < 1))
+    bad("sloObjective", objective ?? Number.NaN, "in (0, 1) when maxBurnRate is set");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -244,6 +249,49 @@ function errorRateLimit(c: Counts | Problem, s: AnalysisSettings): CheckResult {
     ...base,
     outcome: "pass",
     explanation: `${share} ${how} ${pct(limit)} (${pv(t.pValue)} ≥ α ${s.alpha})`,
+  };
+}
+
+/**
+ * slo_burn_rate: the new version's 5xx share over its window, as a burn rate of the availability
+ * SLO's error budget (share / (1 − objective)), against maxBurnRate; decided like the absolute
+ * limit, by the one-sided binomial test of "the share is over maxBurnRate × (1 − objective)", so
+ * that a few unlucky requests do not fail it.
+ */
+function sloBurnRate(
+  c: Counts | Problem,
+  s: AnalysisSettings,
+  maxBurnRate: number,
+  objective: number,
+): CheckResult {
+  const check = "slo_burn_rate";
+  const budget = Number((1 - objective).toPrecision(12));
+  const limit = Math.min(1, maxBurnRate * budget);
+  const slo = `the ${Number((objective * 100).toPrecision(10))} % availability SLO`;
+  const why = enoughRequests(c, null, s);
+  if (why !== null || isProblem(c))
+    return inconclusive(check, `burn rate of ${slo}: ${why}`, { threshold: maxBurnRate });
+  const t = proportionAboveLimit(c.errors, c.requests, limit);
+  const burn = t.share / budget;
+  const base = {
+    check,
+    canary: burn,
+    canaryN: c.requests,
+    pValue: t.pValue,
+    threshold: maxBurnRate,
+  } as const;
+  const what = `burn rate ${burn.toFixed(1)}× of ${slo} (5xx share ${pct(t.share)}, ${c.errors} of ${c.requests})`;
+  if (t.pValue < s.alpha)
+    return {
+      ...base,
+      outcome: "fail",
+      explanation: `${what} is over maxBurnRate ${maxBurnRate}× (${pv(t.pValue)} < α ${s.alpha})`,
+    };
+  const how = t.share > limit ? "is above maxBurnRate but not beyond noise" : "is within maxBurnRate";
+  return {
+    ...base,
+    outcome: "pass",
+    explanation: `${what} ${how} ${maxBurnRate}× (${pv(t.pValue)} ≥ α ${s.alpha})`,
   };
 }
 
@@ -427,6 +475,8 @@ export function analyse(baseline: WindowCounts, canary: WindowCounts, s: Analysi
   const c = readCounts(canary, "new version");
   const b = readCounts(baseline, "baseline");
   const checks = [errorRateLimit(c, s), errorRateVsBaseline(b, c, s), ...latencyChecks(baseline, canary, s)];
+  if (s.maxBurnRate !== undefined)
+    checks.splice(1, 0, sloBurnRate(c, s, s.maxBurnRate, s.sloObjective ?? Number.NaN));
   const failed = checks.filter((k) => k.outcome === "fail");
   const open = checks.filter((k) => k.outcome === "inconclusive");
   const unique = (list: CheckResult[]) => [...new Set(list.map((k) => k.explanation))].join("; ");

@@ -20,6 +20,9 @@ const httpUrl = (what: string) =>
     }
   }, `${what} must be an absolute http:// or https:// URL`);
 
+/** The TUG API's availability objective in monitoring/slos.yml (test/deploy/slo-burn.test.ts holds them equal). */
+export const DEFAULT_SLO_OBJECTIVE = 0.999;
+
 /** Label matchers added to every query of one version, e.g. `version="3.1.0"` or `job="tug-api"`. */
 const selector = z
   .string()
@@ -61,6 +64,14 @@ export const deploymentConfigSchema = z.strictObject({
   maxMeanIncreasePercent: z.number().positive().max(10_000).optional(),
   alpha: z.number().positive().max(0.5).optional(),
   consecutiveFailures: z.number().int().min(1).max(100).optional(),
+  /** Fail when the new version burns the availability SLO's error budget faster than this (×). */
+  maxBurnRate: z.number().positive().max(100_000).optional(),
+  /** The availability objective maxBurnRate is measured against (default DEFAULT_SLO_OBJECTIVE). */
+  sloObjective: z
+    .number()
+    .gt(0, "must be a ratio in (0, 1), e.g. 0.999 for 99.9 %")
+    .lt(1, "must be a ratio in (0, 1), e.g. 0.999 for 99.9 %")
+    .optional(),
   /** Prometheus's /api/v1/query of the new version's metrics (default: the health URL's app). */
   metricsUrl: httpUrl("metricsUrl").optional(),
   /** A Prometheus server's base URL: its /api/v1/query serves both versions' metrics. */
@@ -162,6 +173,8 @@ export function analysisSettings(c: DeploymentConfig, defaults: AnalysisSettings
     maxMeanIncreasePercent: c.maxMeanIncreasePercent,
     alpha: c.alpha,
     consecutiveFailures: c.consecutiveFailures,
+    maxBurnRate: c.maxBurnRate,
+    sloObjective: c.maxBurnRate === undefined ? undefined : (c.sloObjective ?? DEFAULT_SLO_OBJECTIVE),
   };
   return { ...defaults, ...Object.fromEntries(Object.entries(own).filter(([, v]) => v !== undefined)) };
 }

@@ -85,12 +85,18 @@ export interface AnalysisSettings {
   maxMeanIncreasePercent: number;
   /** Consecutive failing looks before a regression is decided (guards against one noisy look). */
   consecutiveFailures: number;
+  /** Fail when the new version burns its availability SLO's error budget faster than this
+   * (its 5xx share over its window / (1 − sloObjective)); undefined: no such check. */
+  maxBurnRate?: number;
+  /** The availability objective the burn rate is measured against (monitoring/slos.yml). */
+  sloObjective?: number;
 }
 
 export type CheckOutcome = "pass" | "fail" | "inconclusive";
 
 export type CheckName =
   | "error_rate_limit"
+  | "slo_burn_rate"
   | "error_rate_vs_baseline"
   | "latency_rank"
   | "latency_p95"
