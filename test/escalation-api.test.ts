@@ -223,5 +223,9 @@ describe("stack: Alertmanager's webhook to the escalation intake", () => {
     expect(resolved.body).toEqual({ started: 0, resolved: 1, refused: 0 });
     await waitFor("B told of the resolution", () => at("/stack/b").length === 2);
     expect(at("/stack/b").map((r) => r.json.status)).toEqual(["firing", "resolved"]);
+    const metrics = await t.call("GET", "/monitoring/metrics", { token: TOKEN });
+    expect(metrics.body).toMatch(/^escalation_pages_total\{policy="critical",kind="page"\} 1$/m);
+    expect(metrics.body).toMatch(/^escalation_pages_total\{policy="critical",kind="resolved"\} 1$/m);
+    expect(metrics.body).toMatch(/^escalations_open 0$/m);
   }, 60_000);
 });

@@ -165,6 +165,11 @@ export class Escalator {
     this.timer = undefined;
   }
 
+  /** Episodes not resolved yet. */
+  openCount(): number {
+    return this.active.size;
+  }
+
   /** Whether messages about this alert carry an acknowledgement link (a policy covers it). */
   ackURL(labels: Record<string, string>, fingerprint: string, receiver: string): string | undefined {
     return policyFor(this.opts.config, labels, [receiver])

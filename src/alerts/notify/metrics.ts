@@ -34,7 +34,21 @@ export function createNotifierMetrics(registry: Registry): NotifierMetrics {
     labelNames: ["receiver"],
     registers: [registry],
   });
+  const escalationPages = new Counter({
+    name: "escalation_pages_total",
+    help: "Messages an escalation step queued (one per receiver integration), by policy and kind: page (a step) or resolved",
+    labelNames: ["policy", "kind"],
+    registers: [registry],
+  });
   let notifier: Notifier | undefined;
+  new Gauge({
+    name: "escalations_open",
+    help: "Alerts an escalation policy covers that were paged and have not resolved (acknowledged ones included)",
+    registers: [registry],
+    collect() {
+      if (notifier) this.set(notifier.escalation.openCount());
+    },
+  });
   new Gauge({
     name: "alerts_firing",
     help: "Alerts held by the notifier that have not resolved, by severity label",
@@ -80,7 +94,14 @@ export function createNotifierMetrics(registry: Registry): NotifierMetrics {
       notifier = n;
     },
     events: {
-      queued: (receiver) => queued.inc({ receiver }),
+      queued: (receiver, _integration, n) => {
+        queued.inc({ receiver });
+        if (n.escalation)
+          escalationPages.inc({
+            policy: n.escalation.policy,
+            kind: n.escalation.step === "resolved" ? "resolved" : "page",
+          });
+      },
       delivered: (row, latencyMs) => {
         total.inc({ receiver: row.receiver, outcome: "delivered" });
         latency.observe({ receiver: row.receiver }, latencyMs / 1000);
