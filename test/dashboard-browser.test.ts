@@ -315,6 +315,52 @@ describe("dashboard in a browser (development)", () => {
     await page.close();
   }, 120_000);
 
+  it("shows the SLOs' objective, budget and burn rates on Overview, and template trends as sparklines", async () => {
+    // The SLO recording rules' series, written into the store as a scrape would (the rules of
+    // monitoring/slo_rules.yml need minutes of traffic to say anything).
+    const engine = t.app.engine as NonNullable<TestApp["app"]["engine"]>;
+    const base = ["service", "tug", "slo", "browser-test"];
+    const series: Array<[string[], number]> = [
+      [["__name__", "tug_slo_objective_ratio", ...base], 0.999],
+      [["__name__", "tug_slo_error_budget_remaining_ratio", ...base], 0.42],
+      [["__name__", "tug_slo_burn_rate", ...base, "window", "1h"], 2.5],
+      [["__name__", "tug_slo_burn_rate", ...base, "window", "6h"], 0.5],
+    ];
+    const REF0 = 1_500_000_000;
+    const now = Date.now();
+    for (const [k, at] of [now - 10_000, now].entries())
+      engine.ingest(
+        {
+          timeMs: at,
+          ok: true,
+          reset: false,
+          defs: k === 0 ? series.map(([labels], i) => ({ ref: REF0 + i, labels })) : [],
+          forget: [],
+          refs: Int32Array.from(series.map((_, i) => REF0 + i)),
+          values: Float64Array.from(series.map(([, v]) => v)),
+        },
+        engine.generation(),
+      );
+    const page = await browser.newPage();
+    await page.goto(`${t.url}/monitoring/#/overview?range=5m`, { waitUntil: "domcontentloaded" });
+    await page.waitForSelector('tr[data-slo="browser-test"]', WAIT);
+    const row = await page.$eval('tr[data-slo="browser-test"]', (e) =>
+      Array.from(e.querySelectorAll("td")).map((td) => td.textContent?.trim()),
+    );
+    // service, SLO, objective, budget left, burn 5m 30m 1h 2h 6h 1d 3d
+    expect(row).toEqual(["tug", "browser-test", "99.9 %", "42 %", "–", "–", "2.5×", "–", "0.5×", "–", "–"]);
+    // The log templates' per-minute trend as a sparkline (an SVG line, its figures as its label).
+    await waitFor("a log template", async () => {
+      const r = await t.call("GET", "/monitoring/logs/patterns?limit=20");
+      return (r.body.patterns ?? []).length > 0;
+    });
+    await page.goto(`${t.url}/monitoring/#/errors?range=5m`, { waitUntil: "domcontentloaded" });
+    await page.waitForSelector("#tpl-h ~ * svg.spark polyline", WAIT);
+    const label = await page.$eval("#tpl-h ~ * svg.spark", (e) => e.getAttribute("aria-label"));
+    expect(label).toMatch(/lines per minute: last \d+, highest \d+, over \d+ points/);
+    await page.close();
+  }, 120_000);
+
   it("shows a firing alert on Overview and Alerts; a silence made on the page suppresses it", async () => {
     const labels = { alertname: "DashboardBrowserTest", severity: "warning", service: "tug" };
     const post = () =>

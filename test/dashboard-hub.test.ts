@@ -105,6 +105,18 @@ describe("live hub", () => {
     hub.stop();
   });
 
+  it("evaluates a panel of an optional part (Redis) only when the app has it", async () => {
+    const { e, queries } = engine(() => matrix(1));
+    const without = parse(await hubWith(e).evaluate("resources", "5m"));
+    expect(Object.keys(without.panels)).not.toContain("redis");
+    expect(queries.some((q) => q.includes('check="redis"'))).toBe(false);
+    const withRedis = parse(await hubWith(e, { features: new Set(["redis"]) }).evaluate("resources", "5m"));
+    expect(withRedis.panels.redis?.[0]?.status).toBe("success");
+    expect(
+      queries.some((q) => q.includes('health_check_duration_seconds{instance=~".*",check="redis"}')),
+    ).toBe(true);
+  });
+
   it("refuses a listener beyond its bound and takes one again when another leaves", () => {
     const { e } = engine(() => matrix(0));
     const hub = hubWith(e);
