@@ -52,6 +52,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
     opts,
     config,
     now: opts.now,
+    timers: opts.timers,
     monitoring: opts.monitoring ?? true,
     startedAt: (opts.now ?? Date.now)(),
     state: { phase: "starting", closing: false, drainDelayMs: 0 },

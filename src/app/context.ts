@@ -7,6 +7,7 @@ import type { Redis } from "ioredis";
 import type { Notifier } from "../alerts/notify/index.js";
 import type { Database } from "../api/db/index.js";
 import type { SessionStore } from "../api/index.js";
+import type { Timers } from "../core/clock.js";
 import type { Config } from "../core/config/index.js";
 import type { Capability } from "../core/lifecycle.js";
 import type { DeploymentMonitor } from "../deploy/monitor.js";
@@ -28,6 +29,11 @@ export interface AppOptions {
   /** The log file sink (default: the rotating file of `log.*`). */
   fileSink?: (config: Config) => FileSink;
   now?: () => number;
+  /**
+   * Scheduling of the registry's scrapes and the log analysis's tick (default the system's): with
+   * `now`, a test drives the app's minutes with a manual clock instead of waiting for them.
+   */
+  timers?: Timers;
   /** Extra plugins registered before the API (the benchmark's fastify-metrics variant). */
   plugins?: Array<(app: FastifyInstance) => Promise<void> | void>;
   /**
@@ -89,6 +95,7 @@ export interface AppContext {
   readonly opts: AppOptions;
   readonly config: Config;
   readonly now: (() => number) | undefined;
+  readonly timers: Timers | undefined;
   readonly monitoring: boolean;
   readonly startedAt: number;
   readonly state: AppState;
@@ -119,7 +126,10 @@ export interface AppContext {
 
 export type AppCapability = Capability<AppContext>;
 
-type Built = Exclude<keyof AppContext, "opts" | "config" | "now" | "monitoring" | "startedAt" | "state">;
+type Built = Exclude<
+  keyof AppContext,
+  "opts" | "config" | "now" | "timers" | "monitoring" | "startedAt" | "state"
+>;
 
 /** A part an earlier capability must have built; a clear error when the list is out of order. */
 export function need<K extends Built>(ctx: AppContext, key: K, by: string): NonNullable<AppContext[K]> {

@@ -185,6 +185,7 @@ export const sampler: AppCapability = {
       sink: e,
       intervalMs: ctx.config.tsdb.scrapeIntervalMs,
       now: ctx.now,
+      timers: ctx.timers,
       onError: (err) => logger.warn({ err }, "sampling the registry failed"),
       // `up` and its companions, labelled as the stack's Prometheus labels this app's target.
       target: () => selfTarget(ctx),

@@ -17,6 +17,7 @@ export const logAnalysis: AppCapability = {
       stateFile: stateFileBeside(config, config.log.analysis.stateFile, "log-analysis.json"),
       maxTemplates: config.log.analysis.maxTemplates,
       now: ctx.now,
+      timers: ctx.timers,
       onError: (err) => process.stderr.write(`tug: log analysis: ${(err as Error).message}\n`),
     });
     if (ctx.engine) analysis.useEngine(ctx.engine);

@@ -37,6 +37,7 @@ export async function startTestApp(
 
 export interface TestAppOptions {
   now?: () => number;
+  timers?: AppOptions["timers"];
   monitoring?: boolean;
   yaml?: string;
   plugins?: AppOptions["plugins"];
@@ -63,7 +64,13 @@ export async function buildTestApp(
     LOG_LEVEL: "warn",
     ...env,
   });
-  const app = await buildApp({ config, now: opts.now, monitoring: opts.monitoring, plugins: opts.plugins });
+  const app = await buildApp({
+    config,
+    now: opts.now,
+    timers: opts.timers,
+    monitoring: opts.monitoring,
+    plugins: opts.plugins,
+  });
   const address = (): string | undefined => {
     const a = app.fastify.server.address();
     return a && typeof a === "object" ? `http://${a.address}:${a.port}` : undefined;

@@ -46,7 +46,10 @@ const MINUTE_QUERY_TIMEOUT_MS = 10_000;
 /** The PromQL expressions of the per-minute figures (exported for tests that stand in for the engine). */
 export const QUERIES = {
   requestsPerSecond: "sum(rate(http_requests_total[1m]))",
-  errorRatio: 'sum(rate(http_requests_total{status_code=~"5.."}[1m])) / sum(rate(http_requests_total[1m]))',
+  // `or vector(0)`: a minute with traffic and no 5xx is a ratio of 0, not a missing point (an app
+  // that never failed would otherwise have no error-ratio series to learn until its first 5xx).
+  errorRatio:
+    '(sum(rate(http_requests_total{status_code=~"5.."}[1m])) or vector(0)) / sum(rate(http_requests_total[1m]))',
   p95LatencySeconds: "histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket[1m])))",
   routeRequests: "sum by (route) (increase(http_requests_total[1m]))",
   routeErrors: 'sum by (route) (increase(http_requests_total{status_code=~"5.."}[1m]))',
