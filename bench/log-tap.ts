@@ -1,12 +1,13 @@
 // The cost of the in-process log analysis on the logging hot path: the same realistic mix of
 // lines through the app's logger (pino → redaction → file) with the analysis tap on and off,
 // in interleaved rounds; the "on" time includes draining the tap's queue, so all analysis work
-// is paid inside the measurement. Target: on / off ≤ 1.10.
+// is paid inside the measurement. Target: on / off ≤ 1.10. Both wall-clock and CPU time (of
+// this process: on a shared machine wall time also measures the other processes) are reported.
 //
 //   npx tsx bench/log-tap.ts [--lines 200000] [--rounds 5]
 
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { LogAnalyzer } from "../src/logs/analysis/index.js";
 import { createLogger, plainFileSink } from "../src/logs/logger.js";
@@ -66,7 +67,12 @@ async function logMix(log: ReturnType<typeof createLogger>["logger"], n: number)
   }
 }
 
-async function run(withTap: boolean): Promise<number> {
+interface Timing {
+  ms: number;
+  cpuMs: number;
+}
+
+async function run(withTap: boolean): Promise<Timing> {
   const file = join(dir, `app-${withTap ? "tap" : "plain"}.log`);
   writeFileSync(file, "");
   const analyzer = withTap ? new LogAnalyzer({ anomalies: { score: () => 0 } }) : undefined;
@@ -79,29 +85,41 @@ async function run(withTap: boolean): Promise<number> {
     ...(analyzer ? { tap: (line: string) => analyzer.tap(line) } : {}),
   });
   const start = process.hrtime.bigint();
+  const cpu0 = process.cpuUsage();
   await logMix(app.logger, LINES);
   analyzer?.drain();
   const ms = Number(process.hrtime.bigint() - start) / 1e6;
+  const cpu = process.cpuUsage(cpu0);
   await app.close();
-  return ms;
+  return { ms, cpuMs: (cpu.user + cpu.system) / 1000 };
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 await run(false);
 await run(true); // warm-up both paths
-const off: number[] = [];
-const on: number[] = [];
+const off: Timing[] = [];
+const on: Timing[] = [];
 for (let r = 0; r < ROUNDS; r++) {
   off.push(await run(false));
   on.push(await run(true));
+  const [a, b] = [off.at(-1) as Timing, on.at(-1) as Timing];
   process.stderr.write(
-    `round ${r + 1}/${ROUNDS}: off ${off.at(-1)?.toFixed(0)} ms, on ${on.at(-1)?.toFixed(0)} ms\n`,
+    `round ${r + 1}/${ROUNDS}: off ${a.ms.toFixed(0)} ms (${a.cpuMs.toFixed(0)} CPU ms), on ${b.ms.toFixed(0)} ms (${b.cpuMs.toFixed(0)} CPU ms)\n`,
   );
 }
-const mOff = median(off);
-const mOn = median(on);
-console.log(`log lines: ${LINES} per round, ${ROUNDS} rounds (medians)`);
-console.log(`logging alone:          ${mOff.toFixed(0)} ms  (${((mOff * 1000) / LINES).toFixed(2)} µs/line)`);
-console.log(`logging + analysis tap: ${mOn.toFixed(0)} ms  (${((mOn * 1000) / LINES).toFixed(2)} µs/line)`);
-console.log(`ratio on/off: ${(mOn / mOff).toFixed(3)}  (target ≤ 1.10)`);
+const mOff = median(off.map((t) => t.ms));
+const mOn = median(on.map((t) => t.ms));
+const cOff = median(off.map((t) => t.cpuMs));
+const cOn = median(on.map((t) => t.cpuMs));
+const perLine = (ms: number) => ((ms * 1000) / LINES).toFixed(2);
+console.log(
+  `log lines: ${LINES} per round, ${ROUNDS} rounds (medians; load average ${loadavg()[0]?.toFixed(1)})`,
+);
+console.log(
+  `logging alone:          ${mOff.toFixed(0)} ms (${perLine(mOff)} µs/line), ${cOff.toFixed(0)} CPU ms (${perLine(cOff)} µs/line)`,
+);
+console.log(
+  `logging + analysis tap: ${mOn.toFixed(0)} ms (${perLine(mOn)} µs/line), ${cOn.toFixed(0)} CPU ms (${perLine(cOn)} µs/line)`,
+);
+console.log(`ratio on/off: ${(mOn / mOff).toFixed(3)} wall, ${(cOn / cOff).toFixed(3)} CPU  (target ≤ 1.10)`);
 process.on("exit", () => rmSync(dir, { recursive: true, force: true }));

@@ -36,8 +36,8 @@
 
 import { DEFAULT_MASK_RULES, hashKey, keyCodes, MaskedMessage, WILDCARD } from "./tokenize.js";
 
-/** Entries of the miner's shape cache before it starts over (it only saves work; see observeRange). */
-const SHAPE_CACHE = 1 << 16;
+/** Slots of the miner's shape cache, direct-mapped by fingerprint (it only saves work; see observeRange). */
+const SHAPE_SLOTS = 1 << 10;
 
 /** A column with at least this many distinct values in a partition holds a parameter. */
 export const VARIABLE_MIN_DISTINCT = 4;
@@ -138,8 +138,9 @@ export class TemplateMiner {
   /** The same signatures by hash of their key, so that `observe` finds one without building its key. */
   private readonly byHash = new Map<number, Signature>();
   private readonly masked = new MaskedMessage();
-  /** The signature last matched per MaskedMessage.fingerprint (a cache: entries may be stale). */
-  private readonly byShape = new Map<number, Signature>();
+  /** The signature last matched per MaskedMessage.fingerprint, one slot per fingerprint's low
+   * bits (a cache: an entry may be stale or belong to another fingerprint; `equals` decides). */
+  private readonly byShape: Array<Signature | undefined> = new Array(SHAPE_SLOTS).fill(undefined);
   private readonly byIndex: Array<Signature | undefined> = [];
   /** Templates by partition key (token count + first token), for matching new signatures. */
   private partitions = new Map<string, Template[]>();
@@ -169,19 +170,15 @@ export class TemplateMiner {
     const m = this.masked.maskRange(text, from, to, this.settings.maskRules);
     // Most messages repeat the shape of a recent one: try the signature last seen with this
     // fingerprint before hashing the whole text (a live signature, and `equals` decides).
-    const fp = m.fingerprint;
-    const seen = this.byShape.get(fp);
+    const slot = m.fingerprint & (SHAPE_SLOTS - 1);
+    const seen = this.byShape[slot];
     if (seen !== undefined && this.byIndex[seen.index] === seen && m.equals(seen.codes))
       return this.hit(seen);
     const hash = m.hash();
     let sig = this.byHash.get(hash);
     while (sig !== undefined && !m.equals(sig.codes)) sig = sig.next;
     const idx = sig !== undefined ? this.hit(sig) : this.add(m.toString(), hash);
-    const now = this.byIndex[idx];
-    if (now !== undefined) {
-      if (this.byShape.size >= SHAPE_CACHE) this.byShape.clear();
-      this.byShape.set(fp, now);
-    }
+    this.byShape[slot] = this.byIndex[idx];
     return idx;
   }
 
