@@ -231,6 +231,33 @@ describe("escalation", () => {
     expect(keys.size).toBe(1); // every attempt was the same notification
   });
 
+  it("an alert that resolves by its end time, unseen, still tells the paged receivers; also after a restart", async () => {
+    startsAt = clock.now();
+    let s = build();
+    // Posted once, never again: it resolves by its endsAt, 15 minutes on.
+    s.n.receive([{ ...firing(), endsAt: new Date(clock.now() + 15 * MIN).toISOString() }]);
+    await advance(s.n, 1_000);
+    await advance(s.n, 10 * MIN);
+    expect(got(rec.b)).toEqual(["firing:step1.0"]);
+    await advance(s.n, 5 * MIN); // the group flush after 15 m sees it resolved
+    expect(got(rec.a)).toEqual(["firing:route", "resolved:route"]);
+    expect(got(rec.b)).toEqual(["firing:step1.0", "resolved:resolved"]);
+
+    // The same, but the notifier restarts in between and never hears of the alert again.
+    for (const r of Object.values(rec)) r.received.length = 0;
+    const labels = { ...LABELS, instance: "2" };
+    startsAt = clock.now();
+    s.n.receive([{ ...firing(), labels, endsAt: new Date(clock.now() + 15 * MIN).toISOString() }]);
+    await advance(s.n, 5_000); // it joins the group: paged at its next flush
+    await advance(s.n, 10 * MIN);
+    expect(got(rec.b)).toEqual(["firing:step1.0"]);
+    await s.close();
+    s = build();
+    await advance(s.n, 30 * MIN); // the next due step (or the GC, every 30 m) ends the episode it cannot see
+    expect(got(rec.b)).toEqual(["firing:step1.0", "resolved:resolved"]);
+    expect(got(rec.c)).toEqual([]); // no step after the alert's end
+  });
+
   it("a silenced alert does not escalate while the silence lasts; its step follows once it ends", async () => {
     startsAt = clock.now();
     const s = build();

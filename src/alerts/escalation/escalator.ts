@@ -266,6 +266,34 @@ export class Escalator {
     } else if (row.ends_at !== a.endsAt) this.q.endsAt.run(a.endsAt, a.fingerprint);
   }
 
+  /** A resolved alert went by (a group flush): its episode, if open, ends now. */
+  noteResolved(a: Pick<EscalatedAlert, "fingerprint" | "startsAt">): void {
+    if (!this.active.has(a.fingerprint)) return;
+    const row = this.row(a.fingerprint);
+    if (!row || row.starts_at !== a.startsAt || row.resolved_at !== null) return;
+    this.opts.db.transaction(() => this.resolve(row, this.opts.now()))();
+    this.arm();
+  }
+
+  /**
+   * Ends the open episodes whose alert resolved without anyone seeing it: no longer held and past
+   * its last known end time (the notifier's GC calls it). Steps due meanwhile already did this.
+   */
+  sweep(): void {
+    const now = this.opts.now();
+    for (const fp of [...this.active]) {
+      const row = this.row(fp);
+      if (!row || row.resolved_at !== null) {
+        this.active.delete(fp);
+        continue;
+      }
+      const state = this.opts.alertState(fp);
+      if (state === "resolved" || (state === "unknown" && row.ends_at !== 0 && row.ends_at <= now))
+        this.opts.db.transaction(() => this.resolve(row, now))();
+    }
+    this.arm();
+  }
+
   /** The acknowledgement of this firing of an alert, if any. */
   ackOf(fingerprint: string): Ack | undefined {
     const r = this.q.ack.get(fingerprint) as

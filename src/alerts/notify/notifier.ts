@@ -722,6 +722,7 @@ export class Notifier {
     try {
       this.silences.gc();
       this.escalation.gc(this.now());
+      this.escalation.sweep();
     } catch {
       // The state file refused the delete: the next GC tries again.
     }
@@ -779,6 +780,12 @@ export class Notifier {
     const route = group.route;
     const cfg = this.opts.config;
     const at = new Date(now);
+    // An alert that resolved by its end time (no one posted its resolution) ends its episode here.
+    try {
+      for (const a of alerts) if (a.endsAt !== 0) this.escalation.noteResolved(a);
+    } catch {
+      // The state file refused the write: the next flush, or the GC's sweep, ends the episode.
+    }
     let pass = alerts.filter((a) => this.statusOf(a.fingerprint, a.labels, now).inhibitedBy.length === 0);
     if (pass.length === 0) return true;
     const active = route.opts.activeTimeIntervals;
@@ -807,10 +814,14 @@ export class Notifier {
         this.opts.db.transaction(() => {
           if (notification) this.outbox.enqueue(receiver, integration, notification);
           // In the same transaction: a page sent is an escalation started, or neither.
+          // The store's end time (not the copy's zero): after a restart that never hears of the
+          // alert again, the episode ends when the alert would have.
           if (notification)
             this.escalation.paged(
               receiver,
-              pass.filter((a) => a.endsAt === 0),
+              pass
+                .filter((a) => a.endsAt === 0)
+                .map((a) => ({ ...a, endsAt: this.store.get(a.fingerprint)?.endsAt ?? 0 })),
             );
           this.nflog.log(receiver, integration, group.groupKey, firing, resolved, now);
         })();
