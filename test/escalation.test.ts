@@ -2,10 +2,11 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { createChannels } from "../src/alerts/channels/index.js";
+import { composeEmail, createChannels, slackBody, webhookBody } from "../src/alerts/channels/index.js";
 import { parseEscalationConfig, schedule } from "../src/alerts/escalation/config.js";
 import { AckLinks } from "../src/alerts/escalation/links.js";
 import { fingerprint, Notifier, openStateDb, parseAlertmanagerConfig } from "../src/alerts/notify/index.js";
+import type { EmailConfig, Notification, SlackConfig } from "../src/alerts/notify/types.js";
 import { ConfigError } from "../src/core/config/index.js";
 import { type Recorder, startRecorder } from "./support/alertmanager.js";
 import { ManualClock } from "./support/clock.js";
@@ -379,5 +380,76 @@ describe("escalation.yml", () => {
   ])("refuses %s with file:line", (_what, text, message) => {
     expect(() => parse(text)).toThrow(ConfigError);
     expect(() => parse(text)).toThrow(message);
+  });
+});
+
+describe("the messages", () => {
+  const link = `http://tug.test/monitoring/alerts/${FP}/ack?exp=1767312000&sig=${"ab".repeat(32)}`;
+  const notification = (ackURL?: string, escalation?: Notification["escalation"]): Notification => ({
+    receiver: "oncall",
+    status: "firing",
+    alerts: [
+      {
+        status: "firing",
+        labels: LABELS,
+        annotations: {},
+        startsAt: "2026-01-01T00:00:00Z",
+        endsAt: "0001-01-01T00:00:00Z",
+        generatorURL: "",
+        fingerprint: FP,
+        ...(ackURL ? { ackURL } : {}),
+      },
+    ],
+    groupLabels: { alertname: "DatabaseDown" },
+    commonLabels: LABELS,
+    commonAnnotations: {},
+    externalURL: "http://tug.test/monitoring",
+    groupKey: "{}:{}",
+    dedupKey: "k",
+    ...(escalation ? { escalation } : {}),
+  });
+  const email: EmailConfig = {
+    sendResolved: true,
+    to: "oncall@tug.test",
+    from: "am@tug.test",
+    smarthost: "127.0.0.1:25",
+    hello: "localhost",
+    requireTls: false,
+    headers: {},
+  };
+  const slack: SlackConfig = {
+    sendResolved: true,
+    apiUrl: "http://127.0.0.1/",
+    linkNames: false,
+    mrkdwnIn: [],
+    fields: [],
+    shortFields: false,
+  };
+  const step = {
+    policy: "critical",
+    step: "step1.0",
+    note: "Not acknowledged 10m after the first page (escalation policy critical, step1.0)",
+  };
+
+  it("carry the signed link and the step's note where a policy covers the alert", () => {
+    const mail = composeEmail(email, [notification(link, step)]);
+    expect(mail.text).toContain(`Acknowledge (stops the escalation): ${link}`);
+    expect(mail.text).toContain(step.note);
+    expect(mail.html).toContain(
+      `<a href="${link.replaceAll("&", "&#38;")}">Acknowledge (stops the escalation)</a>`,
+    );
+    const text = JSON.parse(slackBody(slack, [notification(link, step)])).attachments[0].text;
+    expect(text).toBe(`${step.note}\n<${link}|Acknowledge> DatabaseDown (stops the escalation)`);
+    const hook = JSON.parse(webhookBody(notification(link, step), 0));
+    expect(hook.alerts[0].ackURL).toBe(link);
+    expect(hook.escalation).toEqual(step);
+  });
+
+  it("are Alertmanager's, unchanged, where none does", () => {
+    expect(composeEmail(email, [notification()]).text).not.toContain("Acknowledge");
+    expect(JSON.parse(slackBody(slack, [notification()])).attachments[0].text).toBe("");
+    const hook = JSON.parse(webhookBody(notification(), 0));
+    expect(hook.alerts[0]).not.toHaveProperty("ackURL");
+    expect(hook).not.toHaveProperty("escalation");
   });
 });
