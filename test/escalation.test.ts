@@ -377,6 +377,11 @@ describe("escalation.yml", () => {
       /steps: Too small|steps:.*>=1/i,
     ],
     ["bad YAML", "policies: [", /^escalation\.yml:1:\d+: invalid YAML/],
+    [
+      "an alias bomb",
+      `a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\npolicies: [*c]\n`,
+      /^escalation\.yml: Excessive alias count/,
+    ],
   ])("refuses %s with file:line", (_what, text, message) => {
     expect(() => parse(text)).toThrow(ConfigError);
     expect(() => parse(text)).toThrow(message);

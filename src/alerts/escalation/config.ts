@@ -110,7 +110,14 @@ export function parseEscalationConfig(text: string, file: string, receivers?: Se
     throw new ConfigError(`${file}:${line}:${col}: invalid YAML: ${first.message.split("\n")[0]}`);
   }
   const root = doc.contents as Node | null;
-  const parsed = fileSchema.safeParse(doc.toJS() ?? {});
+  let data: unknown;
+  try {
+    data = doc.toJS({ maxAliasCount: 100 });
+  } catch (err) {
+    // yaml refuses alias bombs (and anything else it cannot build) here: name the file.
+    throw new ConfigError(`${file}: ${(err as Error).message}`);
+  }
+  const parsed = fileSchema.safeParse(data ?? {});
   if (!parsed.success) {
     const issue = parsed.error.issues[0] as z.core.$ZodIssue;
     const path = issue.path.map(String).join(".");
@@ -158,7 +165,15 @@ export function parseEscalationConfig(text: string, file: string, receivers?: Se
 /** The file's policies; none when the file does not exist (escalation is opt-in). */
 export function loadEscalationConfig(file: string, receivers?: Set<string>): EscalationConfig {
   if (!existsSync(file)) return { file, policies: [] };
-  return parseEscalationConfig(readFileSync(file, "utf8"), file, receivers);
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (err) {
+    throw new ConfigError(
+      `${file}: cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    );
+  }
+  return parseEscalationConfig(text, file, receivers);
 }
 
 /** The first policy for an alert routed to these receivers, if any. */
