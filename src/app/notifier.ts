@@ -183,8 +183,9 @@ export const notifier: AppCapability = {
         app.addHook("onRequest", async (req, reply) => (isSignedAck(req) ? undefined : auth(req, reply)));
         await app.register(ackRoutes, { notifier: n, now: ctx.now ?? Date.now });
       });
-      ctx.notes.push(
-        `escalation: ${escalation.policies.length} policies, alerts from Alertmanager's webhook`,
+      logger.info(
+        { file: escalation.file, policies: escalation.policies.length },
+        "notifications are Alertmanager's; the notifier escalates what its webhook hands over",
       );
     } else ctx.notifier = n;
     return [
