@@ -71,7 +71,9 @@ export function generateRules(spec: SloSpec, source: string, command: string): s
   ];
   for (const service of spec.services) {
     for (const o of service.objectives) {
-      out.push(`  - name: ${JSON.stringify(`slo-${service.name}-${o.name}`)}`, "    rules:");
+      out.push(`  - name: ${JSON.stringify(`slo-${service.name}-${o.name}`)}`);
+      if (spec.interval !== undefined) out.push(`    interval: ${spec.interval}`);
+      out.push("    rules:");
       for (const r of objectiveRules(service, o)) out.push(...renderRule(r));
     }
   }

@@ -63,6 +63,8 @@ export interface Service {
 
 export interface SloSpec {
   file: string;
+  /** The rule groups' `interval` as written (`1m`); undefined: the global evaluation interval. */
+  interval: string | undefined;
   services: Service[];
 }
 
@@ -128,6 +130,7 @@ const objectiveSchema = z.discriminatedUnion(
 
 const fileSchema = z.strictObject({
   window: duration.default("30d"),
+  interval: duration.optional(),
   services: z
     .array(
       z.strictObject({
@@ -201,6 +204,11 @@ function build(
   buckets: BucketTable,
   locate: Located,
 ): SloSpec {
+  if (raw.interval !== undefined && parseDuration(raw.interval) > 300_000)
+    throw locate(
+      ["interval"],
+      `interval ${raw.interval} is longer than 5m: the long windows sum the 5m recordings, which must cover every moment`,
+    );
   const services: Service[] = [];
   const serviceNames = new Set<string>();
   raw.services.forEach((s, i) => {
@@ -244,7 +252,7 @@ function build(
     });
     services.push({ name: s.name, matchers: s.matchers.trim(), runbook: s.runbook, objectives });
   });
-  return { file, services };
+  return { file, interval: raw.interval, services };
 }
 
 function defaultDescription(objective: number, sli: AvailabilitySli | LatencySli): string {

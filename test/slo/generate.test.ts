@@ -65,6 +65,13 @@ describe("monitoring/slo_rules.yml", () => {
     expect(errorBudget(0.999)).toBe(0.001);
   });
 
+  it("gives every group the file's interval when it has one", () => {
+    const every = (text: string) =>
+      parseRuleFile(generateRules(parseSloFile(text), "x", "y")).map((g) => g.intervalMs);
+    expect(every(GOOD)).toEqual([undefined, undefined]);
+    expect(every(`interval: 1m\n${GOOD}`)).toEqual([60_000, 60_000]);
+  });
+
   it("tug slo generate --check says whether the checked-in file is current", () => {
     const dir = mkdtempSync(join(tmpdir(), "tug-slo-"));
     const out = join(dir, "rules.yml");
@@ -141,6 +148,11 @@ describe("bad SLO files give one clear line with file:line:col, and write nothin
       "an objective's own short window",
       GOOD.replace("objective: 0.99\n", "objective: 0.99\n        window: 1d\n"),
       /^slos\.yml:13:17: services\.0\.objectives\.1\.window: window 1d is shorter/,
+    ],
+    [
+      "an interval over 5m",
+      `interval: 10m\n${GOOD}`,
+      /^slos\.yml:1:11: interval: interval 10m is longer than 5m/,
     ],
     [
       "not a duration",
