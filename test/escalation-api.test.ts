@@ -155,6 +155,7 @@ describe("embedded: acknowledging over HTTP", () => {
     const list = await call("GET", "/monitoring/alerts");
     const ack = list.body.alerts.find((a: any) => a.labels.alertname === "PaymentsDown").ack;
     expect(ack).toEqual({ by: "carol", at: expect.stringMatching(/^\d{4}-.*Z$/) });
+    expect(list.body.alerts.find((a: any) => a.labels.alertname === "PaymentsDown").fingerprint).toBe(fp);
     // Again, with the token: the first acknowledgement stands.
     const again = await call("POST", `/monitoring/alerts/${fp}/ack`, {
       body: { by: "dave", comment: "me too" },

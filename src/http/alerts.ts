@@ -151,6 +151,7 @@ export async function alertRoutes(app: FastifyInstance, opts: AlertRoutesOptions
     const { limit, offset } = parseInput(alertsQuery, req.query, "query");
     const rules = opts.ruleAlerts();
     const fromRules = rules.slice(offset, offset + limit).map((a) => ({
+      fingerprint: fingerprint(a.labels),
       labels: a.labels,
       annotations: a.annotations,
       state: a.state,
@@ -158,7 +159,7 @@ export async function alertRoutes(app: FastifyInstance, opts: AlertRoutesOptions
       value: a.value,
       source: "rules" as const,
       notification: notifier.status(a.labels),
-      ack: notifier.ackOf(fingerprint(a.labels)),
+      ack: notifier.ackOf(fingerprint(a.labels)), // the key of POST /monitoring/alerts/:fingerprint/ack
     }));
     // Alerts posted by other clients (through /monitoring/api/v2/alerts) have no rule state.
     const known = new Set(rules.map((a) => fingerprint(a.labels)));
@@ -168,6 +169,7 @@ export async function alertRoutes(app: FastifyInstance, opts: AlertRoutesOptions
       skip: (fp) => known.has(fp),
     });
     const posted = rest.alerts.map((a) => ({
+      fingerprint: a.fingerprint,
       labels: a.labels,
       annotations: a.annotations,
       state: "firing" as const,
