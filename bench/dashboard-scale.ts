@@ -11,8 +11,8 @@
  * real traffic keeps every route going (20 req/s in all, the same for both route counts), so
  * the last minutes are real scrapes of real requests.
  *
- * Measured per view (Traffic, Overview; range 1h), over `--frames` refreshes of the live stream
- * (GET /monitoring/dashboard/live, one page watching):
+ * Measured per view (Traffic, its drill-down into one route, Overview; range 1h), over `--frames`
+ * refreshes of the live stream (GET /monitoring/dashboard/live, one page watching):
  * - eval→arrival: a frame's `head.at` (the hub's clock when its evaluation began) to the frame
  *   fully read by the client here: every panel query in the engine worker, the join, the write;
  * - the frame's size in bytes and the series in it, and any panel error it carries;
@@ -61,7 +61,16 @@ for (const [k, v] of Object.entries({
 const STEP_MS = 5000;
 const BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]; // the app's default
 const TRAFFIC_PER_SECOND = 20;
-const VIEWS = ["traffic", "overview"] as const;
+/** The views watched: Traffic, its drill-down into one route (its own hub group), Overview. */
+const VIEWS = ["traffic", "traffic?route=/api/v1/scale/r1", "overview"] as const;
+
+/** A watched view as the live endpoint's query and the page's hash take it (range 1h). */
+function viewQuery(view: string): { live: string; hash: string } {
+  const [name, q] = view.split("?") as [string, string | undefined];
+  const route = q ? new URLSearchParams(q).get("route") : null;
+  const extra = route ? `&route=${encodeURIComponent(route)}` : "";
+  return { live: `view=${name}&range=1h${extra}`, hash: `#/${name}?range=1h${extra}` };
+}
 
 const log = (s: string) => console.log(`[${new Date().toISOString().slice(11, 19)}] ${s}`);
 
@@ -252,7 +261,7 @@ function watchFrames(url: string, view: string, frames: number): Promise<Frame[]
     let inData = false;
     let seen = 0;
     let prevLast = 0;
-    const req = request(`${url}/monitoring/dashboard/live?view=${view}&range=1h`, (res) => {
+    const req = request(`${url}/monitoring/dashboard/live?${viewQuery(view).live}`, (res) => {
       if (res.statusCode !== 200) {
         reject(new Error(`live answered ${res.statusCode}`));
         res.resume();
@@ -366,7 +375,7 @@ async function browserFigures(url: string, view: string, frames: number): Promis
         for (const e of l.getEntries()) tasks.push([e.startTime, e.duration]);
       }).observe({ type: "longtask", buffered: true });
     });
-    await page.goto(`${url}/monitoring/#/${view}?range=1h`, { waitUntil: "domcontentloaded" });
+    await page.goto(`${url}/monitoring/${viewQuery(view).hash}`, { waitUntil: "domcontentloaded" });
     // Frames that start a chunk; wait for frames + 1 (the first loads the page).
     await page.waitForFunction(
       (n: number) =>
