@@ -66,7 +66,11 @@ export function maskMessage(msg: string, rules: number = DEFAULT_MASK_RULES): st
 const END = 0;
 const WILD = 1;
 const BLANK = 2;
-const WILD_CODES = [WILDCARD.charCodeAt(0), WILDCARD.charCodeAt(1), WILDCARD.charCodeAt(2)];
+// WILDCARD's code units as constants (`<`, `*`, `>`), which the compiler folds into the compares.
+const W0 = 60;
+const W1 = 42;
+const W2 = 62;
+if (String.fromCharCode(W0, W1, W2) !== WILDCARD) throw new Error("W0..W2 must spell WILDCARD");
 
 /**
  * A masked message held as pieces of the original rather than as a new string: verbatim ranges
@@ -149,9 +153,9 @@ export class MaskedMessage {
       for (let j = p[k] as number; j < to; j++) h = Math.imul(h ^ msg.charCodeAt(j), HASH_PRIME);
       const kind = p[k + 2] as number;
       if (kind === WILD) {
-        h = Math.imul(h ^ (WILD_CODES[0] as number), HASH_PRIME);
-        h = Math.imul(h ^ (WILD_CODES[1] as number), HASH_PRIME);
-        h = Math.imul(h ^ (WILD_CODES[2] as number), HASH_PRIME);
+        h = Math.imul(h ^ W0, HASH_PRIME);
+        h = Math.imul(h ^ W1, HASH_PRIME);
+        h = Math.imul(h ^ W2, HASH_PRIME);
       } else if (kind === BLANK) h = Math.imul(h ^ 32, HASH_PRIME);
     }
     return h & HASH_MASK;
@@ -171,8 +175,7 @@ export class MaskedMessage {
       for (let j = p[k] as number; j < to; j++) if (codes[at++] !== msg.charCodeAt(j)) return false;
       const kind = p[k + 2] as number;
       if (kind === WILD) {
-        if (codes[at] !== WILD_CODES[0] || codes[at + 1] !== WILD_CODES[1] || codes[at + 2] !== WILD_CODES[2])
-          return false;
+        if (codes[at] !== W0 || codes[at + 1] !== W1 || codes[at + 2] !== W2) return false;
         at += 3;
       } else if (kind === BLANK && codes[at++] !== 32) return false;
     }
