@@ -44,7 +44,7 @@ COPY --from=build /app/dist ./dist
 COPY package.json ./
 COPY bin ./bin
 # The default rule and notification files, found relative to the working directory.
-COPY monitoring/alert_rules.yml monitoring/slo_rules.yml monitoring/alertmanager.yml ./monitoring/
+COPY monitoring/alert_rules.yml monitoring/slo_rules.yml monitoring/alertmanager.yml monitoring/escalation.yml ./monitoring/
 RUN mkdir -p /app/data /app/logs && chown node:node /app/data /app/logs
 USER node
 EXPOSE 8000

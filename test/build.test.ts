@@ -49,7 +49,7 @@ beforeAll(async () => {
   cpSync(join(ROOT, "bin"), join(dir, "bin"), { recursive: true });
   cpSync(join(ROOT, "package.json"), join(dir, "package.json"));
   mkdirSync(join(dir, "monitoring"));
-  for (const f of ["alert_rules.yml", "slo_rules.yml", "alertmanager.yml"])
+  for (const f of ["alert_rules.yml", "slo_rules.yml", "alertmanager.yml", "escalation.yml"])
     cpSync(join(ROOT, "monitoring", f), join(dir, "monitoring", f));
   symlinkSync(join(ROOT, "node_modules"), join(dir, "node_modules"));
   const port = await freePort();

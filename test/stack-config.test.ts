@@ -379,7 +379,7 @@ describe("Dockerfile", () => {
     expect(text).toMatch(/^COPY package\.json /m);
     expect(text).toMatch(/^COPY bin /m);
     expect(text).toMatch(
-      /^COPY monitoring\/alert_rules\.yml monitoring\/slo_rules\.yml monitoring\/alertmanager\.yml \.\/monitoring\/$/m,
+      /^COPY monitoring\/alert_rules\.yml monitoring\/slo_rules\.yml monitoring\/alertmanager\.yml monitoring\/escalation\.yml \.\/monitoring\/$/m,
     );
   });
 });
