@@ -53,7 +53,9 @@ import { Wal, WalWriteError } from "./wal.js";
 export const DEFAULT_BLOCK_RANGE_MS = 2 * 3_600_000;
 const DAY_MS = 86_400_000;
 export const DEFAULT_RAW_RETENTION_MS = 24 * 3_600_000;
-export const DEFAULT_DOWNSAMPLED_RETENTION_MS = 15 * 24 * 3_600_000;
+// 31 days: the default SLO window (30 d, monitoring/slos.yml) and a day's margin, so that an error
+// budget is computed over its whole window (docs/slo.md).
+export const DEFAULT_DOWNSAMPLED_RETENTION_MS = 31 * 24 * 3_600_000;
 
 /** Which downsampled aggregate a read wants where raw samples are gone (see downsample.ts). */
 export type AggregateKind = "last" | "min" | "max" | "sum" | "count";

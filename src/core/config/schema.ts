@@ -501,8 +501,10 @@ const settingsSchema = z.strictObject({
         .number()
         .int()
         .min(3_600_000)
-        .default(15 * 86_400_000)
-        .describe("Durable store: 5-minute aggregates (count, sum, min, max, last) are kept this long"),
+        .default(31 * 86_400_000)
+        .describe(
+          "Durable store: 5-minute aggregates (count, sum, min, max, last) are kept this long (31 days: the default SLO window, 30 d, and a margin)",
+        ),
       maxBytes: z
         .number()
         .int()
