@@ -111,7 +111,7 @@ interface Signature {
   /** hashKey(key), and the next signature with the same hash (a chain in `byHash`). */
   hash: number;
   next: Signature | undefined;
-  /** The key's code units, for MaskedMessage.equals. */
+  /** The key's code units, for MaskedMessage.equals (2 bytes a character beside the key). */
   codes: Uint16Array;
   tokens: string[];
   count: number;
@@ -155,8 +155,9 @@ export class TemplateMiner {
 
   /**
    * Records one message and returns its signature handle (a small integer, stable until the
-   * signature is evicted). The hot path: one mask pass, a hash of the masked pieces and one Map
-   * probe for a known signature; the masked text is built only for a new signature.
+   * signature is evicted). The hot path: one mask pass and, for a known signature, one comparison
+   * with the signature its shape last matched (else a hash of the masked pieces and a Map probe);
+   * the masked text is built only for a new signature.
    */
   observe(message: string): number {
     return this.observeRange(message, 0, message.length);
