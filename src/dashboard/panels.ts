@@ -151,8 +151,10 @@ const alertsOverTime: Panel = {
 };
 
 // Service level objectives: the recording rules of monitoring/slo_rules.yml (made from
-// monitoring/slos.yml). No Grafana panel shows them yet.
-const NO_SLO = "No SLOs configured (monitoring/slos.yml).";
+// monitoring/slos.yml); the Grafana "SLOs" dashboard (monitoring/grafana/dashboards/slo.json)
+// reads the same series.
+const NO_SLO =
+  "No SLO data in this range: the SLOs of monitoring/slos.yml are recorded by the rules of monitoring/slo_rules.yml once the API has served requests (or none are configured).";
 
 /** SLO windows of tug_slo_burn_rate, shortest first. */
 export const SLO_WINDOWS = ["5m", "30m", "1h", "2h", "6h", "1d", "3d"] as const;

@@ -68,7 +68,7 @@ function round(v: number): string {
 
 export const UNIT_LABEL: Record<Unit, string> = {
   reqps: "requests / s",
-  s: "seconds",
+  s: "duration",
   percentunit: "percent",
   bytes: "bytes",
   short: "count",
@@ -115,7 +115,14 @@ function options(width: number, unit: Unit, data: ChartData, title: string): uPl
     },
     axes: [
       { ...axis, label: "time" },
-      { ...axis, label: UNIT_LABEL[unit], size: 64, values: (_u, splits) => splits.map((v) => fmt(v, unit)) },
+      {
+        ...axis,
+        label: UNIT_LABEL[unit],
+        // As wide as the longest tick label ("0.75 lines/s"), so the axis label never overlaps it.
+        size: (_u, values) =>
+          Math.max(48, 28 + 7 * Math.max(0, ...(values ?? []).map((v) => String(v).length))),
+        values: (_u, splits) => splits.map((v) => fmt(v, unit)),
+      },
     ],
     series: [
       {},
