@@ -226,6 +226,37 @@ describe("line parsing", () => {
     const miss = parseLine({ kind: "format", format: apache }, "no brackets here");
     expect(miss).toEqual({ message: "no brackets here", level: undefined, matched: false });
   });
+
+  it("finds a format's literals line by line in a chunk, whatever the lines before held", () => {
+    const f = compileLogFormat("<Level> <Component>: <Content>");
+    const lines = [
+      "INFO a no colon here",
+      "WARN b: has one: two",
+      "INFO c no colon",
+      "ERROR d:x no space after the colon",
+      "INFO e: last",
+      "DEBUG f no colon at all",
+    ];
+    const text = lines.join("\n");
+    const chunk = new LineParser({ kind: "format", format: f });
+    const got: unknown[] = [];
+    let pos = 0;
+    for (const l of lines) {
+      chunk.parseRange(text, pos, pos + l.length);
+      got.push([chunk.matched, chunk.message, chunk.level]);
+      pos += l.length + 1;
+    }
+    // Each line alone (a fresh parser, nothing carried over) gives the same.
+    expect(got).toEqual(
+      lines.map((l) => {
+        const one = parseLine({ kind: "format", format: f }, l);
+        return [one.matched, one.message, one.level];
+      }),
+    );
+    expect(got[1]).toEqual([true, "has one: two", "WARN"]);
+    expect(got[3]).toEqual([false, "ERROR d:x no space after the colon", undefined]);
+    expect(got[4]).toEqual([true, "last", "INFO"]);
+  });
 });
 
 describe("the miner's fast path agrees with the plain path", () => {

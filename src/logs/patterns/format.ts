@@ -124,11 +124,45 @@ function matchSeparator(sep: Separator, text: string, at: number, end: number): 
 }
 
 /**
+ * Where each separator's literal next occurs in a text, so that searching a chunk of many lines
+ * stays linear: `indexOf` is not bounded by the line's end, and a literal missing from most lines
+ * (a format that does not fit the file) would otherwise be searched for to the chunk's end from
+ * every line. `next[f]` is the first occurrence at or after some earlier search start (the text's
+ * length when there is none), valid while `text` is the same.
+ */
+class LiteralSearch {
+  text = "";
+  readonly next: Int32Array;
+
+  constructor(separators: number) {
+    this.next = new Int32Array(separators).fill(-1);
+  }
+
+  /** Resets the positions when `text` is not the text they were found in. */
+  use(text: string): void {
+    if (text === this.text) return;
+    this.text = text;
+    this.next.fill(-1);
+  }
+
+  /** First occurrence of `lit` (separator f's) in text[from, end), or -1. */
+  find(f: number, lit: string, from: number, end: number): number {
+    let at = this.next[f] as number;
+    if (at < from) {
+      at = this.text.indexOf(lit, from);
+      if (at < 0) at = this.text.length;
+      this.next[f] = at;
+    }
+    return at + lit.length <= end ? at : -1;
+  }
+}
+
+/**
  * Splits the line text[start, end) by a plain format without a regex. Each lazy field ends at the
  * first place its separator matches: with plain-text separators that is also where the regex's
  * backtracking settles (a later place only leaves less text for the rest), so both give the same
  * fields. Writes field boundaries into `bounds` (start, end per field); false when the line does
- * not match.
+ * not match. `search` must have had `use(text)` called.
  */
 function scanFields(
   lead: Separator,
@@ -137,6 +171,7 @@ function scanFields(
   start: number,
   end: number,
   bounds: Int32Array,
+  search: LiteralSearch,
 ): boolean {
   let pos = start;
   if (lead.length > 0) {
@@ -152,11 +187,11 @@ function scanFields(
     while (q < end) {
       if (first === " ") {
         while (q < end && !isWs(text.charCodeAt(q))) q++;
+        if (q >= end) return false;
       } else {
-        q = text.indexOf(first, q);
+        q = search.find(f, first, q, end);
         if (q < 0) return false;
       }
-      if (q >= end) return false;
       len = matchSeparator(sep, text, q, end);
       if (len >= 0) break;
       q++;
@@ -211,9 +246,11 @@ export class LineParser {
   messageEnd = 0;
   private sliced: string | undefined = "";
   private readonly bounds: Int32Array;
+  private readonly search: LiteralSearch;
 
   constructor(readonly mode: InputMode) {
     this.bounds = new Int32Array(mode.kind === "format" ? 2 * mode.format.fields.length : 0);
+    this.search = new LiteralSearch(mode.kind === "format" ? (mode.format.separators?.length ?? 0) : 0);
   }
 
   /** The message body of the last parsed line. */
@@ -255,7 +292,8 @@ export class LineParser {
     if (mode.kind === "format") {
       const f = mode.format;
       if (f.separators !== undefined) {
-        if (scanFields(f.lead, f.separators, text, start, end, this.bounds)) {
+        this.search.use(text);
+        if (scanFields(f.lead, f.separators, text, start, end, this.bounds, this.search)) {
           const b = this.bounds;
           const ci = f.contentIndex;
           if (ci >= 0) this.setRange(text, b[2 * ci] as number, b[2 * ci + 1] as number);
