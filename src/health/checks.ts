@@ -112,7 +112,13 @@ export function resourceChecks(
         return {
           observedValue: pct(s.cpuUsageRatio),
           observedUnit: "percent",
-          status: byThreshold(s.cpuUsageRatio, opts.cpu.warn, opts.cpu.fail),
+          // fail 1 (the default) means "never": every core busy for a whole sample is a loaded host,
+          // not a failed instance; the event-loop check fails when the load delays requests.
+          status: byThreshold(
+            s.cpuUsageRatio,
+            opts.cpu.warn,
+            opts.cpu.fail >= 1 ? Number.POSITIVE_INFINITY : opts.cpu.fail,
+          ),
           output: `load average ${s.load.map((l) => l.toFixed(2)).join(" ")}`,
         };
       },
