@@ -15,45 +15,19 @@ import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { type GroupDef, parseRuleFile } from "../src/alerts/rules/index.js";
 import { evaluateInstant } from "../src/promql/index.js";
-import { labelsFromObject, SeriesStore } from "../src/tsdb/index.js";
+import type { SeriesStore } from "../src/tsdb/index.js";
+import { SLO_STORE_END, sloStore } from "../test/support/slo-store.js";
 
 const { values } = parseArgs({
   options: { routes: { type: "string", default: "10" }, rounds: { type: "string", default: "15" } },
 });
 const ROUTES = Number(values.routes);
 const ROUNDS = Number(values.rounds);
-const END = Date.UTC(2026, 0, 31);
-const RAW_MS = 6 * 3_600_000 + 300_000;
-const DAYS_30 = 30 * 86_400_000;
+const END = SLO_STORE_END;
 const SCRAPE_MS = 5_000;
 const EVAL_MS = 15_000;
 
-function store(): SeriesStore {
-  const s = new SeriesStore({ retentionMs: DAYS_30 + 86_400_000, maxSeries: 100_000 });
-  for (let r = 0; r < ROUTES; r++) {
-    for (const status_code of ["200", "201", "400", "401", "404", "500"]) {
-      const base = { method: "GET", route: `/api/v1/r${r}`, status_code };
-      const series = [
-        labelsFromObject({ __name__: "http_requests_total", ...base }),
-        labelsFromObject({ __name__: "http_request_duration_seconds_count", ...base }),
-        labelsFromObject({ __name__: "http_request_duration_seconds_bucket", ...base, le: "0.5" }),
-        labelsFromObject({ __name__: "http_request_duration_seconds_sum", ...base }),
-      ];
-      let i = 0;
-      for (let t = END - RAW_MS; t <= END; t += SCRAPE_MS, i++)
-        for (const [k, l] of series.entries()) s.append(l, t, i * (k === 2 ? 9 : 10));
-    }
-  }
-  for (const slo of ["availability", "latency"]) {
-    const errors = labelsFromObject({ __name__: "tug_slo:errors:rate5m", service: "tug-api", slo });
-    const requests = labelsFromObject({ __name__: "tug_slo:requests:rate5m", service: "tug-api", slo });
-    for (let t = END - DAYS_30; t <= END; t += EVAL_MS) {
-      s.append(errors, t, 0.01);
-      s.append(requests, t, 10);
-    }
-  }
-  return s;
-}
+const store = (): SeriesStore => sloStore({ routes: ROUTES, scrapeMs: SCRAPE_MS, evalMs: EVAL_MS });
 
 const rulesOf = (file: string) =>
   parseRuleFile(readFileSync(new URL(`../monitoring/${file}`, import.meta.url), "utf8"), file).flatMap(

@@ -6,6 +6,7 @@ import { readFileSync } from "node:fs";
 import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from "yaml";
 import { z } from "zod";
 import { configSchema } from "../core/config/index.js";
+import { FileLineError } from "../core/file-error.js";
 import { PromQLParseError, parseDuration, parseExpr } from "../promql/index.js";
 
 /** The SRE workbook's burn windows, shortest first: every one gets a recorded error ratio. */
@@ -69,14 +70,9 @@ export interface SloSpec {
 }
 
 /** An invalid SLO file. `message` is one line: `FILE:LINE:COL: reason`. */
-export class SloFileError extends Error {
-  constructor(
-    readonly file: string,
-    readonly line: number,
-    readonly column: number,
-    readonly reason: string,
-  ) {
-    super(`${file}:${line}:${column}: ${reason}`);
+export class SloFileError extends FileLineError {
+  constructor(file: string, line: number, column: number, reason: string) {
+    super(file, line, column, reason);
     this.name = "SloFileError";
   }
 }

@@ -3,7 +3,8 @@ import { describe, expect, it } from "vitest";
 import { parseRuleFile } from "../../src/alerts/rules/index.js";
 import { configSchema } from "../../src/core/config/index.js";
 import { evaluateInstant, PromQLSampleLimitError } from "../../src/promql/index.js";
-import { labelsFromObject, SeriesStore } from "../../src/tsdb/index.js";
+import type { SeriesStore } from "../../src/tsdb/index.js";
+import { DAYS_30, SLO_STORE_RAW_MS as RAW_MS, SLO_STORE_END, sloStore } from "../support/slo-store.js";
 
 /**
  * The generated SLO rules within the embedded engine's limits at the default scrape interval
@@ -16,36 +17,9 @@ const config = configSchema.parse({});
 const SCRAPE_MS = config.tsdb.scrapeIntervalMs;
 const EVAL_MS = config.alerts.evaluationIntervalMs;
 const MAX_SAMPLES = config.engine.maxSamples;
-const END = Date.UTC(2026, 0, 31);
-const RAW_MS = 6 * 3_600_000 + 300_000;
-const DAYS_30 = 30 * 86_400_000;
+const END = SLO_STORE_END;
 
-function store(): SeriesStore {
-  const s = new SeriesStore({ retentionMs: DAYS_30 + 86_400_000, maxSeries: 10_000 });
-  const statuses = ["200", "201", "400", "401", "404", "500"];
-  for (let r = 0; r < 10; r++) {
-    for (const status_code of statuses) {
-      const base = { method: "GET", route: `/api/v1/r${r}`, status_code };
-      const series = [
-        labelsFromObject({ __name__: "http_requests_total", ...base }),
-        labelsFromObject({ __name__: "http_request_duration_seconds_count", ...base }),
-        labelsFromObject({ __name__: "http_request_duration_seconds_bucket", ...base, le: "0.5" }),
-      ];
-      let i = 0;
-      for (let t = END - RAW_MS; t <= END; t += SCRAPE_MS, i++)
-        for (const [k, l] of series.entries()) s.append(l, t, i * (k === 2 ? 9 : 10));
-    }
-  }
-  for (const slo of ["availability", "latency"]) {
-    const errors = labelsFromObject({ __name__: "tug_slo:errors:rate5m", service: "tug-api", slo });
-    const requests = labelsFromObject({ __name__: "tug_slo:requests:rate5m", service: "tug-api", slo });
-    for (let t = END - DAYS_30; t <= END; t += EVAL_MS) {
-      s.append(errors, t, 0.01);
-      s.append(requests, t, 10);
-    }
-  }
-  return s;
-}
+const store = (): SeriesStore => sloStore({ routes: 10, scrapeMs: SCRAPE_MS, evalMs: EVAL_MS });
 
 /** The smallest maxSamples under which `expr` evaluates (bisection). */
 function peak(expr: string, s: SeriesStore): number {

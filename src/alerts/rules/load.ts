@@ -3,6 +3,7 @@
 
 import { readFileSync } from "node:fs";
 import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument, type YAMLMap } from "yaml";
+import { FileLineError } from "../../core/file-error.js";
 import { type Expr, PromQLParseError, parseDuration, parseExpr } from "../../promql/index.js";
 import { parseTemplate, TemplateError } from "./template.js";
 
@@ -35,14 +36,9 @@ export interface GroupDef {
 }
 
 /** An invalid rule file. `message` is one line: `FILE:LINE:COL: reason`. */
-export class RuleFileError extends Error {
-  constructor(
-    readonly file: string,
-    readonly line: number,
-    readonly column: number,
-    readonly reason: string,
-  ) {
-    super(`${file}:${line}:${column}: ${reason}`);
+export class RuleFileError extends FileLineError {
+  constructor(file: string, line: number, column: number, reason: string) {
+    super(file, line, column, reason);
     this.name = "RuleFileError";
   }
 }
