@@ -9,6 +9,7 @@
  *
  *   npm run bench -- --duration 5 --rounds 1 --connections 20
  *   npm run bench -- --profile monitored     # also writes .cpuprofile files of those children
+ *   BENCH_YAML=$'  analysis:\n    enabled: false' npm run bench   # more configuration (bench/server.ts)
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";

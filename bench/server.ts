@@ -51,7 +51,12 @@ async function main(): Promise<void> {
 
   const { url } = await startBenchApp({
     name: variant,
-    yaml: process.env.BENCH_ACCESS_LOG === "off" ? "  access:\n    enabled: false\n" : "",
+    yaml:
+      (process.env.BENCH_ACCESS_LOG === "off" ? "  access:\n    enabled: false\n" : "") +
+      // More configuration (an A/B of one capability's cost), appended after `log:\n  stdout: false`:
+      // indented lines continue `log:`, others are top-level keys, e.g.
+      // BENCH_YAML=$'  analysis:\n    enabled: false\nnotifications:\n  enabled: false'
+      (process.env.BENCH_YAML ? `${process.env.BENCH_YAML}\n` : ""),
     // The default level: (b) pays for its access line per request, as it would in production.
     logLevel: process.env.BENCH_LOG_LEVEL ?? "info",
     monitoring: variant === "monitored",
