@@ -150,17 +150,20 @@ export async function alertRoutes(app: FastifyInstance, opts: AlertRoutesOptions
     reply.header("cache-control", "no-store");
     const { limit, offset } = parseInput(alertsQuery, req.query, "query");
     const rules = opts.ruleAlerts();
-    const fromRules = rules.slice(offset, offset + limit).map((a) => ({
-      fingerprint: fingerprint(a.labels),
-      labels: a.labels,
-      annotations: a.annotations,
-      state: a.state,
-      since: a.activeAt,
-      value: a.value,
-      source: "rules" as const,
-      notification: notifier.status(a.labels),
-      ack: notifier.ackOf(fingerprint(a.labels)), // the key of POST /monitoring/alerts/:fingerprint/ack
-    }));
+    const fromRules = rules.slice(offset, offset + limit).map((a) => {
+      const fp = fingerprint(a.labels); // the key of POST /monitoring/alerts/:fingerprint/ack
+      return {
+        fingerprint: fp,
+        labels: a.labels,
+        annotations: a.annotations,
+        state: a.state,
+        since: a.activeAt,
+        value: a.value,
+        source: "rules" as const,
+        notification: notifier.status(a.labels),
+        ack: notifier.ackOf(fp),
+      };
+    });
     // Alerts posted by other clients (through /monitoring/api/v2/alerts) have no rule state.
     const known = new Set(rules.map((a) => fingerprint(a.labels)));
     const rest = notifier.alertPage({

@@ -12,7 +12,7 @@
 // receiver that is down gets the page from the outbox's retries, as any notification.
 
 import type { TimerHandle, Timers } from "../../core/clock.js";
-import { goTime, quoteMeta } from "../notify/alerts.js";
+import { goTime, quoteMeta, type StoredAlert } from "../notify/alerts.js";
 import type { StateDb } from "../notify/state.js";
 import type { Channel, Notification, NotificationAlert } from "../notify/types.js";
 import { type EscalationConfig, type EscalationPolicy, policyFor, schedule } from "./config.js";
@@ -53,16 +53,14 @@ CREATE TABLE IF NOT EXISTS alert_acks (
 /** Resolved episodes (and their pages) are kept this long, then pruned. */
 export const ESCALATION_RETENTION_MS = 7 * 86_400_000;
 
-/** An alert as the escalation needs it (the notifier's StoredAlert fits). */
-export interface EscalatedAlert {
-  fingerprint: string;
-  labels: Record<string, string>;
-  annotations: Record<string, string>;
-  startsAt: number;
-  /** 0: firing with no known end. */
-  endsAt: number;
-  generatorURL: string;
-}
+/**
+ * An alert as the escalation needs it: the notifier's StoredAlert fields it reads (`endsAt` 0:
+ * firing with no known end).
+ */
+export type EscalatedAlert = Pick<
+  StoredAlert,
+  "fingerprint" | "labels" | "annotations" | "startsAt" | "endsAt" | "generatorURL"
+>;
 
 export interface Ack {
   fingerprint: string;

@@ -4,7 +4,6 @@
 // each live refresh and change state through them (same token, same checks as any client).
 
 import { useEffect, useState } from "preact/hooks";
-import { fingerprint } from "../../alerts/notify/fingerprint.js";
 import { PANELS } from "../panels.js";
 import { api } from "./api.js";
 import { panelData } from "./data.js";
@@ -120,6 +119,8 @@ export function Errors(props: ViewProps) {
 }
 
 interface AlertRow {
+  /** The key of POST /monitoring/alerts/:fingerprint/ack (Alertmanager's, from the labels). */
+  fingerprint: string;
   labels: Record<string, string>;
   annotations: Record<string, string>;
   state: string;
@@ -215,14 +216,14 @@ export function Alerts(props: ViewProps) {
     setNote(msg);
     setBump((b) => b + 1);
   };
-  // Acknowledge a firing alert (it stops escalating): the alert is named by its fingerprint,
-  // Alertmanager's, computed here from its labels as the server does.
+  // Acknowledge a firing alert (it stops escalating): the alert is named by the fingerprint the
+  // listing gives.
   const acknowledge = async (a: AlertRow) => {
     const by = window.prompt(`Acknowledge ${a.labels.alertname ?? "the alert"} as`, "dashboard");
     if (by === null) return;
     try {
       const r = await api<{ by: string; acknowledgedAt: string }>(
-        `/monitoring/alerts/${fingerprint(a.labels)}/ack`,
+        `/monitoring/alerts/${encodeURIComponent(a.fingerprint)}/ack`,
         { method: "POST", body: { by: by.trim() || "dashboard" } },
       );
       done(`${a.labels.alertname ?? "Alert"} acknowledged by ${r.by} at ${when(r.acknowledgedAt)}`);
