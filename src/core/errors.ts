@@ -57,7 +57,16 @@ export class TugError extends Error {
   readonly details: FieldError[] | undefined;
 
   constructor(code: ErrorCode, message?: string, details?: FieldError[], options?: { cause?: unknown }) {
-    super(message ?? ERROR_CATALOG[code].message, options);
+    // A client error (4xx) is built without a stack trace: it only says where the input was
+    // refused, nothing logs it, and capturing it was the largest single cost of a refusal (a 429
+    // in a login flood). Server errors keep theirs.
+    const limit = Error.stackTraceLimit;
+    if (ERROR_CATALOG[code].status < 500) Error.stackTraceLimit = 0;
+    try {
+      super(message ?? ERROR_CATALOG[code].message, options);
+    } finally {
+      Error.stackTraceLimit = limit;
+    }
     this.name = "TugError";
     this.code = code;
     this.status = ERROR_CATALOG[code].status;
