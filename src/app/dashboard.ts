@@ -7,7 +7,7 @@ import { Counter, Gauge } from "prom-client";
 import { type Bundle, buildBundle } from "../dashboard/bundle.js";
 import { LiveHub } from "../dashboard/hub.js";
 import { renderChecks } from "../health/index.js";
-import { crossSiteGuard, dashboardRoutes } from "../http/dashboard.js";
+import { dashboardRoutes } from "../http/dashboard.js";
 import { createScrubber } from "../logs/redact.js";
 import { type AppCapability, type AppContext, need } from "./context.js";
 
@@ -87,7 +87,6 @@ export const dashboard: AppCapability = {
       bundle ??= buildBundle();
       return bundle;
     };
-    fastify.addHook("onRequest", crossSiteGuard());
     await fastify.register(dashboardRoutes, {
       hub,
       bundle: getBundle,

@@ -7,6 +7,7 @@ import { randomUUID } from "node:crypto";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from "fastify";
 import { apiPlugin } from "../api/index.js";
 import { trackConnections } from "../http/connections.js";
+import { guardMonitoringMutations } from "../http/cross-site.js";
 import { fastifyErrorOptions, installErrorHandling } from "../http/errors.js";
 import { accessLogger } from "../logs/access.js";
 import { type AppCapability, need } from "./context.js";
@@ -43,6 +44,7 @@ export const httpServer: AppCapability = {
       done();
     });
     installErrorHandling(fastify);
+    guardMonitoringMutations(fastify);
     // A JSON API: a text/plain body is refused with 415 rather than parsed as a string.
     fastify.removeContentTypeParser("text/plain");
     ctx.metrics?.http.install(fastify, accessLogger(config.log.access));

@@ -5,7 +5,6 @@
 //   GET /monitoring/dashboard/config        views, ranges within retention, service (token)
 //   GET /monitoring/dashboard/live          server-sent events of one view over a preset range or a
 //                                           from/to window, optionally one route's drill-down (token)
-// and the cross-site request check on every mutating /monitoring route (`crossSiteGuard`).
 
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { z } from "zod";
@@ -261,49 +260,4 @@ export async function dashboardRoutes(app: FastifyInstance, opts: DashboardRoute
     raw.on("error", close);
     raw.socket?.once("close", close);
   });
-}
-
-/**
- * Cross-site request forgery on the mutating /monitoring routes (silences, deployment actions,
- * alerts intake, test notifications). A browser does not attach the bearer token on its own
- * (it is a header the page's script adds, not a cookie), so a forged request from another site
- * arrives without it; outside development that alone refuses it. In development the routes are
- * open, so the browser's own word decides: a mutation whose `Sec-Fetch-Site` is cross-site or
- * same-site, or whose `Origin` is not this server, is answered 403. Tools (curl, Grafana,
- * Alertmanager, the CI gate) send neither header and pass.
- */
-export function crossSiteGuard() {
-  const SAFE = new Set(["GET", "HEAD", "OPTIONS"]);
-  // A callback hook, not an async one: it sees every request the server gets, API ones included,
-  // and an async hook makes Fastify go on with each request from a resolved promise instead of
-  // at once: a microtask hop for every API request (part of what `npm run bench` measures).
-  return (req: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void): void => {
-    if (SAFE.has(req.method) || !req.url.startsWith("/monitoring")) done();
-    else done(crossSiteRefusal(req));
-  };
-}
-
-function crossSiteRefusal(req: FastifyRequest): TugError | undefined {
-  const site = req.headers["sec-fetch-site"];
-  if (typeof site === "string" && site !== "same-origin" && site !== "none") {
-    return new TugError(
-      "FORBIDDEN",
-      `Cross-site request refused: Sec-Fetch-Site is ${site}; change monitoring state from the dashboard or a tool, not another site`,
-    );
-  }
-  const origin = req.headers.origin;
-  if (typeof origin !== "string") return undefined;
-  const host = req.headers.host;
-  let ok = false;
-  try {
-    ok = host !== undefined && new URL(origin).host === host;
-  } catch {
-    ok = false; // "null" or garbage: not this server
-  }
-  return ok
-    ? undefined
-    : new TugError(
-        "FORBIDDEN",
-        `Cross-site request refused: Origin ${origin.slice(0, 200)} is not this server (${host ?? "no Host"})`,
-      );
 }
