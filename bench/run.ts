@@ -10,6 +10,8 @@
  *   npm run bench -- --duration 5 --rounds 1 --connections 20
  *   npm run bench -- --profile monitored     # also writes .cpuprofile files of those children
  *   BENCH_YAML=$'  analysis:\n    enabled: false' npm run bench   # more configuration (bench/server.ts)
+ *   BENCH_ALT_YAML=$'  access:\n    enabled: false' npm run bench -- --variants monitored,monitored-alt
+ *                                        # A/B of one change, interleaved in one run
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -22,6 +24,8 @@ import autocannon from "autocannon";
 import {
   BENCH_PATH,
   type ChildReady,
+  DEFAULT_VARIANTS,
+  isMonitored,
   isVariant,
   VARIANT_TITLES,
   VARIANTS,
@@ -70,7 +74,7 @@ function parseOptions(argv: string[]): Options {
       connections: { type: "string", default: "50" },
       pipelining: { type: "string", default: "1" },
       rounds: { type: "string", default: "3" },
-      variants: { type: "string", default: VARIANTS.join(",") },
+      variants: { type: "string", default: DEFAULT_VARIANTS.join(",") },
       profile: { type: "string" },
       out: { type: "string", default: join(RESULTS_DIR, "http-overhead.json") },
       check: { type: "boolean", default: false },
@@ -221,10 +225,9 @@ async function verifyInstrumentation(variant: Variant, ready: ChildReady, served
     }
     return "no metrics endpoint (404)";
   }
-  const [path, metric] =
-    variant === "monitored"
-      ? ["/monitoring/metrics", "http_request_duration_seconds_count"]
-      : ["/metrics", "http_request_duration_seconds_count"];
+  const [path, metric] = isMonitored(variant)
+    ? ["/monitoring/metrics", "http_request_duration_seconds_count"]
+    : ["/metrics", "http_request_duration_seconds_count"];
   const { status, text } = await get(path);
   if (status !== 200) throw new Error(`${variant}: GET ${path} answered ${status}`);
   const count = sample(text, metric, route);
@@ -482,6 +485,14 @@ async function main(): Promise<void> {
   }
   console.log("");
   for (const ch of checks) console.log(`${ch.pass ? "PASS" : "MISS"}  ${pad(ch.target, 16)} ${ch.value}`);
+  const alt = get("monitored-alt");
+  if (b && alt) {
+    console.log(
+      `A/B   (b')/(b) ${(alt.medianReqPerSec / b.medianReqPerSec).toFixed(3)} req/s; server ` +
+        `${fmtNum(b.medianServerUsPerRequest)} -> ${fmtNum(alt.medianServerUsPerRequest)} µs/req ` +
+        `(BENCH_ALT_YAML ${JSON.stringify(process.env.BENCH_ALT_YAML ?? "")})`,
+    );
+  }
 
   // The numbers are only as good as the machine was quiet and the client fast enough.
   const busiest = Math.max(0, ...measurements.map((m) => m.cpu.otherPercent ?? 0));

@@ -11,7 +11,7 @@ import type { FastifyInstance } from "fastify";
 import fastifyMetricsModule from "fastify-metrics";
 import { Registry } from "prom-client";
 import { startBenchApp } from "./app.js";
-import { type ChildReady, isVariant, VARIANTS } from "./variants.js";
+import { type ChildReady, isMonitored, isVariant, VARIANTS } from "./variants.js";
 
 /**
  * fastify-metrics with its defaults (route histogram + summary, prom-client default metrics,
@@ -56,10 +56,13 @@ async function main(): Promise<void> {
       // More configuration (an A/B of one capability's cost), appended after `log:\n  stdout: false`:
       // indented lines continue `log:`, others are top-level keys, e.g.
       // BENCH_YAML=$'  analysis:\n    enabled: false\nnotifications:\n  enabled: false'
-      (process.env.BENCH_YAML ? `${process.env.BENCH_YAML}\n` : ""),
+      (process.env.BENCH_YAML ? `${process.env.BENCH_YAML}\n` : "") +
+      // monitored-alt: the same with BENCH_ALT_YAML too, so one change is measured against (b)
+      // in the same interleaved run: `npm run bench -- --variants monitored,monitored-alt`.
+      (variant === "monitored-alt" && process.env.BENCH_ALT_YAML ? `${process.env.BENCH_ALT_YAML}\n` : ""),
     // The default level: (b) pays for its access line per request, as it would in production.
     logLevel: process.env.BENCH_LOG_LEVEL ?? "info",
-    monitoring: variant === "monitored",
+    monitoring: isMonitored(variant),
     plugins: variant === "fastify-metrics" ? [withFastifyMetrics] : [],
   });
 

@@ -3,14 +3,20 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 /** What bench/run.ts and its child bench/server.ts agree on. */
 
-export const VARIANTS = ["baseline", "monitored", "fastify-metrics"] as const;
+export const VARIANTS = ["baseline", "monitored", "fastify-metrics", "monitored-alt"] as const;
 export type Variant = (typeof VARIANTS)[number];
+/** What `npm run bench` compares unless told otherwise (monitored-alt is for A/B runs). */
+export const DEFAULT_VARIANTS: Variant[] = ["baseline", "monitored", "fastify-metrics"];
 
 export const VARIANT_TITLES: Record<Variant, string> = {
   baseline: "(a) no monitoring",
   monitored: "(b) full monitoring",
   "fastify-metrics": "(c) fastify-metrics",
+  "monitored-alt": "(b') BENCH_ALT_YAML",
 };
+
+/** Variants that run the TUG monitoring (monitored-alt: with BENCH_ALT_YAML added). */
+export const isMonitored = (v: Variant) => v === "monitored" || v === "monitored-alt";
 
 /** The one JSON line the child prints on stdout once it is ready. */
 export interface ChildReady {
