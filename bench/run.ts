@@ -12,6 +12,7 @@
  *   BENCH_YAML=$'  analysis:\n    enabled: false' npm run bench   # more configuration (bench/server.ts)
  *   BENCH_ALT_YAML=$'  access:\n    enabled: false' npm run bench -- --variants monitored,monitored-alt
  *                                        # A/B of one change, interleaved in one run
+ *   BENCH_ALT_ENV=NAME=value …             # (b') also starts with that environment variable
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -133,8 +134,12 @@ async function startChild(variant: Variant, profileDir: string | undefined): Pro
     "--disable-warning=FSTDEP023",
   ];
   if (profileDir) nodeArgs.push("--cpu-prof", "--cpu-prof-dir", profileDir);
+  // BENCH_ALT_ENV=NAME=value: set in monitored-alt's environment from its start, for a setting a
+  // module reads when it is loaded (too late to set it in bench/server.ts).
+  const [name, ...value] = (variant === "monitored-alt" && process.env.BENCH_ALT_ENV?.split("=")) || [];
   const proc = spawn(process.execPath, [...nodeArgs, SERVER_ENTRY, variant], {
     stdio: ["ignore", "pipe", "inherit", "ipc"],
+    env: name ? { ...process.env, [name]: value.join("=") } : process.env,
   });
   const exited = new Promise<number | null>((res) => proc.once("exit", (code) => res(code)));
   const stdout = proc.stdout;
@@ -490,7 +495,7 @@ async function main(): Promise<void> {
     console.log(
       `A/B   (b')/(b) ${(alt.medianReqPerSec / b.medianReqPerSec).toFixed(3)} req/s; server ` +
         `${fmtNum(b.medianServerUsPerRequest)} -> ${fmtNum(alt.medianServerUsPerRequest)} µs/req ` +
-        `(BENCH_ALT_YAML ${JSON.stringify(process.env.BENCH_ALT_YAML ?? "")})`,
+        `(BENCH_ALT_YAML ${JSON.stringify(process.env.BENCH_ALT_YAML ?? "")}, BENCH_ALT_ENV ${JSON.stringify(process.env.BENCH_ALT_ENV ?? "")})`,
     );
   }
 

@@ -35,13 +35,7 @@ export function isMonitoringMutation(route: Pick<RouteOptions, "url" | "method">
 export function guardMonitoringMutations(app: FastifyInstance): void {
   app.addHook("onRoute", (route) => {
     if (!isMonitoringMutation(route)) return;
-    const own =
-      route.onRequest === undefined
-        ? []
-        : Array.isArray(route.onRequest)
-          ? route.onRequest
-          : [route.onRequest];
-    route.onRequest = [crossSiteGuard, ...own];
+    route.onRequest = [crossSiteGuard, ...[route.onRequest ?? []].flat()];
   });
 }
 
@@ -56,16 +50,9 @@ function crossSiteRefusal(req: FastifyRequest): TugError | undefined {
   const origin = req.headers.origin;
   if (typeof origin !== "string") return undefined;
   const host = req.headers.host;
-  let ok = false;
-  try {
-    ok = host !== undefined && new URL(origin).host === host;
-  } catch {
-    ok = false; // "null" or garbage: not this server
-  }
-  return ok
-    ? undefined
-    : new TugError(
-        "FORBIDDEN",
-        `Cross-site request refused: Origin ${origin.slice(0, 200)} is not this server (${host ?? "no Host"})`,
-      );
+  if (host !== undefined && URL.parse(origin)?.host === host) return undefined; // "null", garbage: not this server
+  return new TugError(
+    "FORBIDDEN",
+    `Cross-site request refused: Origin ${origin.slice(0, 200)} is not this server (${host ?? "no Host"})`,
+  );
 }
