@@ -316,8 +316,11 @@ describe("dashboard in a browser (development)", () => {
   }, 120_000);
 
   it("shows the SLOs' objective, budget and burn rates on Overview, and template trends as sparklines", async () => {
-    // The SLO recording rules' series, written into the store as a scrape would (the rules of
-    // monitoring/slo_rules.yml need minutes of traffic to say anything).
+    // The SLO recording rules' series, written into the store as a scrape of a source of their
+    // own would be (the rules of monitoring/slo_rules.yml need minutes of traffic to say
+    // anything). Their own source: staleness is per source, so the app's next scrape does not
+    // mark them stale (sharing the sampler's, they vanished whenever a scrape came before the
+    // page's first query: the timeout seen on a loaded machine).
     const engine = t.app.engine as NonNullable<TestApp["app"]["engine"]>;
     const base = ["service", "tug", "slo", "browser-test"];
     const series: Array<[string[], number]> = [
@@ -331,6 +334,7 @@ describe("dashboard in a browser (development)", () => {
     for (const [k, at] of [now - 10_000, now].entries())
       engine.ingest(
         {
+          source: "dashboard-browser-test",
           timeMs: at,
           ok: true,
           reset: false,
@@ -341,6 +345,12 @@ describe("dashboard in a browser (development)", () => {
         },
         engine.generation(),
       );
+    // The app's own scrape comes after them before the page asks (it used to mark them stale).
+    const after = encodeURIComponent(`timestamp(process_resident_memory_bytes) > ${now / 1000}`);
+    await waitFor("a scrape of the app after the SLO samples", async () => {
+      const r = await t.call("GET", `/monitoring/api/v1/query?query=${after}`);
+      return (r.body.data?.result ?? []).length > 0;
+    });
     const page = await browser.newPage();
     await page.goto(`${t.url}/monitoring/#/overview?range=5m`, { waitUntil: "domcontentloaded" });
     await page.waitForSelector('tr[data-slo="browser-test"]', WAIT);

@@ -28,7 +28,7 @@ import {
   SeriesStore,
   type Storage,
 } from "../tsdb/index.js";
-import type { ScrapeBatch, ScrapeResult } from "../tsdb/sampler.js";
+import { DEFAULT_SOURCE, type ScrapeBatch, type ScrapeResult } from "../tsdb/sampler.js";
 import {
   type AlertsMirror,
   EngineError,
@@ -147,10 +147,12 @@ export class EngineHost {
   private readonly testHooks: boolean;
   private readonly scrub: (text: string) => string;
   private readonly encoder = new TextEncoder();
-  /** Sampler ref → store series. */
-  private readonly refs = new Map<number, RefEntry>();
-  /** Sampler refs of the previous scrape (for staleness markers). */
-  private previous = new Set<number>();
+  /**
+   * Per scrape source (ScrapeBatch.source): its refs → store series, and the refs of its previous
+   * scrape. Staleness is per source, as Prometheus's is per target: a series missing from one
+   * source's scrape is stale; another source's series are not that scrape's business.
+   */
+  private readonly sources = new Map<string, { refs: Map<number, RefEntry>; previous: Set<number> }>();
   private statsTimer: NodeJS.Timeout | undefined;
   private lastMirror = "";
   private figures = { scrapesTotal: 0, samplesRejectedTotal: 0, staleMarkedTotal: 0 };
@@ -305,23 +307,26 @@ export class EngineHost {
   /** Stores one scrape: samples, staleness markers for the series gone since the last one, retention. */
   ingest(batch: ScrapeBatch): ScrapeResult {
     const result: ScrapeResult = { ok: batch.ok, appended: 0, rejected: 0, staleMarked: 0 };
-    if (batch.reset) {
-      // The sampler numbers its series afresh for a new engine (or its first scrape).
-      this.refs.clear();
-      this.previous = new Set();
+    const sourceName = batch.source ?? DEFAULT_SOURCE;
+    let source = this.sources.get(sourceName);
+    if (source === undefined || batch.reset) {
+      // A new source, or the sampler numbers its series afresh (a new engine, or its first scrape).
+      source = { refs: new Map(), previous: new Set() };
+      this.sources.set(sourceName, source);
     }
-    for (const ref of batch.forget) this.refs.delete(ref);
+    const { refs } = source;
+    for (const ref of batch.forget) refs.delete(ref);
     for (const d of batch.defs) {
       const obj: Record<string, string> = {};
       for (let i = 0; i + 1 < d.labels.length; i += 2) obj[d.labels[i] as string] = d.labels[i + 1] as string;
       const labels = labelsFromObject(obj);
-      this.refs.set(d.ref, { labels, key: labelsKey(labels), store: undefined });
+      refs.set(d.ref, { labels, key: labelsKey(labels), store: undefined });
     }
     const t = batch.timeMs;
     const current = new Set<number>();
     for (let i = 0; i < batch.refs.length; i++) {
       const ref = batch.refs[i] as number;
-      const e = this.refs.get(ref);
+      const e = refs.get(ref);
       if (!e) {
         result.rejected++;
         continue;
@@ -331,12 +336,12 @@ export class EngineHost {
       if (r) result.appended++;
       else result.rejected++;
     }
-    for (const ref of this.previous) {
+    for (const ref of source.previous) {
       if (current.has(ref)) continue;
-      const e = this.refs.get(ref);
+      const e = refs.get(ref);
       if (e && this.store.appendStale(e.key, t) === "ok") result.staleMarked++;
     }
-    this.previous = current;
+    source.previous = current;
     this.store.gc(t);
     this.figures.scrapesTotal++;
     this.figures.samplesRejectedTotal += result.rejected;

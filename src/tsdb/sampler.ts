@@ -29,7 +29,15 @@ export interface ScrapeBatch {
   /** This scrape's series and values, index for index. */
   refs: Int32Array;
   values: Float64Array;
+  /**
+   * What was scraped; refs and staleness markers are per source (the app's sampler leaves it
+   * out: DEFAULT_SOURCE). A series missing from a source's scrape is marked stale only there.
+   */
+  source?: string;
 }
+
+/** The source of the app's own sampler. */
+export const DEFAULT_SOURCE = "self";
 
 /** What one scrape did to the store (known only where the store is). */
 export interface ScrapeResult {

@@ -129,6 +129,41 @@ describe("Sampler", () => {
     expect(Array.from(kept?.values ?? []).some(isStaleMarker)).toBe(false);
   });
 
+  it("keeps staleness per source: the sampler's scrape leaves another source's series alone", async () => {
+    const registry = new Registry();
+    new Gauge({ name: "g", help: "g", registers: [registry] }).set(1);
+    const { engine, store, scrape } = sampling(registry);
+    await scrape(T0);
+    const other = (t: number, refs: number[]): ScrapeBatch => ({
+      source: "other",
+      timeMs: t,
+      ok: true,
+      reset: false,
+      defs: t === T0 + 1_000 ? [1, 2].map((ref) => ({ ref, labels: ["__name__", `o${ref}`] })) : [],
+      forget: [],
+      refs: Int32Array.from(refs),
+      values: Float64Array.from(refs.map((r) => r * 10)),
+    });
+    // The other source uses ref numbers the sampler also uses: refs are per source too.
+    expect(await engine.ingest(other(T0 + 1_000, [1, 2]))).toMatchObject({
+      appended: 2,
+      staleMarked: 0,
+    });
+    expect(await scrape(T0 + 5_000)).toMatchObject({ appended: 1, staleMarked: 0 });
+    // Its own scrape without o2 marks o2 stale, and only o2.
+    expect(await engine.ingest(other(T0 + 6_000, [1]))).toMatchObject({
+      staleMarked: 1,
+    });
+    // (read from the Float64Array itself: a stale marker is a NaN whose payload a copy may lose)
+    const values = (name: string) => {
+      const v = store.select([{ name: "__name__", type: "=", value: name }], 0, ALL)[0]?.values ?? [];
+      return Array.from({ length: v.length }, (_, i) => (isStaleMarker(v[i] as number) ? "stale" : v[i]));
+    };
+    expect(values("o1")).toEqual([10, 10]);
+    expect(values("o2")).toEqual([20, "stale"]);
+    expect(values("g")).toEqual([1, 1]);
+  });
+
   it("marks every series stale when a scrape fails, without rejecting", async () => {
     const registry = new Registry();
     let fail = false;
