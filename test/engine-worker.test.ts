@@ -266,10 +266,10 @@ describe("engine worker: the watchdog", () => {
     expect(stuck).toBeInstanceOf(EngineError);
     expect((stuck as EngineError).type).toBe("timeout");
     expect(performance.now() - t0).toBeLessThan(5_000);
-    // Each wait has its own limit under the test's, so a failure names the step. At least one
-    // restart: with this test's 300 ms grace, a replacement worker that a loaded machine keeps
-    // busy past two heartbeats may be replaced once more (it timed out at 30 s in one of five
-    // busy-machine CI runs, session 8, waiting for exactly one).
+    // Each wait has its own limit under the test's, so a failure names the step: it timed out at
+    // 30 s, with no word of which wait, in one of five busy-machine CI runs (session 8). At least
+    // one restart: with this test's 300 ms grace, a replacement worker that a loaded machine keeps
+    // busy past two heartbeats may be replaced once more, and exactly one would then never come.
     await until(
       "the restart to be counted",
       async () =>
