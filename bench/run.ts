@@ -230,9 +230,8 @@ async function verifyInstrumentation(variant: Variant, ready: ChildReady, served
     }
     return "no metrics endpoint (404)";
   }
-  const [path, metric] = isMonitored(variant)
-    ? ["/monitoring/metrics", "http_request_duration_seconds_count"]
-    : ["/metrics", "http_request_duration_seconds_count"];
+  const path = isMonitored(variant) ? "/monitoring/metrics" : "/metrics";
+  const metric = "http_request_duration_seconds_count";
   const { status, text } = await get(path);
   if (status !== 200) throw new Error(`${variant}: GET ${path} answered ${status}`);
   const count = sample(text, metric, route);

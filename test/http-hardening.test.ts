@@ -25,6 +25,7 @@ import { accessLogger } from "../src/logs/access.js";
 import { createLogger, plainFileSink } from "../src/logs/logger.js";
 import { createMetrics, type Metrics } from "../src/metrics/index.js";
 import { startTestApp, type TestApp } from "./support/app.js";
+import { parseHttpResponse, type RawResponse } from "./support/raw-http.js";
 
 interface Own {
   app: FastifyInstance;
@@ -126,15 +127,6 @@ async function startOwn(
   };
 }
 
-interface RawResponse {
-  status: number;
-  headers: Record<string, string>;
-  text: string;
-  body: any;
-  /** Interim responses seen first (e.g. 100). */
-  interim: number[];
-}
-
 /** Sends `data` as it is on a fresh connection and reads the response until the server closes. */
 function raw(port: number, data: string | Buffer, opts: { halfClose?: boolean } = {}): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
@@ -153,37 +145,12 @@ function raw(port: number, data: string | Buffer, opts: { halfClose?: boolean } 
     socket.on("error", () => undefined);
     socket.on("close", () => {
       clearTimeout(timer);
-      resolve(parseResponse(Buffer.concat(chunks).toString("latin1")));
+      resolve(parseHttpResponse(Buffer.concat(chunks).toString("latin1")));
     });
     socket.write(data, () => {
       if (opts.halfClose) socket.end();
     });
   });
-}
-
-function parseResponse(text: string): RawResponse {
-  const interim: number[] = [];
-  let rest = text;
-  for (;;) {
-    const end = rest.indexOf("\r\n\r\n");
-    const head = end === -1 ? rest : rest.slice(0, end);
-    const [statusLine = "", ...headerLines] = head.split("\r\n");
-    const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(statusLine)?.[1] ?? 0);
-    const headers: Record<string, string> = {};
-    for (const l of headerLines) {
-      const i = l.indexOf(":");
-      if (i > 0) headers[l.slice(0, i).trim().toLowerCase()] = l.slice(i + 1).trim();
-    }
-    const body = end === -1 ? "" : rest.slice(end + 4);
-    if (status >= 100 && status < 200) {
-      interim.push(status);
-      rest = body;
-      continue;
-    }
-    let parsed: unknown = body;
-    if ((headers["content-type"] ?? "").includes("json") && body) parsed = JSON.parse(body);
-    return { status, headers, text: body, body: parsed, interim };
-  }
 }
 
 /** Polls until `probe` gives a value (not undefined/false), or fails after 20 s naming `what`. */

@@ -20,22 +20,49 @@ export interface RawResponse {
   status: number;
   /** Header names lower-cased. */
   headers: Record<string, string>;
-  body: string;
+  /** The body as received. */
+  text: string;
+  /** The body, parsed when it is JSON. */
+  body: any;
+  /** Interim responses seen first (e.g. 100). */
+  interim: number[];
 }
 
-/** Parses one HTTP/1.1 response read to the end of its connection. */
+/**
+ * Parses what an HTTP/1.1 server wrote on a connection read to its end, interim responses
+ * (1xx) first. Whatever is not HTTP gives status 0 (a test of malformed input may expect that).
+ */
+export function parseHttpResponse(text: string): RawResponse {
+  const interim: number[] = [];
+  let rest = text;
+  for (;;) {
+    const end = rest.indexOf("\r\n\r\n");
+    const head = end === -1 ? rest : rest.slice(0, end);
+    const [statusLine = "", ...headerLines] = head.split("\r\n");
+    const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(statusLine)?.[1] ?? 0);
+    const headers: Record<string, string> = {};
+    for (const l of headerLines) {
+      const i = l.indexOf(":");
+      if (i > 0) headers[l.slice(0, i).trim().toLowerCase()] = l.slice(i + 1).trim();
+    }
+    const body = end === -1 ? "" : rest.slice(end + 4);
+    if (status >= 100 && status < 200) {
+      interim.push(status);
+      rest = body;
+      continue;
+    }
+    let parsed: unknown = body;
+    if ((headers["content-type"] ?? "").includes("json") && body) parsed = JSON.parse(body);
+    return { status, headers, text: body, body: parsed, interim };
+  }
+}
+
+/** As parseHttpResponse, but what is not a whole HTTP/1.1 response is an error naming it. */
 export function parseRawResponse(raw: string): RawResponse {
-  const headEnd = raw.indexOf("\r\n\r\n");
-  if (!raw.startsWith("HTTP/1.1 ") || headEnd < 0) {
+  if (!raw.startsWith("HTTP/1.1 ") || !raw.includes("\r\n\r\n")) {
     throw new Error(`not an HTTP/1.1 response: ${JSON.stringify(raw.slice(0, 80))}`);
   }
-  const [statusLine, ...lines] = raw.slice(0, headEnd).split("\r\n");
-  const headers: Record<string, string> = {};
-  for (const line of lines) {
-    const colon = line.indexOf(":");
-    if (colon > 0) headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
-  }
-  return { status: Number((statusLine as string).slice(9, 12)), headers, body: raw.slice(headEnd + 4) };
+  return parseHttpResponse(raw);
 }
 
 /** Sends `count` copies of `req` to `base` (http://host:port) at once; resolves with every response. */
