@@ -19,12 +19,14 @@ import { Worker } from "node:worker_threads";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type ChildApp, startChildApp } from "./support/child.js";
 import { rawRequests } from "./support/raw-http.js";
+import { waitFor } from "./support/wait.js";
 
 const TOKEN = "abuse-suite-token-0123456789abcdef";
 const RSS_BOUND_MB = 1200;
 const API_P99_MS = 50;
 const LIVE_P99_MS = 100;
-const COLD_P99_MS = 1000;
+/** The cold burst's own bound: all of its 100 requests served within this (80-110 ms at load ~1). */
+const COLD_BURST_MS = 1000;
 const CEILING_MS = 400;
 /** The probes' p99 with no attack, measured once before the attacks (see the cold-start test). */
 const quiet = { api: 0, live: 0 };
@@ -149,23 +151,20 @@ async function underAttack<T>(attack: () => Promise<T>): Promise<{ result: T; pr
   return { result, probe: await finished };
 }
 
-function expectUnharmed(probe: Probe, what: string, p99Ms?: number) {
-  const summary = `${what}: api p99 ${pct(probe.api, 99).toFixed(1)} ms (n=${probe.api.length}), live p99 ${pct(
-    probe.live,
-    99,
-  ).toFixed(
-    1,
-  )} ms max ${Math.max(...probe.live).toFixed(1)} ms, rss max ${probe.rssMaxMb.toFixed(0)} MB; bounds api ${(
-    p99Ms ?? apiBound()
-  ).toFixed(
-    0,
-  )} ms, live ${(p99Ms ?? liveBound()).toFixed(0)} ms (quiet p99 api ${quiet.api.toFixed(1)}, live ${quiet.live.toFixed(1)})`;
+function expectUnharmed(probe: Probe, what: string, bounds = { api: apiBound(), live: liveBound() }) {
+  const api = pct(probe.api, 99);
+  const live = pct(probe.live, 99);
+  const summary =
+    `${what}: api p99 ${api.toFixed(1)} ms (n=${probe.api.length}), live p99 ${live.toFixed(1)} ms ` +
+    `max ${Math.max(...probe.live).toFixed(1)} ms, rss max ${probe.rssMaxMb.toFixed(0)} MB; ` +
+    `bounds api ${bounds.api.toFixed(0)} ms, live ${bounds.live.toFixed(0)} ms ` +
+    `(quiet p99 api ${quiet.api.toFixed(1)}, live ${quiet.live.toFixed(1)})`;
   console.log(summary);
   expect(probe.api.length, summary).toBeGreaterThan(0);
   expect(new Set(probe.apiStatuses), summary).toEqual(new Set([200]));
   expect(new Set(probe.liveStatuses), summary).toEqual(new Set([200]));
-  expect(pct(probe.api, 99), summary).toBeLessThan(p99Ms ?? apiBound());
-  expect(pct(probe.live, 99), summary).toBeLessThan(p99Ms ?? liveBound());
+  expect(api, summary).toBeLessThan(bounds.api);
+  expect(live, summary).toBeLessThan(bounds.live);
   expect(probe.rssMaxMb, summary).toBeLessThan(RSS_BOUND_MB);
 }
 
@@ -243,18 +242,30 @@ describe("abuse suite: the API and its probes are unharmed by hostile monitoring
       ).flat(),
     );
     expect(result.every((r) => r.status === 200)).toBe(true);
-    console.log(
-      `cold burst: p99 ${pct(
-        result.map((r) => r.ms),
-        99,
-      ).toFixed(1)} ms`,
+    // Each third is timed to its last response (rawRequests answers a batch at once), so this is
+    // how long the server took to serve the burst.
+    const burstMs = pct(
+      result.map((r) => r.ms),
+      99,
     );
-    expect(
-      pct(
-        result.map((r) => r.ms),
-        99,
-      ),
-    ).toBeLessThan(2_000);
+    console.log(`cold burst: served in ${burstMs.toFixed(1)} ms`);
+    expect(burstMs).toBeLessThan(COLD_BURST_MS);
+    // Scrapes are bounded in renders (metrics.scrapeRendersPerSecond, default 5 a second): most of
+    // the 33 got a render made for another. Read from the first render made after the burst.
+    const scrapes = await waitFor("a scrape rendered after the burst", async () => {
+      const r = await mon("/monitoring/metrics");
+      const text = await r.text();
+      if (r.headers.get("x-tug-render-age-ms") !== null) return undefined;
+      const count = (render: string) =>
+        Number(new RegExp(`^metrics_scrapes_total\\{render="${render}"\\} (\\S+)$`, "m").exec(text)?.[1]);
+      return { fresh: count("fresh"), reused: count("reused") };
+    });
+    console.log(
+      `cold burst: of 33 scrapes ${scrapes.fresh} rendered, the others answered with the last render`,
+    );
+    expect(scrapes.fresh).toBeGreaterThanOrEqual(1);
+    expect(scrapes.fresh).toBeLessThanOrEqual(5 + Math.ceil((5 * burstMs) / 1000));
+    expect(scrapes.reused).toBeGreaterThanOrEqual(33 - scrapes.fresh);
     // What must survive every attack below.
     const act = await json(
       await fetch(`${app.base}/api/v1/activities`, {
@@ -285,13 +296,6 @@ describe("abuse suite: the API and its probes are unharmed by hostile monitoring
       body: JSON.stringify([{ labels: { alertname: before.alertName, severity: "info" } }]),
     });
     expect(posted.status).toBe(200);
-    // The burst is itself 100 requests on fresh connections at once: the server works through
-    // them in turn, so a probe that lands behind them waits for all of it (its own p99 160-220 ms
-    // at load ~1 in session 8, the same after five warm-up requests of each kind, so it is not
-    // first-run compilation). Of that, the 33 renders of /monitoring/metrics are ~75 ms: ~2.3 ms
-    // of main-thread CPU each (prom-client's formatting ~0.7, its default collectors, GC). So its
-    // bounds are its own: every request and probe answered, probes p99 under COLD_P99_MS.
-    expectUnharmed(probe, "cold burst", COLD_P99_MS);
     // The machine's own noise, once the process is warm: the same probes with no attack.
     const calm = await underAttack(async () => {
       for (let i = 0; i < 100; i++) await (await fetch(`${app.base}/monitoring/health/ready`)).arrayBuffer();
@@ -299,6 +303,18 @@ describe("abuse suite: the API and its probes are unharmed by hostile monitoring
     quiet.api = pct(calm.probe.api, 99);
     quiet.live = pct(calm.probe.live, 99);
     console.log(`quiet: api p99 ${quiet.api.toFixed(1)} ms, live p99 ${quiet.live.toFixed(1)} ms`);
+    // The burst is itself 100 requests on fresh connections at once, two thirds of them the API's
+    // own (a profile and a list, from SQLite): the server works through them in turn, so a probe
+    // that lands behind them waits for them, whatever monitoring does. Those 67 cost the app
+    // ~35-50 ms of its main thread here (100 on a bare Fastify with one route: ~15 ms); the
+    // scrapes' share is their ~5 renders (~2.5 ms each). So the probes are held to the common
+    // bounds, or, where it is longer, to the burst's own time plus a probe's (2 x quiet + 25, as
+    // the loaded-machine margin above): served in their turn, never behind anything but the burst.
+    const inTurn = burstMs + Math.max(2 * quiet.api, 2 * quiet.live) + 25;
+    expectUnharmed(probe, "cold burst", {
+      api: Math.max(apiBound(), inTurn),
+      live: Math.max(liveBound(), inTurn),
+    });
   });
 
   it("count_over_time(vector(1)[1d:1ms]) ends in 422 (too many samples) or 503 (timeout) without stalling anything", async () => {

@@ -86,6 +86,46 @@ describe("monitoring endpoints (development, no token)", () => {
   });
 });
 
+describe("scrape budget (metrics.scrapeRendersPerSecond)", () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp({}, { yaml: "metrics:\n  scrapeRendersPerSecond: 2\n" });
+  });
+  afterAll(() => t?.close());
+
+  it("answers scrapes past the budget with the last render, says how old, and counts both kinds", async () => {
+    // Six at once: the budget holds two renders, so four get the second render.
+    const all = await Promise.all(Array.from({ length: 6 }, () => t.call("GET", "/monitoring/metrics")));
+    expect(all.map((r) => r.status)).toEqual([200, 200, 200, 200, 200, 200]);
+    const reused = all.filter((r) => r.headers.get("x-tug-render-age-ms") !== null);
+    expect(reused.length).toBeGreaterThanOrEqual(4);
+    for (const r of reused) {
+      expect(Number(r.headers.get("x-tug-render-age-ms"))).toBeLessThanOrEqual(1000);
+      expect(r.headers.get("content-type")).toContain("text/plain; version=0.0.4");
+      expect(r.body).toContain("# TYPE http_requests_total counter");
+    }
+    // A render given again is byte for byte a render made earlier in the burst.
+    const fresh = new Set(all.filter((r) => !reused.includes(r)).map((r) => r.body as string));
+    for (const r of reused) expect(fresh.has(r.body as string)).toBe(true);
+    // Once the budget has refilled, a scrape is rendered and counts what happened since.
+    let polledReused = 0;
+    const text = await until("a render of its own", async () => {
+      const r = await t.call("GET", "/monitoring/metrics");
+      if (r.headers.get("x-tug-render-age-ms") === null) return r.body as string;
+      polledReused++;
+      return undefined;
+    });
+    const count = (render: string) =>
+      Number(
+        seriesOf(text, "metrics_scrapes_total")
+          .find((l) => l.includes(`render="${render}"`))
+          ?.split(" ")[1],
+      );
+    expect(count("reused")).toBe(reused.length + polledReused);
+    expect(count("fresh")).toBeGreaterThanOrEqual(6 - reused.length);
+  });
+});
+
 describe("monitoring endpoints outside development", () => {
   const token = randomBytes(24).toString("hex");
   let t: TestApp;

@@ -103,6 +103,7 @@ export const monitoringEndpoints: AppCapability = {
       deployment: () => ctx.deployments?.monitor.status() ?? null,
       // monitoring/slo_rules.yml's tug_slo_* recordings, by one query in the engine worker
       slo: engine ? () => sloStatus(engine) : undefined,
+      scrapeRendersPerSecond: config.metrics.scrapeRendersPerSecond,
     });
     return [];
   },

@@ -19,6 +19,7 @@ import {
   OPENMETRICS_CONTENT_TYPE,
   PROMETHEUS_CONTENT_TYPE,
   renderOpenMetrics,
+  ScrapeBudget,
   wantsOpenMetrics,
 } from "../metrics/index.js";
 import { monitoringAuth } from "./auth.js";
@@ -45,7 +46,12 @@ export interface MonitoringRoutesOptions {
   deployment?: (() => Record<string, unknown> | null) | undefined;
   /** Each SLO's objective, remaining budget and burn rates, read through the engine; undefined when it is off. */
   slo?: (() => Promise<unknown>) | undefined;
+  /** Renders of /monitoring/metrics allowed per second (src/metrics/scrape-budget.ts); 0: no bound. */
+  scrapeRendersPerSecond: number;
 }
+
+/** The oldest render a scrape past the budget is answered with. */
+const SCRAPE_MAX_AGE_MS = 1000;
 
 /** Probes stay open whatever the token: Kubernetes cannot send one. */
 export const OPEN_MONITORING_ROUTES = new Set(["/monitoring/health/live", "/monitoring/health/ready"]);
@@ -143,14 +149,24 @@ export async function monitoringRoutes(app: FastifyInstance, opts: MonitoringRou
     return opts.debugInfo();
   });
 
+  // A render is scrubbed and encoded once (a Buffer passes the onSend scrub above untouched), so a
+  // scrape answered with the last render costs only its connection and the write.
+  const budget = new ScrapeBudget<Buffer>({
+    perSecond: opts.scrapeRendersPerSecond,
+    maxAgeMs: SCRAPE_MAX_AGE_MS,
+  });
+  const { scrapes } = opts.metrics;
   app.get("/monitoring/metrics", async (req, reply) => {
     reply.header("cache-control", NO_STORE);
-    if (wantsOpenMetrics(req.headers.accept)) {
-      reply.type(OPENMETRICS_CONTENT_TYPE);
-      return renderOpenMetrics(registry);
-    }
-    reply.type(PROMETHEUS_CONTENT_TYPE);
-    return registry.metrics();
+    const om = wantsOpenMetrics(req.headers.accept);
+    reply.type(om ? OPENMETRICS_CONTENT_TYPE : PROMETHEUS_CONTENT_TYPE);
+    const { body, fresh, ageMs } = await budget.serve(om ? "openmetrics" : "text", async () =>
+      Buffer.from(opts.scrub(await (om ? renderOpenMetrics(registry) : registry.metrics()))),
+    );
+    scrapes.inc({ render: fresh ? "fresh" : "reused" });
+    // Past the budget the answer is the last render: say how old its values are (under 1 s).
+    if (!fresh) reply.header("x-tug-render-age-ms", ageMs.toFixed(1));
+    return body;
   });
 
   app.get("/monitoring/metrics/json", async (_req, reply) => {

@@ -19,6 +19,7 @@ export {
 export { OVERFLOW_LABEL_VALUE } from "./guard.js";
 export { HttpMetrics, UNMATCHED_ROUTE } from "./http.js";
 export { bucketQuantile } from "./quantile.js";
+export { ScrapeBudget, type ScrapeBudgetOptions } from "./scrape-budget.js";
 export { MetricsSummary } from "./summary.js";
 export { SystemMetrics } from "./system.js";
 export { UserActivityMonitor } from "./users.js";
@@ -45,6 +46,8 @@ export interface Metrics {
   system: SystemMetrics;
   users: UserActivityMonitor;
   custom: MetricsCollector;
+  /** Scrapes of /monitoring/metrics by how they were answered (scrape-budget.ts). */
+  scrapes: Counter<"render">;
 }
 
 export function createMetrics(opts: MetricsOptions): Metrics {
@@ -55,6 +58,13 @@ export function createMetrics(opts: MetricsOptions): Metrics {
     labelNames: ["metric"],
     registers: [registry],
   });
+  const scrapes = new Counter({
+    name: "metrics_scrapes_total",
+    help: "Scrapes of /monitoring/metrics: render=fresh rendered for the scrape, render=reused answered with the last render (at most 1 s old) past metrics.scrapeRendersPerSecond",
+    labelNames: ["render"],
+    registers: [registry],
+  });
+  for (const render of ["fresh", "reused"]) scrapes.inc({ render }, 0);
   if (opts.defaultMetrics) collectDefaultMetrics({ register: registry });
   const max = opts.maxSeriesPerMetric;
   return {
@@ -64,5 +74,6 @@ export function createMetrics(opts: MetricsOptions): Metrics {
     system: new SystemMetrics(registry, opts.systemPaths, opts.systemSampleIntervalMs, opts.timers),
     users: new UserActivityMonitor(registry, max, overflow, opts.now, opts.logger),
     custom: new MetricsCollector(registry, max, overflow, opts.logger),
+    scrapes,
   };
 }

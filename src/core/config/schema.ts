@@ -400,6 +400,15 @@ const settingsSchema = z.strictObject({
         .max(3600)
         .default(300)
         .describe("Window of the rates and percentiles in /monitoring/metrics/json"),
+      scrapeRendersPerSecond: z
+        .number()
+        .int()
+        .min(0)
+        .max(1000)
+        .default(5)
+        .describe(
+          "Renders of /monitoring/metrics allowed per second; scrapes past it get the last render (at most 1 s old); 0: no bound",
+        ),
     })
     .prefault({}),
   health: z
