@@ -15,8 +15,9 @@ import { performance } from "node:perf_hooks";
  *   `maxAgeMs` old: the values a scrape that much earlier would have read. Counters and
  *   histograms are cumulative, so nothing is lost; the next render carries everything since.
  *   The answer says so (the caller sets a header and counts it);
- * - with no render that recent it renders anyway, so no scraper ever reads older values and a
- *   sustained flood gets `perSecond` renders plus one per `maxAgeMs`.
+ * - with no render that recent it renders anyway (a render owed against the budget), so no
+ *   scraper ever reads older values; a sustained flood gets about `perSecond` renders a second,
+ *   and at least one per `maxAgeMs`.
  *
  * Counted in renders rather than measured in milliseconds, so that whether a scrape is rendered
  * does not depend on how busy the machine is: a Prometheus, a Grafana and a person with curl
