@@ -8,11 +8,9 @@
 // held fail with 503 "unavailable", and its in-memory store is lost (logged and counted).
 
 import { readFileSync } from "node:fs";
-import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
-import { pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
 import type { AlertChange, PostableAlert } from "../alerts/rules/index.js";
+import { workerUrl } from "../core/worker-url.js";
 import { DEFAULT_RETENTION_MS } from "../tsdb/index.js";
 import type { ScrapeBatch, ScrapeResult } from "../tsdb/sampler.js";
 import { EngineEvents } from "./events.js";
@@ -78,20 +76,6 @@ interface Task {
 }
 
 const SLOTS = 64;
-
-/**
- * Where the worker's code is. From a checkout (this module's URL ends in .ts: tsx, vitest) a
- * bootstrap registers tsx in the worker, then imports worker.ts; compiled (dist/) it is worker.js.
- */
-function workerEntry(): URL {
-  const here = import.meta.url;
-  if (!here.endsWith(".ts")) return new URL("./worker.js", here);
-  const tsxDir = dirname(createRequire(here).resolve("tsx/package.json"));
-  const tsxApi = pathToFileURL(join(tsxDir, "dist/esm/api/index.mjs")).href;
-  const target = new URL("./worker.ts", here).href;
-  const code = `import { register } from ${JSON.stringify(tsxApi)};\nregister();\nawait import(${JSON.stringify(target)});\n`;
-  return new URL(`data:text/javascript,${encodeURIComponent(code)}`);
-}
 
 /** Linux's clock ticks per second for /proc times (USER_HZ; 100 on every mainstream architecture). */
 const USER_HZ = 100;
@@ -294,7 +278,7 @@ export class EngineClient implements Engine {
       settings: { ...this.opts.settings, testHooks: this.opts.testHooks ?? false },
       cancel: this.flags.buffer as SharedArrayBuffer,
     };
-    const w = new Worker(workerEntry(), {
+    const w = new Worker(workerUrl(import.meta.url, "worker"), {
       workerData: data,
       resourceLimits: { maxOldGenerationSizeMb: this.opts.memoryLimitMb },
     });
