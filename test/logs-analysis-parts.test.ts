@@ -317,3 +317,27 @@ describe("AnomalyDetector daily cycle", () => {
     expect(() => new AnomalyDetector({ seasonal: -1 })).toThrow(RangeError);
   });
 });
+
+describe("LogAnalyzer.tapSame (access lines sent to the log thread as parts)", () => {
+  it("counts a line given again as the lines it stands for would be counted", () => {
+    const now = Date.UTC(2026, 11, 7, 10, 0, 0);
+    const make = () => new LogAnalyzer({ anomalies: { score: () => 0 }, now: () => now });
+    const line = (i: number, level: string, status: number) =>
+      `{"level":"${level}","time":"2026-12-07T10:00:00.000Z","pid":1,"reqId":"r-${i}","event":"access","method":"GET","route":"/a","url":"/a?i=${i}","statusCode":${status},"durationMs":0.4,"msg":"${status < 400 ? "request completed" : "request rejected"}"}\n`;
+    const each = make();
+    const same = make();
+    for (let i = 0; i < 50; i++) {
+      const [level, status] = i % 5 === 0 ? ["WARN", 404] : ["INFO", 200];
+      each.tap(line(i, level, status));
+      // The first line of each level whole, the rest as that first line given again.
+      if (i < 2) same.tap(line(i, level, status));
+      else same.tapSame(line(i % 5 === 0 ? 0 : 1, level, status));
+    }
+    each.drain();
+    same.drain();
+    expect(same.counts()).toEqual(each.counts());
+    expect(same.counts()).toMatchObject({ lines: 50, levels: { info: 40, warn: 10 } });
+    const summary = (a: LogAnalyzer) => a.patterns({ limit: 10 }).map((p) => [p.template, p.count, p.level]);
+    expect(summary(same)).toEqual(summary(each));
+  });
+});

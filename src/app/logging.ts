@@ -7,7 +7,7 @@ import { readFileSync } from "node:fs";
 import type { Config } from "../core/config/index.js";
 import { type AppLogger, createLogger, type FileSink } from "../logs/logger.js";
 import { secretValues } from "../logs/redact.js";
-import { createRotatingFile } from "../logs/rotation.js";
+import { createLogThread } from "../logs/thread/index.js";
 import type { AppCapability } from "./context.js";
 
 function packageVersion(): string {
@@ -21,16 +21,23 @@ function packageVersion(): string {
   }
 }
 
-/** The log file of `log.*`: rotated by size and day, kept by count and age, gzipped. */
-function rotatingFileSink(config: Config): FileSink {
+/**
+ * The log file of `log.*`: rotated by size and day, kept by count and age, gzipped; written by
+ * the log thread (src/logs/thread), which also writes the JSON lines of `stdout` when asked to.
+ */
+function logThreadSink(config: Config, secrets: string[], stdout: boolean): FileSink {
   const r = config.log.rotation;
-  return createRotatingFile({
-    filePath: config.log.filePath,
-    maxSizeBytes: r.maxSizeBytes,
-    daily: r.daily,
-    maxFiles: r.maxFiles,
-    maxAgeDays: r.maxAgeDays,
-    compress: r.compress,
+  return createLogThread({
+    rotation: {
+      filePath: config.log.filePath,
+      maxSizeBytes: r.maxSizeBytes,
+      daily: r.daily,
+      maxFiles: r.maxFiles,
+      maxAgeDays: r.maxAgeDays,
+      compress: r.compress,
+    },
+    stdout,
+    secrets,
     onError: (err) => process.stderr.write(`tug: log file error: ${err.message}\n`),
   });
 }
@@ -59,18 +66,22 @@ export const logging: AppCapability = {
         flushSync: () => given.flush(),
       };
     } else {
+      const pretty =
+        config.log.pretty === "always" ||
+        (config.log.pretty === "auto" &&
+          Boolean(process.stdout.isTTY) &&
+          config.environment === "development");
       appLogger = createLogger({
         level: config.log.level,
         stdout: config.log.stdout,
-        pretty:
-          config.log.pretty === "always" ||
-          (config.log.pretty === "auto" &&
-            Boolean(process.stdout.isTTY) &&
-            config.environment === "development"),
-        file: opts.fileSink ? opts.fileSink(config) : rotatingFileSink(config),
+        pretty,
+        file: opts.fileSink
+          ? opts.fileSink(config)
+          : logThreadSink(config, secrets, config.log.stdout && !pretty),
         secrets,
         // Lines written before the analysis exists (the first start-up lines) are not analysed.
         tap: (line) => ctx.logAnalysis?.analyzer.tap(line),
+        tapSame: (line) => ctx.logAnalysis?.analyzer.tapSame(line),
       });
     }
     const logger = appLogger.logger;

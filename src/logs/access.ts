@@ -18,34 +18,6 @@ const MESSAGES: Record<LineLevel, string> = {
   error: "request failed",
 };
 
-/** JSON of methods and route templates: a few dozen distinct values, quoted once each. */
-const quoted = new Map<string, string>();
-function quote(s: string): string {
-  let q = quoted.get(s);
-  if (q === undefined) {
-    q = JSON.stringify(s);
-    // Bounded whatever reaches here (routes and methods are, but this must not be the leak).
-    if (quoted.size < 1000) quoted.set(s, q);
-  }
-  return q;
-}
-
-/**
- * JSON.stringify of a string, without its setup cost for the common URL that needs no escaping:
- * no control character, quote, backslash or surrogate (JSON.stringify escapes lone ones).
- */
-function jsonString(s: string): string {
-  if (s.length > 256) return JSON.stringify(s);
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 0x20 || c === 0x22 || c === 0x5c || (c >= 0xd800 && c <= 0xdfff)) return JSON.stringify(s);
-  }
-  return `"${s}"`;
-}
-
-/** A number as pino writes one: non-finite values are null. */
-const num = (n: number) => (Number.isFinite(n) ? String(n) : "null");
-
 /**
  * One access line per request: method, route, URL as received (secrets redacted), status,
  * duration, bytes and (through the request's child logger) the request id. Successful requests
@@ -53,10 +25,11 @@ const num = (n: number) => (Number.isFinite(n) ? String(n) : "null");
  * sampled. Requests Fastify never routed (HTTP parse errors, malformed URLs) come here too,
  * from src/http/errors.ts, so every request answered has its line.
  *
- * With the app's logger (src/logs/logger.ts) the line is serialized here and written through its
- * LineWriter: the same bytes as `req.log.info({...}, msg)`, for about a fifth of the CPU
- * (bench/access-line.ts). Its free-form values, the URL and the request's bindings, go through
- * the logger's secret scrubber; the rest are numbers, a known method and a route template.
+ * With the app's logger (src/logs/logger.ts) the line goes through its LineWriter: the same bytes
+ * as `req.log.info({...}, msg)`, for about a fifth of the CPU (bench/access-line.ts), and with the
+ * log thread (src/logs/thread) built there from its parts. Its free-form values, the URL and the
+ * request's bindings, go through the logger's secret scrubber; the rest are numbers, a known
+ * method and a route template.
  */
 export function accessLogger(opts: AccessLogOptions) {
   const random = opts.random ?? Math.random;
@@ -83,12 +56,7 @@ export function accessLogger(opts: AccessLogOptions) {
     const bytes = length === undefined ? undefined : Number(length);
     const writer = lineWriterOf(log);
     if (writer) {
-      // The logger's scrubber does what redactUrl does, and censors the configured secrets too.
-      const fields =
-        `,"event":"access","method":${quote(req.method)},"route":${quote(route)}` +
-        `,"url":${jsonString(writer.scrub(url))},"statusCode":${num(statusCode)}` +
-        `,"durationMs":${num(durationMs)}${bytes === undefined ? "" : `,"bytes":${num(bytes)}`}`;
-      writer.write(log, level, fields, MESSAGES[level]);
+      writer.access(log, level, MESSAGES[level], req.method, route, url, statusCode, durationMs, bytes);
       return;
     }
     // Any other logger (a test's, a caller's own): the same line through pino.

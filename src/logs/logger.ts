@@ -1,5 +1,6 @@
 import pino, { type Logger } from "pino";
 import pinoPretty from "pino-pretty";
+import { accessPiece, accessTail, isoTimeFormatter } from "./access-line.js";
 import { createScrubber, redactFields } from "./redact.js";
 
 const { chindingsSym, endSym, lsCacheSym, messageKeySym, streamSym } = pino.symbols;
@@ -13,6 +14,24 @@ export interface FileSink {
   /** Write out what is buffered before the process exits (no async work left to run). */
   flushSync?(): void;
   close(): Promise<void>;
+  /** This sink writes every line to standard output too (the logger then adds no JSON stdout of its own). */
+  stdout?: boolean;
+  /**
+   * Takes an access line as its parts instead of its text (the log thread, src/logs/thread):
+   * the constant texts (level prefix, method and route, message ending), then the values.
+   * False, taking nothing, when it cannot now: the line is then written as text.
+   */
+  access?(
+    prefix: string,
+    fields: string,
+    ending: string,
+    statusCode: number,
+    timeMs: number,
+    durationMs: number,
+    bytes: number | undefined,
+    chindings: string,
+    url: string,
+  ): boolean;
 }
 
 export interface LoggerOptions {
@@ -30,6 +49,12 @@ export interface LoggerOptions {
   secrets?: ReadonlyArray<string | undefined>;
   /** Sees every line as written (after redaction); must return at once (the log analysis tap). */
   tap?: (line: string) => void;
+  /**
+   * Sees an access line sent to the log thread as its parts (info and warn only): given as an
+   * earlier line of the same level, method and route, whose level and message are this one's.
+   * Without it, `tap` gets that line.
+   */
+  tapSame?: (line: string) => void;
 }
 
 export interface AppLogger {
@@ -42,49 +67,39 @@ export interface AppLogger {
   flushSync(): void;
 }
 
-/**
- * pino's ISO timestamp (`,"time":"…"`): `toISOString()` (a printf inside V8) cost ~0.7 µs a
- * line, a fifth of an access line, so the date and time are formatted once per second and the
- * milliseconds appended. Same text as pino.stdTimeFunctions.isoTime (tested).
- */
-let lastSecond = Number.NaN;
-let secondPrefix = "";
-let lastTimeMs = Number.NaN;
-let lastTime = "";
+const mainIsoTime = isoTimeFormatter();
+/** pino's ISO timestamp member (`,"time":"…"`) of now, formatted once per second (see access-line.ts). */
 export function isoTime(): string {
-  const ms = Date.now();
-  if (ms !== lastTimeMs) {
-    lastTimeMs = ms;
-    const second = Math.floor(ms / 1000);
-    if (second !== lastSecond) {
-      lastSecond = second;
-      // "2026-12-06T18:19:32." (the date of a negative or five-digit year is longer: cut at the dot)
-      const iso = new Date(second * 1000).toISOString();
-      secondPrefix = `,"time":"${iso.slice(0, iso.lastIndexOf(".") + 1)}`;
-    }
-    const frac = ms - second * 1000;
-    lastTime = `${secondPrefix}${frac < 10 ? "00" : frac < 100 ? "0" : ""}${frac}Z"`;
-  }
-  return lastTime;
+  return mainIsoTime(Date.now());
 }
 
 /** The levels a preformatted line is written at. */
 export type LineLevel = "info" | "warn" | "error";
 
 /**
- * Writes lines whose fields are serialized by the caller (the access line, one per request)
- * through the logger's own destination: the same bytes pino would write for
- * `log[level](fields, msg)`, without pino's per-field serialization or the whole-line scrub.
+ * Writes access lines (one per request) through the logger's own destination: the same bytes
+ * pino would write for `log[level]({event: "access", …}, msg)`, without pino's per-field
+ * serialization or the whole-line scrub; with the log thread (src/logs/thread), as parts that
+ * the thread makes into that line.
  */
 export interface LineWriter {
-  /** The logger's secret scrubber, for the free-form values of the caller's fields. */
+  /** The logger's secret scrubber. */
   scrub(text: string): string;
   /**
-   * `fields` is `,"key":value…`, valid JSON members whose free-form values went through `scrub`
-   * and whose keys are not sensitive (`formatters.log` does not see them). The child logger's
-   * bindings are scrubbed here; level, time and bindings are pino's own.
+   * `url` is cut to its logged length but not scrubbed; the child logger's bindings and the URL
+   * are scrubbed (here or in the log thread); level, time and bindings are pino's own.
    */
-  write(log: Logger, level: LineLevel, fields: string, msg: string): void;
+  access(
+    log: Logger,
+    level: LineLevel,
+    msg: string,
+    method: string,
+    route: string,
+    url: string,
+    statusCode: number,
+    durationMs: number,
+    bytes: number | undefined,
+  ): void;
 }
 
 /** Destination stream → its logger's LineWriter (child loggers share their root's stream). */
@@ -99,7 +114,11 @@ export function lineWriterOf(log: unknown): LineWriter | undefined {
 /** JSON lines to stdout and to the log file, with path redaction and a final secret scrubber. */
 export function createLogger(opts: LoggerOptions): AppLogger {
   const streams: pino.StreamEntry[] = [];
-  const stdout = opts.stdout && !opts.pretty ? pino.destination({ dest: 1, sync: false }) : undefined;
+  // A sink that writes stdout itself (the log thread) keeps the file and stdout in one order.
+  const stdout =
+    opts.stdout && !opts.pretty && opts.file?.stdout !== true
+      ? pino.destination({ dest: 1, sync: false })
+      : undefined;
   if (stdout) streams.push({ stream: stdout, level: "trace" });
   if (opts.stdout && opts.pretty)
     streams.push({
@@ -118,6 +137,7 @@ export function createLogger(opts: LoggerOptions): AppLogger {
   if (opts.file) streams.push({ stream: opts.file.stream as pino.DestinationStream, level: "trace" });
   const scrubber = createScrubber(opts.secrets ?? []);
   const tap = opts.tap;
+  const tapSame = opts.tapSame ?? tap;
   const scrub = tap
     ? (s: string) => {
         const out = scrubber(s);
@@ -146,23 +166,54 @@ export function createLogger(opts: LoggerOptions): AppLogger {
   const end = root[endSym] as string;
   /** `,"msg":"…"}\n` of each message: a few constant texts. */
   const endings = new Map<string, string>();
+  // The access line goes to the log thread as parts when the file is the only destination.
+  const parts = opts.file?.access && streams.length === 1 ? opts.file : undefined;
+  /**
+   * The tap's copy of an access line sent as parts, by level and method-and-route: an earlier
+   * line of the same level, method and route. What the analysis reads of an info or warn access
+   * line (its level and message) is the same in both; error lines are always built here, whole.
+   */
+  const samples = new Map<string, Map<string, string>>();
   lineWriters.set(destination, {
     scrub: scrubber,
-    write: (log, level, fields, msg) => {
+    access: (log, level, msg, method, route, url, statusCode, durationMs, bytes) => {
       if (!log.isLevelEnabled(level)) return;
       const num = log.levels.values[level] as number;
+      const prefix = levelPrefix[num] as string;
       let ending = endings.get(msg);
       if (ending === undefined) {
         ending = `,${msgKey}:${JSON.stringify(msg)}${end}`;
         if (endings.size < 100) endings.set(msg, ending);
       }
+      const fields = accessPiece(method, route);
+      const chindings = (log as unknown as Record<symbol, string>)[chindingsSym] as string;
+      const sampled = parts && level !== "error";
+      if (sampled) {
+        const sample = samples.get(prefix)?.get(fields);
+        if (
+          sample !== undefined &&
+          parts?.access?.(prefix, fields, ending, statusCode, Date.now(), durationMs, bytes, chindings, url)
+        ) {
+          tapSame?.(sample);
+          return;
+        }
+      }
       const line =
-        (levelPrefix[num] as string) +
+        prefix +
         isoTime() +
-        scrubber((log as unknown as Record<symbol, string>)[chindingsSym] as string) +
+        scrubber(chindings) +
         fields +
+        accessTail(scrubber(url), statusCode, durationMs, bytes) +
         ending;
       tap?.(line);
+      if (sampled) {
+        let byFields = samples.get(prefix);
+        if (byFields === undefined) {
+          byFields = new Map();
+          samples.set(prefix, byFields);
+        }
+        if (byFields.size < 1000 && !byFields.has(fields)) byFields.set(fields, line);
+      }
       // pino.multistream picks its streams by the level pino leaves here (see pino's write()).
       destination.lastLevel = num;
       destination.write(line);

@@ -213,6 +213,8 @@ export class LogAnalyzer {
   private readonly anomalies: AnomalyPoint[] = [];
   private readonly errorByRequest = new Map<string, string>();
   private queue: string[] = [];
+  /** Lines given again through tapSame, with how many times each: counted at the next drain. */
+  private repeats = new Map<string, number>();
   private scheduled = false;
   private minute: number;
   private readonly now: () => number;
@@ -257,6 +259,19 @@ export class LogAnalyzer {
     }
   }
 
+  /**
+   * The tap for a line whose analysis is counting only, given as an earlier line of the same
+   * text up to its values (the log thread's access lines: the analysis reads their level and
+   * message): counted, not queued, so a request costs an increment here.
+   */
+  tapSame(line: string): void {
+    this.repeats.set(line, (this.repeats.get(line) ?? 0) + 1);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(this.drainSlice);
+    }
+  }
+
   /** Lines the bounded queue refused since start (see tap). */
   get dropped(): number {
     return this.droppedLines;
@@ -290,6 +305,11 @@ export class LogAnalyzer {
    * `budgetMs` of wall time (the scheduled path and API reads), checked every 32 lines.
    */
   drain(budgetMs = Number.POSITIVE_INFINITY): void {
+    if (this.repeats.size > 0) {
+      const now = this.now();
+      for (const [line, n] of this.repeats) this.ingest(line, now, n);
+      this.repeats.clear();
+    }
     const batch = this.queue;
     if (batch.length === 0) return;
     // One clock read per batch: the lines of a batch were written within the same tick.
@@ -304,11 +324,11 @@ export class LogAnalyzer {
     this.queue = i >= batch.length ? [] : batch.slice(i);
   }
 
-  /** One line (JSON from pino, or any JSON line with `level` and `msg`). */
-  ingest(line: string, now = this.now()): void {
+  /** One line (JSON from pino, or any JSON line with `level` and `msg`), logged `times` times. */
+  ingest(line: string, now = this.now(), times = 1): void {
     const minute = Math.floor(now / 60_000);
     if (minute !== this.minute) this.closeMinute(minute);
-    this.linesTotal++;
+    this.linesTotal += times;
     const li = levelOf(line);
     // Most lines repeat one of a few constant messages ("request completed"): their line ends
     // with the same `,"msg":"…"}` suffix, which a comparison finds without slicing or hashing.
@@ -351,17 +371,17 @@ export class LogAnalyzer {
         }
       }
     }
-    s.count++;
-    s.minute++;
-    s.untouched++;
+    s.count += times;
+    s.minute += times;
+    s.untouched += times;
     s.lastSeen = now;
     if (li > s.levelIndex) {
       s.levelIndex = li;
       s.level = LEVEL_NAMES[li] as string;
       s.sample = line;
     }
-    this.minuteLevel[li] = (this.minuteLevel[li] as number) + 1;
-    this.levelTotals[li] = (this.levelTotals[li] as number) + 1;
+    this.minuteLevel[li] = (this.minuteLevel[li] as number) + times;
+    this.levelTotals[li] = (this.levelTotals[li] as number) + times;
     const rank = (li + 1) * 10;
     // Only warnings and above are scanned further: info lines are the bulk, and scanning each
     // whole line for an error object would cost more than all the rest of the tap.
