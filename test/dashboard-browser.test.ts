@@ -436,6 +436,8 @@ describe("dashboard in a browser (development)", () => {
     );
     // Extend it by an hour, then expire it, from the page.
     const endsAt = Date.parse((mine as unknown as { endsAt: string }).endsAt);
+    // The silences table refreshes on its own, after or before the alert's row: wait for its row.
+    await page.waitForSelector(`tr[data-silence="${mine?.id}"] button:not(.danger)`, WAIT);
     await page.click(`tr[data-silence="${mine?.id}"] button:not(.danger)`);
     await page.waitForFunction(() => /Silence \S+ extended/.test(document.body.textContent ?? ""), WAIT);
     const extended = await t.call("GET", `/monitoring/silences/${mine?.id}`);
