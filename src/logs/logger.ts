@@ -21,18 +21,21 @@ export interface FileSink {
    * the constant texts (level prefix, method and route, message ending), then the values.
    * False, taking nothing, when it cannot now: the line is then written as text.
    */
-  access?(
-    prefix: string,
-    fields: string,
-    ending: string,
-    statusCode: number,
-    timeMs: number,
-    durationMs: number,
-    bytes: number | undefined,
-    chindings: string,
-    url: string,
-  ): boolean;
+  access?: AccessParts;
 }
+
+/** An access line as its parts: see FileSink.access. */
+export type AccessParts = (
+  prefix: string,
+  fields: string,
+  ending: string,
+  statusCode: number,
+  timeMs: number,
+  durationMs: number,
+  bytes: number | undefined,
+  chindings: string,
+  url: string,
+) => boolean;
 
 export interface LoggerOptions {
   level: string;

@@ -13,7 +13,7 @@
 
 import { Worker } from "node:worker_threads";
 import { workerUrl } from "../../core/worker-url.js";
-import type { FileSink } from "../logger.js";
+import type { AccessParts, FileSink } from "../logger.js";
 import { createScrubber } from "../redact.js";
 import { createRotatingFile, type RotatingFile, type RotationOptions } from "../rotation.js";
 import { RecordLines } from "./lines.js";
@@ -154,24 +154,24 @@ class LogThread {
    * sent once each. False, taking nothing, when the line must be written as text instead (the
    * ring is full or lines wait for it, or the thread is gone).
    */
-  access(
-    prefix: string,
-    fields: string,
-    ending: string,
-    statusCode: number,
-    timeMs: number,
-    durationMs: number,
-    bytes: number | undefined,
-    chindings: string,
-    url: string,
-  ): boolean {
+  readonly access: AccessParts = (
+    prefix,
+    fields,
+    ending,
+    statusCode,
+    timeMs,
+    durationMs,
+    bytes,
+    chindings,
+    url,
+  ) => {
     if (this.fallback || this.closed || this.pending.length > 0) return false;
     const p = this.idOf(prefix);
     const f = this.idOf(fields);
     const e = this.idOf(ending);
     if (p < 0 || f < 0 || e < 0) return false;
     return this.ring.access(statusCode, p, f, e, timeMs, durationMs, bytes, chindings, url);
-  }
+  };
 
   /** The id of a constant text, defined in the ring the first time; -1 when the ring is full. */
   private idOf(text: string): number {
@@ -290,8 +290,7 @@ export function createLogThread(opts: LogThreadOptions): LogThreadSink {
     flush: () => t.flush(),
     flushSync: () => t.flushSync(),
     close: () => t.close(),
-    access: (prefix, fields, ending, statusCode, timeMs, durationMs, bytes, chindings, url) =>
-      t.access(prefix, fields, ending, statusCode, timeMs, durationMs, bytes, chindings, url),
+    access: t.access,
     stdout: opts.stdout,
     worker: () => t.worker,
   };
