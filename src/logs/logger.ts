@@ -86,8 +86,6 @@ export type LineLevel = "info" | "warn" | "error";
  * the thread makes into that line.
  */
 export interface LineWriter {
-  /** The logger's secret scrubber. */
-  scrub(text: string): string;
   /**
    * `url` is cut to its logged length but not scrubbed; the child logger's bindings and the URL
    * are scrubbed (here or in the log thread); level, time and bindings are pino's own.
@@ -178,7 +176,6 @@ export function createLogger(opts: LoggerOptions): AppLogger {
    */
   const samples = new Map<string, Map<string, string>>();
   lineWriters.set(destination, {
-    scrub: scrubber,
     access: (log, level, msg, method, route, url, statusCode, durationMs, bytes) => {
       if (!log.isLevelEnabled(level)) return;
       const num = log.levels.values[level] as number;
