@@ -255,11 +255,6 @@ export class RingReader {
     return Atomics.load(this.v.ctl, CTL_READ) === Atomics.load(this.v.ctl, CTL_WRITE);
   }
 
-  /** The write position, for Atomics.wait/waitAsync on CTL_WRITE. */
-  get writePosition(): number {
-    return Atomics.load(this.v.ctl, CTL_WRITE);
-  }
-
   /**
    * The string of `n` units at `byteAt`: String.fromCharCode over the units, in chunks (its
    * arguments are bounded). Not a TextDecoder: it would replace a lone surrogate with U+FFFD, and

@@ -36,10 +36,7 @@ export type ToLogThread =
   | { type: "close"; id: number };
 
 /** Log thread → API thread. */
-export type FromLogThread =
-  | { type: "ready" }
-  | { type: "done"; id: number }
-  | { type: "error"; message: string };
+export type FromLogThread = { type: "done"; id: number } | { type: "error"; message: string };
 
 const POLL_MS = 5;
 const IDLE_POLLS = 20;
@@ -170,4 +167,3 @@ port.on("message", (m: ToLogThread) => {
 });
 
 void loop();
-port.postMessage({ type: "ready" } satisfies FromLogThread);
