@@ -229,8 +229,6 @@ export interface RecordHandler {
   big(id: number): boolean;
 }
 
-const CHUNK = 4096;
-
 /** The log thread's side (or the API thread's, if the log thread is gone). */
 export class RingReader {
   private readonly v: Views;
@@ -246,8 +244,12 @@ export class RingReader {
     url: "",
   };
 
+  /** The ring's data as a Buffer (a view, not a copy), for decoding strings. */
+  private readonly bytes: Buffer;
+
   constructor(buffers: RingBuffers) {
     this.v = new Views(buffers);
+    this.bytes = Buffer.from(buffers.data);
   }
 
   /** True when nothing is waiting. */
@@ -256,22 +258,14 @@ export class RingReader {
   }
 
   /**
-   * The string of `n` units at `byteAt`: String.fromCharCode over the units, in chunks (its
-   * arguments are bounded). Not a TextDecoder: it would replace a lone surrogate with U+FFFD, and
-   * a line must come back exactly as logged.
+   * The string of `n` units at `byteAt`, decoded by Buffer's UTF-16LE slice: V8 makes the string
+   * from the units as they are (a lone surrogate stays one, where a TextDecoder would write U+FFFD;
+   * a line must come back exactly as logged) and one-byte when every unit fits. 3–8 times cheaper
+   * than String.fromCharCode over the units, the thread's largest cost per line before (89 against
+   * 240 ns for a request id, 112 against 864 for a 270-character line).
    */
   private getString(byteAt: number, n: number): string {
-    if (n === 0) return "";
-    const base = byteAt >>> 1;
-    const u16 = this.v.u16;
-    if (n <= CHUNK)
-      return String.fromCharCode.apply(null, u16.subarray(base, base + n) as unknown as number[]);
-    let out = "";
-    for (let i = 0; i < n; i += CHUNK) {
-      const end = Math.min(n, i + CHUNK);
-      out += String.fromCharCode.apply(null, u16.subarray(base + i, base + end) as unknown as number[]);
-    }
-    return out;
+    return n === 0 ? "" : this.bytes.toString("utf16le", byteAt, byteAt + 2 * n);
   }
 
   /** Hands every record written so far to `h`, up to `max` of them; returns how many. */
