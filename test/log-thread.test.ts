@@ -158,6 +158,25 @@ describe("the log thread", () => {
     ]);
   });
 
+  it("a long line posted to a thread that dies is written by the API's thread in its place", async () => {
+    const errors: Error[] = [];
+    // An 8 KB ring: a line over 2 KB is posted aside, its place kept in the ring.
+    const t = threaded({ capacityBytes: 8192, errors });
+    t.app.logger.info({ n: 1 }, "before");
+    await t.app.flush();
+    // The thread is told to stop; in the same turn, before this thread learns it is gone, a long
+    // line is posted to it (the message is lost with it) and a short one follows in the ring.
+    const dying = t.sink.worker()?.terminate();
+    t.app.logger.info({ n: 2, blob: "x".repeat(5000) }, "long");
+    t.app.logger.info({ n: 3 }, "after");
+    await dying;
+    await waitFor("the takeover reported", () => errors.some((e) => /log thread exited/.test(e.message)));
+    await t.app.flush();
+    const lines = t.lines().map((l) => JSON.parse(l) as { n: number; blob?: string });
+    expect(lines.map((l) => l.n)).toEqual([1, 2, 3]);
+    expect(lines[1]?.blob).toHaveLength(5000);
+  });
+
   it("writes stdout's JSON lines too, and a process that exits at once loses none", async () => {
     const dir = tempDir();
     const filePath = join(dir, "app.log");

@@ -6,7 +6,8 @@
 // through the same ring as text, so the file keeps the order they were logged in.
 //
 // Nothing is lost when the ring is full (the disk stalls, the thread starves): lines wait in a
-// queue on the API's thread, in order, up to MAX_PENDING_CHARS (then dropped, counted, said once);
+// queue on the API's thread, in order, up to MAX_PENDING_CHARS with the long lines posted to the
+// thread and not yet written (then dropped, counted, said once);
 // and if the thread dies, the API's thread takes over the file itself and reads what is left in
 // the ring (what the thread had buffered and not yet written, up to 50 ms of lines, is lost, as
 // in a crash of the process).
@@ -63,6 +64,13 @@ class LogThread {
   private fallback: RotatingFile | null = null;
   private pending: string[] = [];
   private pendingChars = 0;
+  /**
+   * Lines posted aside (longer than a quarter of the ring) until the thread says it wrote them:
+   * they count against MAX_PENDING_CHARS (a stalled thread must not gather them without bound),
+   * and if the thread dies they are here for the API's thread to write in their place.
+   */
+  private readonly posted = new Map<number, string>();
+  private postedChars = 0;
   private retry: NodeJS.Timeout | null = null;
   private dropped = 0;
   private ids = new Map<string, number>();
@@ -88,6 +96,12 @@ class LogThread {
       if (m.type === "done") {
         this.waiting.get(m.id)?.();
         this.waiting.delete(m.id);
+      } else if (m.type === "written") {
+        const line = this.posted.get(m.id);
+        if (line !== undefined) {
+          this.posted.delete(m.id);
+          this.postedChars -= line.length;
+        }
       } else if (m.type === "error") this.opts.onError(new Error(m.message));
     });
     w.on("error", (err) => this.takeOver(`the log thread failed: ${err.message}`));
@@ -117,14 +131,17 @@ class LogThread {
     if (this.ring.text(line)) return true;
     if (line.length * 2 + 8 <= this.ring.maxRecordBytes) return false;
     // Longer than a quarter of the ring: posted aside, its place kept in the ring.
+    if (this.pendingChars + this.postedChars + line.length > MAX_PENDING_CHARS) return false;
     const id = this.nextId++;
     if (!this.ring.big(id)) return false;
+    this.posted.set(id, line);
+    this.postedChars += line.length;
     this.post({ type: "big", id, line });
     return true;
   }
 
   private wait(line: string): void {
-    if (this.pendingChars + line.length > MAX_PENDING_CHARS) {
+    if (this.pendingChars + this.postedChars + line.length > MAX_PENDING_CHARS) {
       if (this.dropped++ === 0) {
         this.opts.onError(new Error("log lines dropped: the log thread is more than 32 MB behind"));
       }
@@ -266,6 +283,10 @@ class LogThread {
       if (this.opts.stdout) process.stdout.write(line);
     }, createScrubber(this.opts.secrets));
     for (const [text, id] of this.ids) lines.define(id, text);
+    // Long lines the thread had not written yet: their places in the ring are read here.
+    for (const [id, line] of this.posted) lines.posted(id, line);
+    this.posted.clear();
+    this.postedChars = 0;
     new RingReader(this.buffers).read(lines);
     this.fallback = fallback;
     for (const resolve of this.waiting.values()) resolve();

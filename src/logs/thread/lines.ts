@@ -16,6 +16,8 @@ export class RecordLines implements RecordHandler {
   constructor(
     private readonly out: (line: string) => void,
     private readonly scrub: (text: string) => string,
+    /** Told when a posted line (see `posted`) has been handed to `out`. */
+    private readonly onPostedWritten?: (id: number) => void,
   ) {}
 
   text(line: string): void {
@@ -47,6 +49,7 @@ export class RecordLines implements RecordHandler {
     if (line === undefined) return false;
     this.bigLines.delete(id);
     this.out(line);
+    this.onPostedWritten?.(id);
     return true;
   }
 }

@@ -36,7 +36,11 @@ export type ToLogThread =
   | { type: "close"; id: number };
 
 /** Log thread → API thread. */
-export type FromLogThread = { type: "done"; id: number } | { type: "error"; message: string };
+export type FromLogThread =
+  | { type: "done"; id: number }
+  /** A line posted aside (`big`) is in the file's queue: the API's thread lets go of it. */
+  | { type: "written"; id: number }
+  | { type: "error"; message: string };
 
 const POLL_MS = 5;
 const IDLE_POLLS = 20;
@@ -70,10 +74,14 @@ function writeBatch(): void {
   stdout?.write(batch);
   batch = "";
 }
-const lines = new RecordLines((line) => {
-  if (batch.length + line.length > BATCH_CHARS) writeBatch();
-  batch += line;
-}, createScrubber(data.secrets));
+const lines = new RecordLines(
+  (line) => {
+    if (batch.length + line.length > BATCH_CHARS) writeBatch();
+    batch += line;
+  },
+  createScrubber(data.secrets),
+  (id) => port.postMessage({ type: "written", id } satisfies FromLogThread),
+);
 const reader = new RingReader(data.buffers);
 let closed = false;
 
