@@ -263,6 +263,24 @@ function processCpuSeconds(pid: number): number | undefined {
   }
 }
 
+/**
+ * The server's main thread (the API's event loop): its CPU seconds and how often the kernel took
+ * its core away while it could run (involuntary context switches: another thread of the process,
+ * or the load generator, ran there instead). Undefined off Linux.
+ */
+function mainThread(pid: number): { cpu: number; preempted: number } | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/task/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const status = readFileSync(`/proc/${pid}/task/${pid}/status`, "utf8");
+    const preempted = /nonvoluntary_ctxt_switches:\s+(\d+)/.exec(status)?.[1];
+    if (preempted === undefined) return undefined;
+    return { cpu: (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS, preempted: Number(preempted) };
+  } catch {
+    return undefined; // not Linux, or the child is gone: the figures are left out
+  }
+}
+
 /** Busy CPU seconds of the whole machine, all cores (from /proc/stat), or undefined off Linux. */
 function machineBusySeconds(): number | undefined {
   try {
@@ -281,6 +299,7 @@ const CLOCK_TICKS = 100;
 interface CpuSample {
   wall: number;
   server: number | undefined;
+  main: { cpu: number; preempted: number } | undefined;
   client: number;
   machine: number | undefined;
 }
@@ -290,6 +309,7 @@ function cpuSample(serverPid: number): CpuSample {
   return {
     wall: performance.now() / 1000,
     server: processCpuSeconds(serverPid),
+    main: mainThread(serverPid),
     client: (u.user + u.system) / 1e6,
     machine: machineBusySeconds(),
   };
@@ -300,6 +320,10 @@ interface CpuUse {
   serverPercent: number | undefined;
   /** Server CPU time per completed request, in microseconds: the cost that monitoring adds to. */
   serverUsPerRequest: number | undefined;
+  /** The server's main thread's CPU time per request, µs (the rest of serverUsPerRequest is its other threads). */
+  mainUsPerRequest: number | undefined;
+  /** Times per 1,000 requests the kernel preempted the server's main thread (it could run, another thread did). */
+  mainPreemptedPer1k: number | undefined;
   /** autocannon (this process) CPU, % of one core: near 100 means the client limits the rate. */
   clientPercent: number;
   /** CPU used by everything else on the machine, % of one core: noise from other work. */
@@ -317,6 +341,14 @@ function cpuUse(before: CpuSample, after: CpuSample, requests: number): CpuUse {
   return {
     serverPercent: server === undefined ? undefined : pct(server),
     serverUsPerRequest: server === undefined ? undefined : Math.round((server / requests) * 1e7) / 10,
+    mainUsPerRequest:
+      before.main && after.main
+        ? Math.round(((after.main.cpu - before.main.cpu) / requests) * 1e7) / 10
+        : undefined,
+    mainPreemptedPer1k:
+      before.main && after.main
+        ? Math.round(((after.main.preempted - before.main.preempted) / requests) * 1e4) / 10
+        : undefined,
     clientPercent: pct(client),
     otherPercent:
       machine === undefined || server === undefined ? undefined : Math.max(0, pct(machine - server - client)),
@@ -423,7 +455,8 @@ async function main(): Promise<void> {
       console.log(
         `[${lpad(String(measurements.length), String(total).length)}/${total}] round ${round} ` +
           `${pad(VARIANT_TITLES[variant], 22)} ${lpad(fmtInt(m.reqPerSec), 7)} req/s  p99 ${lpad(String(m.latencyMs.p99), 3)} ms  ` +
-          `server ${fmtPct(cpu.serverPercent)} CPU ${fmtNum(cpu.serverUsPerRequest)} µs/req  ` +
+          `server ${fmtPct(cpu.serverPercent)} CPU ${fmtNum(cpu.serverUsPerRequest)} µs/req ` +
+          `(main thread ${fmtNum(cpu.mainUsPerRequest)}, preempted ${fmtNum(cpu.mainPreemptedPer1k)}/1k req)  ` +
           `client ${fmtPct(cpu.clientPercent)}  other ${fmtPct(cpu.otherPercent)}  load ${m.load1}  | ${m.instrumentation}`,
       );
     }
