@@ -251,13 +251,17 @@ async function verifyInstrumentation(variant: Variant, ready: ChildReady, served
   return `${path}: ${metric}{route="${BENCH_PATH}",status_code="200"} ${count}${extra}`;
 }
 
+/** utime + stime in seconds from a /proc `stat` file's text (a process's or one thread's). */
+function statCpuSeconds(stat: string): number {
+  // Fields after the ")" that closes the command name; utime and stime are fields 14 and 15.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+}
+
 /** CPU seconds of a process (utime + stime from /proc), or undefined off Linux. */
 function processCpuSeconds(pid: number): number | undefined {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    // Fields after the ")" that closes the command name; utime and stime are fields 14 and 15.
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+    return statCpuSeconds(readFileSync(`/proc/${pid}/stat`, "utf8"));
   } catch {
     return undefined;
   }
@@ -270,12 +274,11 @@ function processCpuSeconds(pid: number): number | undefined {
  */
 function mainThread(pid: number): { cpu: number; preempted: number } | undefined {
   try {
-    const stat = readFileSync(`/proc/${pid}/task/${pid}/stat`, "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const cpu = statCpuSeconds(readFileSync(`/proc/${pid}/task/${pid}/stat`, "utf8"));
     const status = readFileSync(`/proc/${pid}/task/${pid}/status`, "utf8");
     const preempted = /nonvoluntary_ctxt_switches:\s+(\d+)/.exec(status)?.[1];
     if (preempted === undefined) return undefined;
-    return { cpu: (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS, preempted: Number(preempted) };
+    return { cpu, preempted: Number(preempted) };
   } catch {
     return undefined; // not Linux, or the child is gone: the figures are left out
   }
