@@ -9,8 +9,8 @@
 // queue on the API's thread, in order, up to MAX_PENDING_CHARS with the long lines posted to the
 // thread and not yet written (then dropped, counted, said once);
 // and if the thread dies, the API's thread takes over the file itself and reads what is left in
-// the ring (what the thread had buffered and not yet written, up to 50 ms of lines, is lost, as
-// in a crash of the process).
+// the ring (what the thread had read and not yet written, up to 50 ms of lines, is lost, as in a
+// crash of the process).
 
 import { Worker } from "node:worker_threads";
 import { workerUrl } from "../../core/worker-url.js";
@@ -242,8 +242,9 @@ class LogThread {
     for (let round = 0; round < 8; round++) {
       this.movePending();
       const asked = Atomics.add(this.ctl, CTL_SYNC_REQUEST, 1) + 1;
-      // Wakes the thread if it sleeps waiting for a write.
+      // Wakes the thread whether it sleeps waiting for a write or pauses between polls.
       Atomics.notify(this.ctl, CTL_WRITE);
+      Atomics.notify(this.ctl, CTL_SYNC_REQUEST);
       const deadline = Date.now() + EXIT_FLUSH_MS;
       while (Atomics.load(this.ctl, CTL_SYNC_DONE) !== asked) {
         const left = deadline - Date.now();
