@@ -43,13 +43,13 @@ export type FromLogThread =
   | { type: "error"; message: string };
 
 /**
- * 50 ms, not 5: every wake-up of this thread costs more than the lines it reads. Measured under
- * load (bench/README.md, "Issue 12, session 12"; 5 interleaved rounds on the 2-core machine): this
- * thread's CPU per request 4.30 µs at 5 ms, 3.26 at 20, 2.60 at 50; the API's thread's own CPU per
- * request fell with it (−4.1 µs at 50: fewer preemptions and caches left cold), the process's
- * −7.6 µs, requests per second +6 %. A line then waits up to 50 ms here and up to 50 ms in the
- * file's batch; the 4 MB ring holds 50 ms of lines up to ~300,000 requests per second, and past
- * that lines wait on the API's thread (nothing is lost).
+ * 50 ms, not 5: a wake-up of this thread costs more than the few lines it then reads. Measured
+ * under load (bench/README.md, "Issue 12, session 12", interleaved rounds on the 2-core machine):
+ * this thread's CPU per request 4.30 µs at 5 ms, 3.26 at 20, 2.60 at 50 (100: 2.65, no better);
+ * in `bench/run.ts` the process's CPU beside the API's thread fell from 8.7 to 7.2 µs a request.
+ * Requests per second moved within the noise (+6 % in one run, −1 % in the other). A line then
+ * waits up to 50 ms here and up to 50 ms in the file's batch; the 4 MB ring holds 50 ms of lines
+ * up to ~300,000 requests per second, and past that lines wait on the API's thread (nothing lost).
  */
 const POLL_MS = 50;
 /** Empty polls (200 ms) before sleeping until written to. */
