@@ -20,6 +20,8 @@ export interface BenchAppOptions {
   logLevel?: string;
   monitoring?: AppOptions["monitoring"];
   plugins?: AppOptions["plugins"];
+  /** Capabilities left out (AppOptions.omit). */
+  omit?: AppOptions["omit"];
 }
 
 export interface BenchApp {
@@ -41,7 +43,7 @@ export async function startBenchApp(o: BenchAppOptions): Promise<BenchApp> {
     LOG_FILE_PATH: join(dir, "application.log"),
     LOG_LEVEL: o.logLevel ?? "info",
   });
-  const app = await buildApp({ config, monitoring: o.monitoring, plugins: o.plugins });
+  const app = await buildApp({ config, monitoring: o.monitoring, plugins: o.plugins, omit: o.omit });
   const address = await app.listen();
   let stopping = false;
   const stop = async () => {

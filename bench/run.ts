@@ -13,6 +13,7 @@
  *   BENCH_ALT_YAML=$'  access:\n    enabled: false' npm run bench -- --variants monitored,monitored-alt
  *                                        # A/B of one change, interleaved in one run
  *   BENCH_ALT_ENV=NAME=value …             # (b') also starts with that environment variable
+ *   BENCH_ALT_OMIT=engine,rules,sampler …  # (b') without those capabilities (src/server.ts OMITTABLE)
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -530,7 +531,7 @@ async function main(): Promise<void> {
     console.log(
       `A/B   (b')/(b) ${(alt.medianReqPerSec / b.medianReqPerSec).toFixed(3)} req/s; server ` +
         `${fmtNum(b.medianServerUsPerRequest)} -> ${fmtNum(alt.medianServerUsPerRequest)} µs/req ` +
-        `(BENCH_ALT_YAML ${JSON.stringify(process.env.BENCH_ALT_YAML ?? "")}, BENCH_ALT_ENV ${JSON.stringify(process.env.BENCH_ALT_ENV ?? "")})`,
+        `(BENCH_ALT_YAML ${JSON.stringify(process.env.BENCH_ALT_YAML ?? "")}, BENCH_ALT_ENV ${JSON.stringify(process.env.BENCH_ALT_ENV ?? "")}, BENCH_ALT_OMIT ${JSON.stringify(process.env.BENCH_ALT_OMIT ?? "")})`,
     );
   }
 

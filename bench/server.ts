@@ -64,6 +64,14 @@ async function main(): Promise<void> {
     logLevel: process.env.BENCH_LOG_LEVEL ?? "info",
     monitoring: isMonitored(variant),
     plugins: variant === "fastify-metrics" ? [withFastifyMetrics] : [],
+    // Capabilities left out (src/server.ts OMITTABLE), comma-separated: what each one costs, e.g.
+    // BENCH_OMIT=engine,rules,sampler; BENCH_ALT_OMIT for monitored-alt only.
+    omit: [
+      ...(process.env.BENCH_OMIT ?? "").split(","),
+      ...(variant === "monitored-alt" ? (process.env.BENCH_ALT_OMIT ?? "").split(",") : []),
+    ]
+      .map((s) => s.trim())
+      .filter(Boolean),
   });
 
   const email = `bench-${process.pid}@example.com`;

@@ -45,6 +45,21 @@ export const CAPABILITIES: readonly AppCapability[] = [
   apiRoutes,
 ];
 
+/**
+ * The capabilities AppOptions.omit may leave out: monitoring's parts that neither the API nor the
+ * monitoring endpoints need (health is not one: without it there are no /monitoring routes).
+ */
+export const OMITTABLE: ReadonlySet<string> = new Set([
+  "faults",
+  "notifier",
+  "engine",
+  "rules",
+  "sampler",
+  "log analysis",
+  "deployments",
+  "dashboard",
+]);
+
 /** The composition root: builds everything from the configuration. */
 export async function buildApp(opts: AppOptions): Promise<App> {
   const { config } = opts;
@@ -61,7 +76,16 @@ export async function buildApp(opts: AppOptions): Promise<App> {
   // The lifecycle logs through the logger the first capability builds.
   const lifecycle = new LifecycleRunner({ log: (level, fields, msg) => ctx.logger?.[level](fields, msg) });
   // Extra capabilities start before the app turns ready, and stop after it drained.
-  await lifecycle.build([...CAPABILITIES, ...(opts.capabilities ?? []), readiness], ctx);
+  const omit = new Set(opts.omit ?? []);
+  for (const name of omit) {
+    if (!OMITTABLE.has(name)) {
+      throw new Error(`buildApp: cannot omit "${name}"; omittable: ${[...OMITTABLE].join(", ")}`);
+    }
+  }
+  await lifecycle.build(
+    [...CAPABILITIES.filter((c) => !omit.has(c.name)), ...(opts.capabilities ?? []), readiness],
+    ctx,
+  );
   // Built by the capabilities above whatever the configuration.
   const fail = (what: string): never => {
     throw new Error(`buildApp: no capability built ${what}`);

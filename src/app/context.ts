@@ -41,6 +41,11 @@ export interface AppOptions {
    * (stopped after it drains): how a test, or a tool embedding the app, plugs one in.
    */
   capabilities?: AppCapability[];
+  /**
+   * Optional monitoring capabilities left out, by name (OMITTABLE in src/server.ts): how a
+   * benchmark measures what each one costs (`BENCH_OMIT`, bench/README.md).
+   */
+  omit?: readonly string[];
 }
 
 export interface App {
