@@ -6,6 +6,7 @@ import { need } from "../src/app/context.js";
 import { loadConfig } from "../src/core/config/index.js";
 import { type Capability, type LifecycleLog, LifecycleRunner, type Unit } from "../src/core/lifecycle.js";
 import { type AppCapability, type AppContext, buildApp } from "../src/server.js";
+import { buildTestApp, startTestApp } from "./support/app.js";
 import { ManualClock } from "./support/clock.js";
 import { waitFor } from "./support/wait.js";
 
@@ -314,30 +315,18 @@ describe("buildApp's lifecycle", () => {
     expect(msgs.at(-1)).toBe("shutdown complete");
   }, 60_000);
   it("leaves out the optional capabilities it is told to, and refuses to leave out the API's", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "tug-omit-"));
-    const yaml = join(dir, "tug.yml");
-    writeFileSync(yaml, "log:\n  stdout: false\n");
-    const config = loadConfig({
-      MONITORING_CONFIG: yaml,
-      PORT: "0",
-      HOST: "127.0.0.1",
-      DATABASE_URL: `sqlite:${join(dir, "tug.db")}`,
-      LOG_FILE_PATH: join(dir, "app.log"),
-    });
-    await expect(buildApp({ config, omit: ["database"] })).rejects.toThrow(
+    await expect(buildTestApp({}, { omit: ["database"] })).rejects.toThrow(
       /cannot omit "database"; omittable: .*engine/,
     );
-    const app = await buildApp({ config, omit: ["engine", "rules", "sampler"] });
+    const t = await startTestApp({}, { omit: ["engine", "rules", "sampler"] });
     try {
-      await app.listen();
-      const units = app.units();
+      const units = t.app.units();
       expect(units).not.toContain("engine");
       expect(units).not.toContain("sampler");
       expect(units).toEqual(expect.arrayContaining(["http listen", "migrations", "health", "readiness"]));
-      const res = await app.fastify.inject({ url: "/monitoring/health/ready" });
-      expect(res.statusCode).toBe(200);
+      expect((await t.call("GET", "/monitoring/health/ready")).status).toBe(200);
     } finally {
-      await app.close();
+      await t.close();
     }
   }, 60_000);
 });

@@ -41,6 +41,7 @@ export interface TestAppOptions {
   monitoring?: boolean;
   yaml?: string;
   plugins?: AppOptions["plugins"];
+  omit?: AppOptions["omit"];
 }
 
 /**
@@ -70,6 +71,7 @@ export async function buildTestApp(
     timers: opts.timers,
     monitoring: opts.monitoring,
     plugins: opts.plugins,
+    omit: opts.omit,
   });
   const address = (): string | undefined => {
     const a = app.fastify.server.address();
