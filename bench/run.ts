@@ -342,17 +342,14 @@ function cpuUse(before: CpuSample, after: CpuSample, requests: number): CpuUse {
   const machine =
     before.machine !== undefined && after.machine !== undefined ? after.machine - before.machine : undefined;
   const pct = (s: number) => Math.round((s / wall) * 1000) / 10;
+  /** `total` per `unit` requests, to one decimal (seconds × 1e6 per request: µs/req). */
+  const per = (total: number, unit: number) => Math.round((total / requests) * unit * 10) / 10;
+  const main = before.main && after.main ? after.main : undefined;
   return {
     serverPercent: server === undefined ? undefined : pct(server),
-    serverUsPerRequest: server === undefined ? undefined : Math.round((server / requests) * 1e7) / 10,
-    mainUsPerRequest:
-      before.main && after.main
-        ? Math.round(((after.main.cpu - before.main.cpu) / requests) * 1e7) / 10
-        : undefined,
-    mainPreemptedPer1k:
-      before.main && after.main
-        ? Math.round(((after.main.preempted - before.main.preempted) / requests) * 1e4) / 10
-        : undefined,
+    serverUsPerRequest: server === undefined ? undefined : per(server, 1e6),
+    mainUsPerRequest: main && before.main ? per(main.cpu - before.main.cpu, 1e6) : undefined,
+    mainPreemptedPer1k: main && before.main ? per(main.preempted - before.main.preempted, 1e3) : undefined,
     clientPercent: pct(client),
     otherPercent:
       machine === undefined || server === undefined ? undefined : Math.max(0, pct(machine - server - client)),
