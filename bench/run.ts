@@ -518,7 +518,7 @@ async function main(): Promise<void> {
       v === "clear"
         ? "; beyond the rounds' spread"
         : v === "unclear"
-          ? `; ${threshold.toFixed(2)} is within the rounds' spread: more rounds (--rounds 10) tell`
+          ? `; ${threshold.toFixed(2)} is within the rounds' spread: more rounds tell`
           : `; fewer than ${MIN_ROUNDS} rounds: too few to tell the spread`;
     return {
       target,
