@@ -11,6 +11,7 @@
  * each other, so the host's drift cancels in the pair), then the ratio of the two medians. The
  * random numbers are seeded: the same measurements always give the same interval.
  */
+import { mulberry32 } from "../test/support/prng.js";
 
 export const median = (xs: readonly number[]): number => {
   if (xs.length === 0) throw new RangeError("median of no values");
@@ -18,18 +19,6 @@ export const median = (xs: readonly number[]): number => {
   const mid = Math.floor(s.length / 2);
   return s.length % 2 === 1 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
 };
-
-/** mulberry32: a small seeded generator, uniform on [0, 1). */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export interface RatioInterval {
   /** median(num) / median(den) over all rounds. */
@@ -59,7 +48,7 @@ export function ratioOfMedians(
   if (pairs.length === 0) throw new RangeError("ratio of medians: no round has both values");
   const level = opts.level ?? 0.9;
   const resamples = opts.resamples ?? 2000;
-  const random = seeded(opts.seed ?? 1);
+  const random = mulberry32(opts.seed ?? 1);
   const ratio = median(pairs.map((p) => p[0])) / median(pairs.map((p) => p[1]));
   const n = pairs.length;
   const xs = new Array<number>(n);
