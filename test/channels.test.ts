@@ -8,7 +8,7 @@ import {
   type Server,
   type ServerResponse,
 } from "node:http";
-import { type AddressInfo, createServer as createNetServer } from "node:net";
+import { type AddressInfo, createServer as createNetServer, type Socket } from "node:net";
 import { type ParsedMail, simpleParser } from "mailparser";
 import { SMTPServer } from "smtp-server";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
@@ -33,6 +33,7 @@ import type {
   SlackConfig,
   WebhookConfig,
 } from "../src/alerts/notify/types.js";
+import { forceGc } from "./support/gc.js";
 
 // ---------------------------------------------------------------------------------------------
 // Fixtures
@@ -360,6 +361,24 @@ describe("email channel", () => {
     const r = await createEmailChannel(cfg, 0, { timeoutMs: 2000 }).send([notification()], never());
     expect(r).toMatchObject({ ok: false, retryable: true });
   });
+
+  it("retries after a timeout when the server never greets, a garbage collection while it waits", async () => {
+    const sockets: Socket[] = [];
+    const silent = createNetServer((socket) => {
+      sockets.push(socket);
+      forceGc();
+    });
+    await new Promise<void>((done) => silent.listen(0, "127.0.0.1", done));
+    try {
+      const cfg = emailConfig((silent.address() as AddressInfo).port);
+      const r = await createEmailChannel(cfg, 0, { timeoutMs: 300 }).send([notification()], never());
+      expect(r).toMatchObject({ ok: false, retryable: true });
+      if (!r.ok) expect(r.error).toContain("timed out after 300ms");
+    } finally {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((done) => silent.close(() => done()));
+    }
+  });
 });
 
 describe("webhook channel", () => {
@@ -492,8 +511,9 @@ describe("webhook channel", () => {
     }
   });
 
-  it("retries after a timeout", async () => {
-    respond = () => {}; // never answers
+  it("retries after a timeout, a garbage collection while it waits", async () => {
+    // Never answers; the collection is what made AbortSignal.any's timeout vanish on Node 20.
+    respond = () => forceGc();
     const started = Date.now();
     const r = await createWebhookChannel(cfg(), 0, { timeoutMs: 300 }).send([notification()], never());
     expect(r).toMatchObject({ ok: false, retryable: true });

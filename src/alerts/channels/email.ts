@@ -13,6 +13,7 @@
 
 import { createHash } from "node:crypto";
 import { createTransport } from "nodemailer";
+import { deadline } from "../../core/deadline.js";
 import { createScrubber } from "../../logs/redact.js";
 import type {
   Channel,
@@ -68,15 +69,14 @@ async function sendMail(
     greetingTimeout: opts.timeoutMs,
     socketTimeout: opts.timeoutMs,
   });
+  const limit = deadline(signal, opts.timeoutMs);
   try {
-    await transport.sendMail({
-      ...composeEmail(cfg, notifications),
-      signal: AbortSignal.any([signal, AbortSignal.timeout(opts.timeoutMs)]),
-    });
+    await transport.sendMail({ ...composeEmail(cfg, notifications), signal: limit.signal });
     return { ok: true };
   } catch (err) {
     return smtpFailure(err, cfg, opts.timeoutMs);
   } finally {
+    limit.dispose();
     transport.close();
   }
 }

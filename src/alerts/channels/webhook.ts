@@ -13,6 +13,7 @@
 // same body and Idempotency-Key, so drop duplicates by that key.
 
 import { createHmac } from "node:crypto";
+import { deadline } from "../../core/deadline.js";
 import { createScrubber } from "../../logs/redact.js";
 import type {
   Channel,
@@ -140,12 +141,13 @@ export async function postJson(
 ): Promise<PostOutcome> {
   const target = parseTarget(rawUrl);
   if (!target) return failed(false, `${name}: invalid URL`);
+  const limit = deadline(signal, timeoutMs);
   try {
     const res = await fetch(target.url, {
       method: "POST",
       headers: { "Content-Type": "application/json", ...target.auth, ...headers },
       body,
-      signal: AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]),
+      signal: limit.signal,
     });
     // Reading the body under the same signal also returns the connection to the pool.
     const text = await res.text();
@@ -157,6 +159,8 @@ export async function postJson(
     };
   } catch (err) {
     return failed(true, `${name} POST ${target.display}: ${describeFetchError(err, timeoutMs)}`);
+  } finally {
+    limit.dispose();
   }
 }
 
