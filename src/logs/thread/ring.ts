@@ -73,13 +73,11 @@ export interface AccessRecord {
 
 class Views {
   readonly cap: number;
-  readonly u16: Uint16Array;
   readonly u32: Uint32Array;
   readonly f64: Float64Array;
   readonly ctl: Int32Array;
   constructor(b: RingBuffers) {
     this.cap = b.data.byteLength;
-    this.u16 = new Uint16Array(b.data);
     this.u32 = new Uint32Array(b.data);
     this.f64 = new Float64Array(b.data);
     this.ctl = new Int32Array(b.control);
@@ -89,12 +87,15 @@ class Views {
 /** The API thread's side. Every method returns false, writing nothing, when the ring is full. */
 export class RingWriter {
   private readonly v: Views;
+  /** The ring's data as a Buffer (a view, not a copy), for writing strings. */
+  private readonly bytes: Buffer;
   private wpos: number;
   /** The reader's position as last loaded: reloaded only when this one says there is no room. */
   private rpos: number;
 
   constructor(buffers: RingBuffers) {
     this.v = new Views(buffers);
+    this.bytes = Buffer.from(buffers.data);
     this.wpos = Atomics.load(this.v.ctl, CTL_WRITE);
     this.rpos = Atomics.load(this.v.ctl, CTL_READ);
   }
@@ -141,10 +142,15 @@ export class RingWriter {
     }
   }
 
+  /**
+   * The string's UTF-16 code units at `byteAt`, as they are (lone surrogates too), little-endian
+   * as the reader decodes them. One native copy: a JavaScript loop of `charCodeAt` costs ~40
+   * instructions a unit on the strings this gets — pino's bindings are concatenations (cons
+   * strings), which `charCodeAt` walks on its generic path — ~3,000 a request for the access
+   * line's request id and URL (bench/instructions.ts; bench/README.md, "Issue 12, session 14").
+   */
   private putString(byteAt: number, s: string): void {
-    const u16 = this.v.u16;
-    const base = byteAt >>> 1;
-    for (let i = 0; i < s.length; i++) u16[base + i] = s.charCodeAt(i);
+    if (s.length > 0) this.bytes.write(s, byteAt, 2 * s.length, "utf16le");
   }
 
   text(line: string): boolean {
@@ -213,8 +219,8 @@ export class RingWriter {
     f64[d] = timeMs;
     f64[d + 1] = durationMs;
     f64[d + 2] = bytes ?? 0;
-    this.putString(at + ACCESS_HEADER_BYTES, chindings);
-    this.putString(at + ACCESS_HEADER_BYTES + 2 * chindings.length, url);
+    // Both strings in one copy: the reader finds them back to back.
+    this.putString(at + ACCESS_HEADER_BYTES, chindings + url);
     this.commit(at, size);
     return true;
   }
