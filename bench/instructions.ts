@@ -25,7 +25,7 @@
  * valgrind must be installed (`apt-get install valgrind`); nothing is installed here.
  */
 import { execFileSync, spawn } from "node:child_process";
-import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -82,8 +82,6 @@ interface Counted {
    * part of this lands in the socket figure and grows with valgrind's slowdown: compare it too.
    */
   gc: number;
-  startSeconds: number;
-  measureSeconds: number;
 }
 
 function control(pid: number, ...args: string[]): void {
@@ -107,7 +105,6 @@ function inclusive(annotated: string, fn: string): number[] {
 
 async function count(variant: Variant): Promise<Counted> {
   const dir = mkdtempSync(join(tmpdir(), `tug-instr-${variant}-`));
-  const started = Date.now();
   const child = spawn(
     "valgrind",
     [
@@ -137,7 +134,6 @@ async function count(variant: Variant): Promise<Counted> {
         reject(new Error(`${variant} under valgrind exited ${code}:\n${valgrindLog}`)),
       );
     });
-    const startSeconds = (Date.now() - started) / 1000;
     const load = (amount: number) =>
       autocannon({
         url: `${ready.url}${BENCH_PATH}`,
@@ -149,17 +145,15 @@ async function count(variant: Variant): Promise<Counted> {
       });
     const warm = await load(warmup);
     if (warm.non2xx > 0 || warm.errors > 0) throw new Error(`${variant}: warm-up had errors`);
-    const t0 = Date.now();
     control(ready.pid, "-i", "on");
     const r = await load(requests);
     control(ready.pid, "-d");
     control(ready.pid, "-i", "off");
-    const measureSeconds = (Date.now() - t0) / 1000;
     if (r.non2xx > 0 || r.errors > 0) throw new Error(`${variant}: ${r.non2xx} non-2xx, ${r.errors} errors`);
     const n = r.requests.total;
     // The API thread is the first one callgrind sees: cg.out.1-01 (dump 1, thread 1).
-    const file = readdirSync(dir).find((f) => f === "cg.out.1-01");
-    if (!file) throw new Error(`${variant}: no dump of thread 1 in ${dir}`);
+    const file = "cg.out.1-01";
+    if (!existsSync(join(dir, file))) throw new Error(`${variant}: no dump of thread 1 in ${dir}`);
     const annotated = execFileSync(
       "callgrind_annotate",
       [
@@ -180,8 +174,6 @@ async function count(variant: Variant): Promise<Counted> {
       thread: Number((total ?? "0").replaceAll(",", "")) / n,
       timers: (inclusive(annotated, "uv__run_timers")[0] ?? 0) / n,
       gc: (inclusive(annotated, "v8::internal::Heap::PerformGarbageCollection")[0] ?? 0) / n,
-      startSeconds,
-      measureSeconds,
     };
   } finally {
     child.kill("SIGTERM");
