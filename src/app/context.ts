@@ -14,6 +14,7 @@ import type { DeploymentMonitor } from "../deploy/monitor.js";
 import type { DeploymentStore } from "../deploy/store.js";
 import type { Engine } from "../engine/index.js";
 import type { HealthRunner, LivenessMonitor, ServiceInfo } from "../health/index.js";
+import type { ConnectionTracker } from "../http/connections.js";
 import type { Lifecycle } from "../http/monitoring.js";
 import type { LogAnalysis } from "../logs/analysis/index.js";
 import type { AppLogger, FileSink, Logger } from "../logs/logger.js";
@@ -119,6 +120,8 @@ export interface AppContext {
   summary?: MetricsSummary;
   db?: Database;
   fastify?: FastifyInstance;
+  /** The HTTP server's sockets and in-flight requests (src/http/connections.ts). */
+  connections?: ConnectionTracker;
   redis?: Redis;
   sessions?: SessionStore;
   health?: HealthRunner;

@@ -10,6 +10,7 @@ import { trackConnections } from "../http/connections.js";
 import { guardMonitoringMutations } from "../http/cross-site.js";
 import { fastifyErrorOptions, installErrorHandling } from "../http/errors.js";
 import { accessLogger } from "../logs/access.js";
+import { lineWriterOf } from "../logs/logger.js";
 import { type AppCapability, need } from "./context.js";
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -38,7 +39,13 @@ export const httpServer: AppCapability = {
         return typeof incoming === "string" && REQUEST_ID.test(incoming) ? incoming : randomUUID();
       },
     });
+    // The HTTP metrics' start and end ride on hooks the server has anyway (HttpMetrics.install).
+    const metrics = ctx.metrics?.http;
+    ctx.connections = trackConnections(fastify.server, {
+      onResponseClosed: metrics ? (req) => metrics.closed(req) : undefined,
+    });
     fastify.addHook("onRequest", (req, reply, done) => {
+      metrics?.started(req);
       reply.header("x-request-id", req.id);
       if (state.closing) reply.header("connection", "close");
       done();
@@ -47,7 +54,9 @@ export const httpServer: AppCapability = {
     guardMonitoringMutations(fastify);
     // A JSON API: a text/plain body is refused with 415 rather than parsed as a string.
     fastify.removeContentTypeParser("text/plain");
-    ctx.metrics?.http.install(fastify, accessLogger(config.log.access));
+    metrics?.install(fastify, accessLogger({ ...config.log.access, writer: lineWriterOf(logger) }), {
+      byCaller: true,
+    });
     ctx.fastify = fastify;
     return [
       {
@@ -109,7 +118,7 @@ export const readiness: AppCapability = {
     const { config, state } = ctx;
     const fastify = need(ctx, "fastify", "readiness");
     const logger = need(ctx, "logger", "readiness");
-    const connections = trackConnections(fastify.server);
+    const connections = need(ctx, "connections", "readiness");
     return [
       {
         name: "readiness",

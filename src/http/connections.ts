@@ -5,7 +5,7 @@
 // with undici after an aborted fetch). At shutdown those are destroyed; sockets with a request
 // in flight are left to finish it (their responses carry `connection: close`).
 
-import type { Server } from "node:http";
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 
 export interface ConnectionTracker {
@@ -13,7 +13,16 @@ export interface ConnectionTracker {
   closeIdle(): number;
 }
 
-export function trackConnections(server: Server): ConnectionTracker {
+export interface TrackOptions {
+  /**
+   * Told when a response closes, finished or not (the HTTP metrics count one that did not finish
+   * as 499): the listener this module adds to every response anyway, so nothing else needs one.
+   */
+  onResponseClosed?: (req: IncomingMessage, res: ServerResponse) => void;
+}
+
+export function trackConnections(server: Server, opts: TrackOptions = {}): ConnectionTracker {
+  const closed = opts.onResponseClosed;
   const inFlight = new Map<Socket, number>();
   server.on("connection", (socket: Socket) => {
     inFlight.set(socket, 0);
@@ -25,6 +34,7 @@ export function trackConnections(server: Server): ConnectionTracker {
     res.once("close", () => {
       const n = (inFlight.get(socket) ?? 1) - 1;
       if (inFlight.has(socket)) inFlight.set(socket, n);
+      closed?.(req, res);
     });
   });
   return {

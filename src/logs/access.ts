@@ -1,5 +1,5 @@
 import type { FinishedReply, FinishedRequest } from "../metrics/http.js";
-import { type LineLevel, type Logger, lineWriterOf } from "./logger.js";
+import { type LineLevel, type LineWriter, type Logger, lineWriterOf } from "./logger.js";
 import { redactUrl } from "./redact.js";
 
 export interface AccessLogOptions {
@@ -7,6 +7,11 @@ export interface AccessLogOptions {
   /** Share of successful requests logged, by route template (default 1). */
   sampleRates: Record<string, number>;
   random?: () => number;
+  /**
+   * The LineWriter of the logger every request's logger is a child of (the app's), found once;
+   * without it each request's logger is asked for its own.
+   */
+  writer?: LineWriter;
 }
 
 /** Longest URL quoted in an access line; longer ones are cut and marked with `…`. */
@@ -34,6 +39,8 @@ const MESSAGES: Record<LineLevel, string> = {
 export function accessLogger(opts: AccessLogOptions) {
   const random = opts.random ?? Math.random;
   const rates = new Map(Object.entries(opts.sampleRates));
+  const sampling = rates.size > 0;
+  const given = opts.writer;
   return (
     req: FinishedRequest,
     reply: FinishedReply | undefined,
@@ -42,7 +49,7 @@ export function accessLogger(opts: AccessLogOptions) {
     seconds: number,
   ): void => {
     if (!opts.enabled) return;
-    if (statusCode < 400) {
+    if (sampling && statusCode < 400) {
       const rate = rates.get(route);
       if (rate !== undefined && (rate <= 0 || random() >= rate)) return;
     }
@@ -54,7 +61,7 @@ export function accessLogger(opts: AccessLogOptions) {
     const url = raw.length > MAX_URL_CHARS ? `${raw.slice(0, MAX_URL_CHARS)}…` : raw;
     const durationMs = Math.round(seconds * 1e6) / 1000;
     const bytes = length === undefined ? undefined : Number(length);
-    const writer = lineWriterOf(log);
+    const writer = given ?? lineWriterOf(log);
     if (writer) {
       writer.access(log, level, MESSAGES[level], req.method, route, url, statusCode, durationMs, bytes);
       return;

@@ -18,17 +18,42 @@ export interface FileSink {
   stdout?: boolean;
   /**
    * Takes an access line as its parts instead of its text (the log thread, src/logs/thread):
-   * the constant texts (level prefix, method and route, message ending), then the values.
-   * False, taking nothing, when it cannot now: the line is then written as text.
+   * its kind (the constant texts: level prefix, method and route, message ending), then the
+   * values. False, taking nothing, when it cannot now: the line is then written as text.
    */
   access?: AccessParts;
 }
 
+/**
+ * The constant texts of one kind of access line (one level, method and route) and, kept on it by
+ * the sink that takes the line as parts, that sink's ids for them: one object per kind, made once,
+ * so that a request finds its texts and ids without a lookup each.
+ */
+export class AccessKind {
+  /** The sink's ids of prefix, fields and ending, valid while `idsEpoch` is the sink's epoch. */
+  prefixId = -1;
+  fieldsId = -1;
+  endingId = -1;
+  idsEpoch = -1;
+  /** The tap's copy of this kind (see LoggerOptions.tapSame): the first line of the kind built whole. */
+  sample: string | undefined = undefined;
+
+  constructor(
+    /** `{"level":"INFO"` and so on: pino's cached level member. */
+    readonly prefix: string,
+    /** pino's level number, which pino.multistream picks streams by. */
+    readonly levelNumber: number,
+    /** `,"event":"access","method":…,"route":…` (accessPiece). */
+    readonly fields: string,
+    /** `,"msg":"…"}\n`. */
+    readonly ending: string,
+    readonly msg: string,
+  ) {}
+}
+
 /** An access line as its parts: see FileSink.access. */
 export type AccessParts = (
-  prefix: string,
-  fields: string,
-  ending: string,
+  kind: AccessKind,
   statusCode: number,
   timeMs: number,
   durationMs: number,
@@ -78,6 +103,9 @@ export function isoTime(): string {
 
 /** The levels a preformatted line is written at. */
 export type LineLevel = "info" | "warn" | "error";
+const LEVEL_SLOT: Record<LineLevel, number> = { info: 0, warn: 1, error: 2 };
+/** Kinds of access line kept (levels × methods × routes: a few dozen in an app). */
+const MAX_ACCESS_KINDS = 3000;
 
 /**
  * Writes access lines (one per request) through the logger's own destination: the same bytes
@@ -88,7 +116,8 @@ export type LineLevel = "info" | "warn" | "error";
 export interface LineWriter {
   /**
    * `url` is cut to its logged length but not scrubbed; the child logger's bindings and the URL
-   * are scrubbed (here or in the log thread); level, time and bindings are pino's own.
+   * are scrubbed (here or in the log thread); level, time and bindings are pino's own. The caller
+   * has checked that `level` is enabled on `log`.
    */
   access(
     log: Logger,
@@ -165,57 +194,71 @@ export function createLogger(opts: LoggerOptions): AppLogger {
   const levelPrefix = root[lsCacheSym] as Record<number, string>;
   const msgKey = JSON.stringify(root[messageKeySym]);
   const end = root[endSym] as string;
-  /** `,"msg":"…"}\n` of each message: a few constant texts. */
-  const endings = new Map<string, string>();
   // The access line goes to the log thread as parts when the file is the only destination.
   const parts = opts.file?.access && streams.length === 1 ? opts.file : undefined;
   /**
-   * The tap's copy of an access line sent as parts, by level and method-and-route: an earlier
-   * line of the same level, method and route. What the analysis reads of an info or warn access
-   * line (its level and message) is the same in both; error lines are always built here, whole.
+   * The kinds of access line, by route, then method, then level (info, warn, error): a few
+   * dozen objects, found with two lookups on strings whose hashes V8 keeps. Bounded all the same.
    */
-  const samples = new Map<string, Map<string, string>>();
+  const kinds = new Map<string, Map<string, Array<AccessKind | undefined>>>();
+  let kindCount = 0;
+  const kindOf = (log: Logger, level: LineLevel, msg: string, method: string, route: string): AccessKind => {
+    const at = LEVEL_SLOT[level];
+    let byMethod = kinds.get(route);
+    let byLevel = byMethod?.get(method);
+    const known = byLevel?.[at];
+    if (known !== undefined && known.msg === msg) return known;
+    const levelNumber = log.levels.values[level] as number;
+    const kind = new AccessKind(
+      levelPrefix[levelNumber] as string,
+      levelNumber,
+      accessPiece(method, route),
+      `,${msgKey}:${JSON.stringify(msg)}${end}`,
+      msg,
+    );
+    if (kindCount < MAX_ACCESS_KINDS) {
+      if (byMethod === undefined) {
+        byMethod = new Map();
+        kinds.set(route, byMethod);
+      }
+      if (byLevel === undefined) {
+        byLevel = [undefined, undefined, undefined];
+        byMethod.set(method, byLevel);
+      }
+      byLevel[at] = kind;
+      kindCount++;
+    }
+    return kind;
+  };
   lineWriters.set(destination, {
     access: (log, level, msg, method, route, url, statusCode, durationMs, bytes) => {
-      if (!log.isLevelEnabled(level)) return;
-      const num = log.levels.values[level] as number;
-      const prefix = levelPrefix[num] as string;
-      let ending = endings.get(msg);
-      if (ending === undefined) {
-        ending = `,${msgKey}:${JSON.stringify(msg)}${end}`;
-        if (endings.size < 100) endings.set(msg, ending);
-      }
-      const fields = accessPiece(method, route);
+      const kind = kindOf(log, level, msg, method, route);
       const chindings = (log as unknown as Record<symbol, string>)[chindingsSym] as string;
-      const sampled = parts && level !== "error";
+      // Error lines are always built here, whole: the analysis reads all of each. Of an info or
+      // warn line it reads the level and message, the same in every line of the kind, so a line
+      // sent as parts reaches the tap as the kind's sample (an earlier line built whole).
+      const sampled = parts !== undefined && level !== "error";
       if (sampled) {
-        const sample = samples.get(prefix)?.get(fields);
+        const sample = kind.sample;
         if (
           sample !== undefined &&
-          parts?.access?.(prefix, fields, ending, statusCode, Date.now(), durationMs, bytes, chindings, url)
+          parts.access?.(kind, statusCode, Date.now(), durationMs, bytes, chindings, url)
         ) {
           tapSame?.(sample);
           return;
         }
       }
       const line =
-        prefix +
+        kind.prefix +
         isoTime() +
         scrubber(chindings) +
-        fields +
+        kind.fields +
         accessTail(scrubber(url), statusCode, durationMs, bytes) +
-        ending;
+        kind.ending;
       tap?.(line);
-      if (sampled) {
-        let byFields = samples.get(prefix);
-        if (byFields === undefined) {
-          byFields = new Map();
-          samples.set(prefix, byFields);
-        }
-        if (byFields.size < 1000 && !byFields.has(fields)) byFields.set(fields, line);
-      }
+      if (sampled && kind.sample === undefined) kind.sample = line;
       // pino.multistream picks its streams by the level pino leaves here (see pino's write()).
-      destination.lastLevel = num;
+      destination.lastLevel = kind.levelNumber;
       destination.write(line);
     },
   });

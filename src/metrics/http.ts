@@ -43,6 +43,9 @@ export interface FinishedReply {
 
 const installedOn = new WeakMap<object, HttpMetrics>();
 const ANSWERED_ON_SOCKET = Symbol("tug.answeredOnSocket");
+/** The Fastify request of a raw request (set by `started`), for `closed`. */
+const FASTIFY_REQUEST = Symbol("tug.fastifyRequest");
+const answeredOnSocket = (raw: object) => (raw as { [ANSWERED_ON_SOCKET]?: number })[ANSWERED_ON_SOCKET];
 
 /**
  * The request's answer was written straight to its socket (an HTTP parse error in its body, see
@@ -131,27 +134,51 @@ export class HttpMetrics {
   /**
    * Install the hooks on a Fastify instance (call before routes are registered). `onFinish`
    * runs in the same hook once per request (the access log), so logging costs no extra hook.
+   *
+   * With `byCaller`, the caller's own hooks tell what two hooks of ours would: its onRequest hook
+   * calls `started(req)` and the server's per-response `close` listener calls `closed(raw)`
+   * (src/app/http.ts, src/http/connections.ts). That spares each request a hook and the `close`
+   * listener and closure Fastify adds per request for an `onRequestAbort` hook: ~1.5k
+   * instructions of ~160k (bench/instructions.ts).
    */
-  install(app: FastifyInstance, onFinish?: FinishListener): void {
+  install(app: FastifyInstance, onFinish?: FinishListener, opts: { byCaller?: boolean } = {}): void {
     this.onFinish = onFinish;
     installedOn.set(app, this);
     app.decorateRequest("tugStartMs", 0);
     app.decorateRequest("tugRecorded", false);
-    app.addHook("onRequest", (req: FastifyRequest, _reply: FastifyReply, done: () => void) => {
-      req.tugStartMs = performance.now();
-      this.inFlightCount++;
-      done();
-    });
+    if (!opts.byCaller) {
+      app.addHook("onRequest", (req: FastifyRequest, _reply: FastifyReply, done: () => void) => {
+        this.started(req);
+        done();
+      });
+      // A client that hangs up before the response is complete: count it as nginx does (499)
+      // so in-flight never leaks and the request is not lost from the totals.
+      app.addHook("onRequestAbort", (req: FastifyRequest, done: () => void) => {
+        this.finish(req, undefined, answeredOnSocket(req.raw) ?? 499);
+        done();
+      });
+    }
     app.addHook("onResponse", (req: FastifyRequest, reply: FastifyReply, done: () => void) => {
       this.finish(req, reply, reply.statusCode);
       done();
     });
-    // A client that hangs up before the response is complete: count it as nginx does (499)
-    // so in-flight never leaks and the request is not lost from the totals.
-    app.addHook("onRequestAbort", (req: FastifyRequest, done: () => void) => {
-      this.finish(req, undefined, (req.raw as { [ANSWERED_ON_SOCKET]?: number })[ANSWERED_ON_SOCKET] ?? 499);
-      done();
-    });
+  }
+
+  /** A request begins (its onRequest hook): timed from here, in flight until it is recorded. */
+  started(req: FastifyRequest): void {
+    req.tugStartMs = performance.now();
+    this.inFlightCount++;
+    (req.raw as { [FASTIFY_REQUEST]?: FastifyRequest })[FASTIFY_REQUEST] = req;
+  }
+
+  /**
+   * A response closed (install's `byCaller`). Finished ones were recorded by onResponse already;
+   * one closed unfinished is a client that hung up: counted as nginx does (499), so in-flight
+   * never leaks and the request is not lost from the totals.
+   */
+  closed(raw: object): void {
+    const req = (raw as { [FASTIFY_REQUEST]?: FastifyRequest })[FASTIFY_REQUEST];
+    if (req !== undefined && !req.tugRecorded) this.finish(req, undefined, answeredOnSocket(raw) ?? 499);
   }
 
   /**

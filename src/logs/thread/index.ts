@@ -74,6 +74,8 @@ class LogThread {
   private retry: NodeJS.Timeout | null = null;
   private dropped = 0;
   private ids = new Map<string, number>();
+  /** Moves when `ids` is reset: the ids an AccessKind kept from before are not reused. */
+  private idsEpoch = 0;
   private nextId = 1;
   private readonly waiting = new Map<number, () => void>();
   private closed = false;
@@ -171,33 +173,45 @@ class LogThread {
    * sent once each. False, taking nothing, when the line must be written as text instead (the
    * ring is full or lines wait for it, or the thread is gone).
    */
-  readonly access: AccessParts = (
-    prefix,
-    fields,
-    ending,
-    statusCode,
-    timeMs,
-    durationMs,
-    bytes,
-    chindings,
-    url,
-  ) => {
+  readonly access: AccessParts = (kind, statusCode, timeMs, durationMs, bytes, chindings, url) => {
     if (this.fallback || this.closed || this.pending.length > 0) return false;
-    const p = this.idOf(prefix);
-    const f = this.idOf(fields);
-    const e = this.idOf(ending);
-    if (p < 0 || f < 0 || e < 0) return false;
-    return this.ring.access(statusCode, p, f, e, timeMs, durationMs, bytes, chindings, url);
+    if (kind.idsEpoch !== this.idsEpoch) {
+      const p = this.idOf(kind.prefix);
+      const f = this.idOf(kind.fields);
+      const e = this.idOf(kind.ending);
+      if (p < 0 || f < 0 || e < 0) return false;
+      kind.prefixId = p;
+      kind.fieldsId = f;
+      kind.endingId = e;
+      kind.idsEpoch = this.idsEpoch;
+    }
+    return this.ring.access(
+      statusCode,
+      kind.prefixId,
+      kind.fieldsId,
+      kind.endingId,
+      timeMs,
+      durationMs,
+      bytes,
+      chindings,
+      url,
+    );
   };
 
-  /** The id of a constant text, defined in the ring the first time; -1 when the ring is full. */
+  /**
+   * The id of a constant text, defined in the ring the first time; -1 when the ring is full.
+   * The ids an AccessKind keeps are good while `idsEpoch` stays: it moves when the map is reset.
+   */
   private idOf(text: string): number {
     const known = this.ids.get(text);
     if (known !== undefined) return known;
     const id = this.nextId++;
     if (!this.ring.define(id, text)) return -1;
     // A few dozen texts (levels × routes); bounded all the same.
-    if (this.ids.size >= 10_000) this.ids.clear();
+    if (this.ids.size >= 10_000) {
+      this.ids.clear();
+      this.idsEpoch++;
+    }
     this.ids.set(text, id);
     return id;
   }
