@@ -7,6 +7,8 @@
  *
  *   npx tsx bench/instructions.ts [--variants baseline,monitored] [--warmup 25000] [--requests 5000]
  *                                 [--cache]   # also simulated L1 / last-level cache misses (slower)
+ *                                 [--sockets --keep]  # dumps of the socket work alone, to compare
+ *                                                     # functions' own counts between variants
  *
  * How, and why it differs from an earlier try (session 12) that gave meaningless counts:
  * - Each variant's bench/server.ts runs under `valgrind --tool=callgrind --instr-atstart=no
@@ -43,6 +45,7 @@ const { values } = parseArgs({
     connections: { type: "string", default: "10" },
     keep: { type: "boolean", default: false },
     cache: { type: "boolean", default: false },
+    sockets: { type: "boolean", default: false },
   },
 });
 const variants = (values.variants ?? "").split(",").map((v) => v.trim());
@@ -113,6 +116,9 @@ async function count(variant: Variant): Promise<Counted> {
       "--instr-atstart=no",
       "--separate-threads=yes",
       ...(values.cache ? ["--cache-sim=yes"] : []),
+      // --sockets: count only inside uv__stream_io, so that a function's own count in the kept
+      // dump (--keep) is its cost to requests alone, timers left out.
+      ...(values.sockets ? ["--toggle-collect=uv__stream_io"] : []),
       `--callgrind-out-file=${join(dir, "cg.out")}`,
       process.execPath,
       "--disable-warning=FSTDEP023",
