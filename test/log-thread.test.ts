@@ -127,6 +127,29 @@ describe("the log thread", () => {
     }
   });
 
+  it("keeps every line right across the reset of its constant texts' ids (10,000 texts)", async () => {
+    const t = threaded();
+    const ref = inPlace();
+    const access = accessLogger({ enabled: true, sampleRates: {} });
+    // Each route is a new constant text; 10,500 of them pass the bound at which the API's thread
+    // forgets the ids it gave, while the kinds of the first routes still hold ids from before.
+    const routes = Array.from({ length: 10_500 }, (_, i) => `/r${i}/:id`);
+    const send = (route: string, i: number) => {
+      for (const app of [t.app, ref.app]) {
+        const log = app.logger.child({ reqId: `q-${i}` });
+        access({ method: "GET", url: `/u/${i}`, log }, reply("5"), route, 200, 0.001);
+      }
+    };
+    let i = 0;
+    for (const round of [0, 1])
+      for (const route of round === 0 ? routes : routes.slice(0, 50)) send(route, i++);
+    await t.app.flush();
+    const got = t.lines().map(untimed);
+    const want = ref.written.join("").split("\n").filter(Boolean).map(untimed);
+    expect(got).toHaveLength(10_550);
+    expect(got).toEqual(want);
+  });
+
   it("is written out by flushSync, synchronously (the process' exit)", () => {
     const t = threaded();
     for (let i = 0; i < 100; i++) t.app.logger.child({ reqId: `s-${i}` }).info("sync line");
