@@ -66,7 +66,12 @@ const file = createRotatingFile({
   ...data.rotation,
   onError: (err) => port.postMessage({ type: "error", message: err.message } satisfies FromLogThread),
 });
-const stdout = data.stdout ? pino.destination({ dest: 1, sync: false }) : undefined;
+// Synchronous: this thread only writes, so a blocking write stalls nothing but itself (the ring
+// then fills and the API's thread queues, as for a slow disk). An asynchronous destination kept
+// a batch in flight on libuv's pool when the process exited: flushSync then wrote the later
+// lines at once and the pool's write landed after them, out of order on stdout (seen with 500
+// lines and a busy machine, test/log-thread.test.ts).
+const stdout = data.stdout ? pino.destination({ dest: 1, sync: true }) : undefined;
 /**
  * Lines are handed to the file (and stdout) in batches of up to 16 K characters (an eighth of the
  * rotation size when that is smaller): one size check and one append per batch rather than per
