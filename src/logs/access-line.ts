@@ -47,29 +47,12 @@ export function jsonString(s: string): string {
 /** A number as pino writes one: non-finite values are null. */
 const num = (n: number) => (Number.isFinite(n) ? String(n) : "null");
 
-/** JSON of methods and route templates, by route then method: a few dozen values, quoted once each. */
-const pieces = new Map<string, Map<string, string>>();
-let pieceCount = 0;
-
 /**
- * `,"event":"access","method":…,"route":…`: constant per method and route, made once and found
- * without building a key (both are strings Fastify keeps, their hashes cached).
+ * `,"event":"access","method":…,"route":…`: constant per method and route, made once per kind of
+ * line (src/logs/logger.ts keeps it in the line's AccessKind).
  */
 export function accessPiece(method: string, route: string): string {
-  let byMethod = pieces.get(route);
-  const known = byMethod?.get(method);
-  if (known !== undefined) return known;
-  const p = `,"event":"access","method":${JSON.stringify(method)},"route":${JSON.stringify(route)}`;
-  // Bounded whatever reaches here (routes and methods are, but this must not be the leak).
-  if (pieceCount < 1000) {
-    if (byMethod === undefined) {
-      byMethod = new Map();
-      pieces.set(route, byMethod);
-    }
-    byMethod.set(method, p);
-    pieceCount++;
-  }
-  return p;
+  return `,"event":"access","method":${JSON.stringify(method)},"route":${JSON.stringify(route)}`;
 }
 
 /**

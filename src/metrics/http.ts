@@ -138,8 +138,8 @@ export class HttpMetrics {
    * With `byCaller`, the caller's own hooks tell what two hooks of ours would: its onRequest hook
    * calls `started(req)` and the server's per-response `close` listener calls `closed(raw)`
    * (src/app/http.ts, src/http/connections.ts). That spares each request a hook and the `close`
-   * listener and closure Fastify adds per request for an `onRequestAbort` hook: ~1.5k
-   * instructions of ~160k (bench/instructions.ts).
+   * listener and closure Fastify adds per request for an `onRequestAbort` hook: about 1k
+   * instructions of ~160k (bench/README.md, "Issue 12, session 15").
    */
   install(app: FastifyInstance, onFinish?: FinishListener, opts: { byCaller?: boolean } = {}): void {
     this.onFinish = onFinish;
