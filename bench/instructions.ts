@@ -9,6 +9,10 @@
  *                                 [--cache]   # also simulated L1 / last-level cache misses (slower)
  *                                 [--sockets --keep]  # dumps of the socket work alone, to compare
  *                                                     # functions' own counts between variants
+ *                                 [--functions 40]    # --sockets, and the 40 functions whose own
+ *                                                     # count a request differs most from the first
+ *                                                     # variant's (JavaScript named through node's
+ *                                                     # --perf-basic-prof map, bench/callgrind-functions.ts)
  *
  * How, and why it differs from an earlier try (session 12) that gave meaningless counts:
  * - Each variant's bench/server.ts runs under `valgrind --tool=callgrind --instr-atstart=no
@@ -35,6 +39,7 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import autocannon from "autocannon";
+import { largestDifferences, selfByFunction } from "./callgrind-functions.js";
 import { BENCH_PATH, type ChildReady, isVariant, VARIANT_TITLES, type Variant } from "./variants.js";
 
 const { values } = parseArgs({
@@ -46,11 +51,17 @@ const { values } = parseArgs({
     keep: { type: "boolean", default: false },
     cache: { type: "boolean", default: false },
     sockets: { type: "boolean", default: false },
+    functions: { type: "string", default: "0" },
   },
 });
 const variants = (values.variants ?? "").split(",").map((v) => v.trim());
 for (const v of variants) if (!isVariant(v)) throw new Error(`--variants: unknown variant "${v}"`);
 const warmup = Number(values.warmup);
+const functions = Number(values.functions);
+if (!Number.isInteger(functions) || functions < 0)
+  throw new Error(`--functions must be a whole number, got ${values.functions}`);
+/** Only inside uv__stream_io: --sockets, or implied by --functions (timers would swamp the diff). */
+const socketsOnly = values.sockets || functions > 0;
 const requests = Number(values.requests);
 const connections = Number(values.connections);
 for (const [name, n] of [
@@ -70,6 +81,7 @@ try {
 }
 
 const SERVER = fileURLToPath(new URL("./server.ts", import.meta.url));
+const ROOT = fileURLToPath(new URL("..", import.meta.url)).replace(/\/$/, "");
 
 interface Counted {
   variant: Variant;
@@ -79,6 +91,8 @@ interface Counted {
   misses?: { i1: number; d1: number; ll: number };
   /** Per request, API thread, all of it (timers included: inflated, see the header). */
   thread: number;
+  /** --functions: own instructions by function over the counted requests, and how many requests. */
+  own?: { byFunction: Map<string, number>; requests: number };
   timers: number;
   /**
    * V8's collections on the API thread, per request. A scavenge runs when the young generation
@@ -118,9 +132,10 @@ async function count(variant: Variant): Promise<Counted> {
       ...(values.cache ? ["--cache-sim=yes"] : []),
       // --sockets: count only inside uv__stream_io, so that a function's own count in the kept
       // dump (--keep) is its cost to requests alone, timers left out.
-      ...(values.sockets ? ["--toggle-collect=uv__stream_io"] : []),
+      ...(socketsOnly ? ["--toggle-collect=uv__stream_io"] : []),
       `--callgrind-out-file=${join(dir, "cg.out")}`,
       process.execPath,
+      ...(functions > 0 ? ["--perf-basic-prof"] : []),
       "--disable-warning=FSTDEP023",
       "--import",
       "tsx",
@@ -191,6 +206,10 @@ async function count(variant: Variant): Promise<Counted> {
       thread: Number((total ?? "0").replaceAll(",", "")) / n,
       timers: (inclusive(annotated, "uv__run_timers")[0] ?? 0) / n,
       gc: (inclusive(annotated, "v8::internal::Heap::PerformGarbageCollection")[0] ?? 0) / n,
+      own:
+        functions > 0
+          ? { byFunction: selfByFunction(join(dir, file), `/tmp/perf-${ready.pid}.map`, ROOT), requests: n }
+          : undefined,
     };
   } finally {
     child.kill("SIGTERM");
@@ -216,6 +235,28 @@ for (const r of results) {
     `${VARIANT_TITLES[r.variant].padEnd(24)}${fmt(r.sockets).padStart(20)}` +
       `${(base ? r.sockets / base.sockets : 1).toFixed(3).padStart(10)}${fmt(r.gc).padStart(9)}${fmt(r.timers).padStart(10)}${fmt(r.thread).padStart(15)}`,
   );
+}
+const first = results[0];
+if (functions > 0 && first?.own) {
+  for (const r of results.slice(1)) {
+    if (!r.own) continue;
+    console.log(
+      `\nown instructions a request, by function, ${VARIANT_TITLES[r.variant]} against ${VARIANT_TITLES[first.variant]} ` +
+        `(socket work only; the ${functions} largest differences)`,
+    );
+    console.log(`${"difference".padStart(10)}${"first".padStart(9)}${"this".padStart(9)}  function`);
+    for (const d of largestDifferences(
+      first.own.byFunction,
+      r.own.byFunction,
+      first.own.requests,
+      r.own.requests,
+      functions,
+    )) {
+      console.log(
+        `${fmt(d.diff).padStart(10)}${fmt(d.a).padStart(9)}${fmt(d.b).padStart(9)}  ${d.name.slice(0, 110)}`,
+      );
+    }
+  }
 }
 if (values.cache) {
   console.log(`\nsimulated cache misses per request in socket callbacks (vs first)`);
