@@ -146,8 +146,7 @@ async function count(variant: Variant): Promise<Counted> {
       stdio: ["ignore", "pipe", "pipe"],
       // No slow-query lines: the threshold is wall time, and valgrind runs the process' threads
       // one at a time, so a 0.1 ms query waits out other threads' slices and passes 100 ms now
-      // and then: a warn line in some requests that never happens at real speed (runs of the
-      // monitored variant, with more threads, counted 163k or 200k a request by how many).
+      // and then: a warn line in some requests that never happens at real speed.
       env: {
         ...process.env,
         BENCH_YAML: `${process.env.BENCH_YAML ?? ""}\ndatabase:\n  slowQueryThresholdMs: 0`,
@@ -226,6 +225,8 @@ console.log(
 const results = await Promise.all(variants.map((v) => count(v as Variant)));
 const base = results.find((r) => r.variant === "baseline") ?? results[0];
 const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
+/** The columns outside the socket work: not collected with --sockets or --functions ("–", not 0). */
+const outside = (n: number, width: number) => (socketsOnly ? "–" : fmt(n)).padStart(width);
 console.log(
   `\n${"variant".padEnd(24)}${"in socket callbacks".padStart(20)}${"vs first".padStart(10)}` +
     `${"GC*".padStart(9)}${"timers*".padStart(10)}${"whole thread*".padStart(15)}`,
@@ -233,7 +234,7 @@ console.log(
 for (const r of results) {
   console.log(
     `${VARIANT_TITLES[r.variant].padEnd(24)}${fmt(r.sockets).padStart(20)}` +
-      `${(base ? r.sockets / base.sockets : 1).toFixed(3).padStart(10)}${fmt(r.gc).padStart(9)}${fmt(r.timers).padStart(10)}${fmt(r.thread).padStart(15)}`,
+      `${(base ? r.sockets / base.sockets : 1).toFixed(3).padStart(10)}${outside(r.gc, 9)}${outside(r.timers, 10)}${outside(r.thread, 15)}`,
   );
 }
 const first = results[0];
